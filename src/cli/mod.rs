@@ -1,0 +1,47 @@
+//! The command line: parsing and dispatch. Each command lives in its own file.
+
+use clap::{Parser, Subcommand};
+
+mod emulator;
+
+/// hubscope: explore and load-test Azure Event Hubs.
+#[derive(Debug, Parser)]
+#[command(name = "hubscope", version, about)]
+pub struct Cli {
+    /// More logging (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the embedded Event Hubs-compatible endpoint.
+    Emulator(emulator::EmulatorArgs),
+}
+
+/// Logs to stderr; `RUST_LOG` wins over `-v`.
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "hubscope=debug,info",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Runs the parsed command.
+///
+/// # Errors
+/// Whatever the command failed with, for `main` to print.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Emulator(args) => emulator::run(args),
+    }
+}

@@ -1,0 +1,226 @@
+//! An embedded Event Hubs-compatible AMQP 1.0 endpoint.
+//!
+//! The official clients (Rust `azure_messaging_eventhubs`, Python `azure-eventhub`) talk to it as
+//! to the service; see `shared/docs/eventhubs-amqp-contract.md` for the wire contract.
+//!
+//! Layers, bytes up:
+//! - [`wire`] / [`shim`]: frame walking, and the stream wrapper that pads performatives to the
+//!   arity the clients need.
+//! - [`connection`]: fe2o3-amqp acceptors; routes each link by [`address`] to a node.
+//! - [`requests`] (`$cbs`, `$management`), [`publish`], [`consume`]: the nodes.
+//! - [`auth`], [`ownership`]: tokens and grants; owner levels and receiver limits.
+//! - [`store`] / [`journal`]: partition logs in memory, optionally journaled to disk.
+//! - [`config`]: the topology, including the official emulator's `Config.json`.
+
+pub mod address;
+pub mod amqp;
+pub mod auth;
+pub mod config;
+pub mod connection;
+pub mod consume;
+pub mod journal;
+pub mod ownership;
+pub mod publish;
+pub mod requests;
+pub mod shim;
+pub mod store;
+pub mod wire;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{AuthMode, EmulatorConfig, HubConfig};
+use connection::Shared;
+use store::{Namespace, StoreError};
+
+/// Connections served at once; more wait in the listen backlog.
+const MAX_CONNECTIONS: usize = 1024;
+/// How often retention runs and journals are synced.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
+/// How long connections get to close after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// The key name of the official emulator's connection string.
+pub const DEFAULT_KEY_NAME: &str = "RootManageSharedAccessKey";
+/// The key of the official emulator's connection string, accepted as any key is.
+pub const DEFAULT_KEY: &str = "SAS_KEY_VALUE";
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// Serves `config` on `listener` until `shutdown` completes.
+///
+/// # Errors
+/// [`EmulatorError::Store`] when the data directory cannot be opened.
+pub async fn run(
+    listener: TcpListener,
+    config: EmulatorConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), EmulatorError> {
+    let namespace = Arc::new(Namespace::open(&config)?);
+    serve(listener, namespace, &config, shutdown).await;
+    Ok(())
+}
+
+/// Serves an opened namespace; see [`run`].
+async fn serve(
+    listener: TcpListener,
+    namespace: Arc<Namespace>,
+    config: &EmulatorConfig,
+    shutdown: impl Future<Output = ()>,
+) {
+    let endpoint = listener
+        .local_addr()
+        .map_or_else(|_| "sb://localhost".to_owned(), |a| format!("sb://{a}"));
+    let token = CancellationToken::new();
+    let shared = Arc::new(Shared {
+        namespace: namespace.clone(),
+        authorizer: auth::Authorizer::new(config.auth.clone()),
+        endpoint,
+        shutdown: token.clone(),
+    });
+    let housekeeping = tokio::spawn(housekeeping(namespace.clone(), token.clone()));
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    tracing::debug!(%peer, "connection accepted");
+                    let shared = shared.clone();
+                    connections.spawn(async move {
+                        connection::serve(stream, shared).await;
+                        drop(permit);
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            () = &mut shutdown => break,
+        }
+        // Reap finished connection tasks so the set does not grow without bound.
+        while connections.try_join_next().is_some() {}
+    }
+    token.cancel();
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    connections.abort_all();
+    let _ = housekeeping.await;
+    let sync_namespace = namespace.clone();
+    let _ = tokio::task::spawn_blocking(move || sync_namespace.sync()).await;
+}
+
+async fn housekeeping(namespace: Arc<Namespace>, token: CancellationToken) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = token.cancelled() => return,
+        }
+        let ns = namespace.clone();
+        let expired = tokio::task::spawn_blocking(move || {
+            let expired = ns.expire();
+            ns.sync();
+            expired
+        })
+        .await
+        .unwrap_or(0);
+        if expired > 0 {
+            tracing::debug!(expired, "events expired");
+        }
+    }
+}
+
+/// A running emulator, for tests and the GUI: where it listens and how to stop it.
+#[derive(Debug)]
+pub struct RunningEmulator {
+    pub local_addr: SocketAddr,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningEmulator {
+    /// Binds `addr` (port 0 picks a free port) and serves `config` on the current runtime.
+    ///
+    /// # Errors
+    /// [`EmulatorError::Bind`] when the address cannot be bound; store errors from opening.
+    pub async fn start(config: EmulatorConfig, addr: &str) -> Result<Self, EmulatorError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| EmulatorError::Bind {
+                addr: addr.to_owned(),
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| EmulatorError::Bind {
+            addr: addr.to_owned(),
+            source,
+        })?;
+        let namespace = Arc::new(Namespace::open(&config)?);
+        let stop = CancellationToken::new();
+        let signal = stop.clone();
+        let task = tokio::spawn(async move {
+            serve(listener, namespace, &config, signal.cancelled()).await;
+        });
+        Ok(Self {
+            local_addr,
+            stop,
+            task,
+        })
+    }
+
+    /// A connection string for the official clients, in the official emulator's form.
+    #[must_use]
+    pub fn connection_string(&self) -> String {
+        connection_string(self.local_addr, DEFAULT_KEY_NAME, DEFAULT_KEY)
+    }
+
+    /// `amqp://host:port`, for the Rust SDK's `with_custom_endpoint`.
+    #[must_use]
+    pub fn custom_endpoint(&self) -> String {
+        format!("amqp://{}", self.local_addr)
+    }
+
+    /// Stops serving and waits for connections to close.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// The connection string the clients use for an emulator at `addr`.
+#[must_use]
+pub fn connection_string(addr: SocketAddr, key_name: &str, key: &str) -> String {
+    let host = if addr.ip().is_unspecified() {
+        "localhost".to_owned()
+    } else {
+        addr.ip().to_string()
+    };
+    format!(
+        "Endpoint=sb://{host}:{};SharedAccessKeyName={key_name};SharedAccessKey={key};UseDevelopmentEmulator=true;",
+        addr.port()
+    )
+}

@@ -1,0 +1,149 @@
+//! Publish links: events from a producer into partitions (contract §4).
+//!
+//! A delivery is a single event (message format 0) or a batch (format `0x80013700`, one encoded
+//! message per data section). Either way it lands in one partition: the link's own partition,
+//! else the partition key's, else the next in turn. The delivery is accepted only after the events
+//! are stored (and journaled, with a data directory), so no acknowledged event can be lost.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use fe2o3_amqp::types::definitions;
+use fe2o3_amqp::types::messaging::Body;
+use fe2o3_amqp::types::primitives::Value;
+use fe2o3_amqp::{Delivery, Receiver};
+
+use super::amqp::{self, AmqpMessage, BATCH_MESSAGE_FORMAT};
+use super::auth::ConnectionGrants;
+use super::connection::{refuse, Shared};
+use super::shim::ADVERTISED_MAX_MESSAGE_SIZE;
+use super::store::{Hub, NewEvent, Partition};
+
+const PARTITION_KEY: &str = "x-opt-partition-key";
+
+/// Serves one publish link until the client detaches it.
+pub async fn serve(
+    receiver: Receiver,
+    hub_name: &str,
+    partition_id: Option<&str>,
+    address: &str,
+    grants: &ConnectionGrants,
+    shared: &Shared,
+) {
+    let link = fe2o3_amqp::acceptor::LinkEndpoint::Receiver(receiver);
+    let Some(hub) = shared.namespace.hub(hub_name).cloned() else {
+        let text = format!(
+            "The messaging entity '{}/{hub_name}' could not be found.",
+            shared.endpoint
+        );
+        return refuse(link, amqp::error("amqp:not-found", text)).await;
+    };
+    let partition = match partition_id {
+        None => None,
+        Some(id) => match hub.partition(id) {
+            Some(p) => Some(p.clone()),
+            None => {
+                let text = format!(
+                    "The specified partition is invalid for an EventHub partition sender or receiver. It should be between 0 and {}.",
+                    hub.partitions.len().saturating_sub(1)
+                );
+                return refuse(link, amqp::error("com.microsoft:argument-out-of-range", text))
+                    .await;
+            }
+        },
+    };
+    if !grants.allows(address, super::store::now_ms() / 1000) {
+        let text = format!("Unauthorized access to '{address}'. Put a valid token on $cbs first.");
+        return refuse(link, amqp::error("amqp:unauthorized-access", text)).await;
+    }
+    let fe2o3_amqp::acceptor::LinkEndpoint::Receiver(mut receiver) = link else {
+        return;
+    };
+    loop {
+        let delivery = tokio::select! {
+            delivery = receiver.recv::<Body<Value>>() => delivery,
+            () = shared.shutdown.cancelled() => return,
+        };
+        let delivery = match delivery {
+            Ok(delivery) => delivery,
+            Err(e) => {
+                tracing::debug!(error = %e, hub = %hub.name, "publish link ended");
+                return;
+            }
+        };
+        let outcome = ingest(&delivery, &hub, partition.as_ref());
+        // Never settle in the instant a delivery arrives (contract §0 item 8).
+        tokio::task::yield_now().await;
+        let settled = match outcome {
+            Ok(()) => receiver.accept(&delivery).await,
+            Err(error) => receiver.reject(&delivery, error).await,
+        };
+        if settled.is_err() {
+            return;
+        }
+    }
+}
+
+/// Stores a delivery's events, or says why it was refused.
+fn ingest(
+    delivery: &Delivery<Body<Value>>,
+    hub: &Hub,
+    partition: Option<&Arc<Partition>>,
+) -> Result<(), definitions::Error> {
+    let message = delivery.message();
+    let is_batch = *delivery.message_format() == Some(BATCH_MESSAGE_FORMAT);
+    let events = if is_batch {
+        batch_events(message)?
+    } else {
+        let encoded = amqp::encode(message)
+            .map_err(|e| amqp::error("amqp:decode-error", format!("The message cannot be stored: {e}")))?;
+        vec![encoded]
+    };
+    let size: usize = events.iter().map(Bytes::len).sum();
+    if size as u64 > ADVERTISED_MAX_MESSAGE_SIZE {
+        return Err(amqp::error(
+            "amqp:link:message-size-exceeded",
+            format!(
+                "The received message (delivery-id:{}, size:{size} bytes) exceeds the limit ({ADVERTISED_MAX_MESSAGE_SIZE} bytes) currently allowed on the link.",
+                delivery.delivery_id()
+            ),
+        ));
+    }
+    let key = amqp::string_annotation(message, PARTITION_KEY);
+    let target = partition.unwrap_or_else(|| hub.route(key.as_deref()));
+    let new_events = events
+        .into_iter()
+        .map(|message| NewEvent {
+            message,
+            partition_key: key.clone(),
+        })
+        .collect();
+    target.append(new_events).map_err(|e| {
+        tracing::error!(error = %e, hub = %hub.name, partition = %target.id, "append failed");
+        amqp::error("amqp:internal-error", format!("The event could not be stored: {e}"))
+    })?;
+    Ok(())
+}
+
+/// The inner messages of a batch, each checked to be a whole AMQP message.
+fn batch_events(envelope: &AmqpMessage) -> Result<Vec<Bytes>, definitions::Error> {
+    let Body::Data(sections) = &envelope.body else {
+        return Err(amqp::error(
+            "amqp:decode-error",
+            "A batch must carry its events as data sections.",
+        ));
+    };
+    sections
+        .iter()
+        .enumerate()
+        .map(|(i, section)| {
+            let bytes = Bytes::copy_from_slice(&section.0);
+            amqp::decode(&bytes).map(|_| bytes).map_err(|e| {
+                amqp::error(
+                    "amqp:decode-error",
+                    format!("Event {i} of the batch is not an AMQP message: {e}"),
+                )
+            })
+        })
+        .collect()
+}

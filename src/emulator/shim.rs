@@ -1,0 +1,256 @@
+//! A stream wrapper that makes fe2o3-amqp's frames look like the service's to the official clients.
+//!
+//! Outgoing (server → client), every performative is re-encoded at full arity (contract §0 item 1)
+//! and our receiver links advertise the service's 1 MB `max-message-size` (fe2o3 itself enforces a
+//! larger reassembly bound, so that an oversized publish gets a `rejected` outcome as from the
+//! service instead of a link detach). Incoming, only the client's Open is touched: its
+//! `max-frame-size` is lowered by [`FRAME_PADDING_ALLOWANCE`] so that frames fe2o3 splits to that
+//! size still fit the client's real limit after padding. After the Open the inbound side is a
+//! plain pass-through.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::wire::{self, code, FieldOverride, Performative, Unit, WireError};
+
+/// Bytes a padded performative may grow by: up to 13 nulls plus a list8 → list32 header.
+pub const FRAME_PADDING_ALLOWANCE: u32 = 64;
+
+/// What the service advertises as its largest publish, and what our receiver links advertise.
+pub const ADVERTISED_MAX_MESSAGE_SIZE: u64 = 1024 * 1024;
+
+/// Largest frame accepted before the client's Open, when no limit has been negotiated yet.
+const PRE_OPEN_MAX_FRAME: usize = 64 * 1024;
+
+/// Outgoing bytes held before `poll_write` pushes back on fe2o3's writer.
+const OUTGOING_HIGH_WATER: usize = 512 * 1024;
+
+/// The largest frame fe2o3 may hand us; it never exceeds what it negotiated, this is a backstop.
+const OUTGOING_MAX_FRAME: usize = 16 * 1024 * 1024;
+
+/// Wraps a client connection; see the module documentation.
+#[derive(Debug)]
+pub struct ServiceShapedStream<S> {
+    inner: S,
+    /// Inbound bytes not yet examined, kept only until the client's Open has passed.
+    inbound_pending: Vec<u8>,
+    /// Inbound bytes ready to hand to fe2o3.
+    inbound_ready: Vec<u8>,
+    inbound_ready_pos: usize,
+    open_seen: bool,
+    /// Outbound bytes from fe2o3 that do not yet form a whole frame.
+    outbound_pending: Vec<u8>,
+    /// Rewritten outbound bytes waiting for the socket.
+    outbound_ready: Vec<u8>,
+    outbound_ready_pos: usize,
+}
+
+impl<S> ServiceShapedStream<S> {
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            inbound_pending: Vec::new(),
+            inbound_ready: Vec::new(),
+            inbound_ready_pos: 0,
+            open_seen: false,
+            outbound_pending: Vec::new(),
+            outbound_ready: Vec::new(),
+            outbound_ready_pos: 0,
+        }
+    }
+
+    /// Moves whole units from `inbound_pending` to `inbound_ready`, rewriting the client's Open.
+    fn process_inbound(&mut self) -> io::Result<()> {
+        let mut consumed = 0;
+        while !self.open_seen {
+            let rest = &self.inbound_pending[consumed..];
+            let unit = match wire::next_unit(rest, PRE_OPEN_MAX_FRAME) {
+                Ok(unit) => unit,
+                Err(WireError::Incomplete) => break,
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+            };
+            match unit {
+                Unit::ProtocolHeader => {
+                    self.inbound_ready
+                        .extend_from_slice(&rest[..wire::PROTOCOL_HEADER_LEN]);
+                    consumed += wire::PROTOCOL_HEADER_LEN;
+                }
+                Unit::Frame { size } => {
+                    let frame = &rest[..size];
+                    // Frame type 0 is AMQP (1 is SASL); the first AMQP frame must be the Open.
+                    if frame[5] == 0 {
+                        wire::rewrite_frame(frame, lower_max_frame_size, &mut self.inbound_ready)
+                            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                        self.open_seen = true;
+                    } else {
+                        self.inbound_ready.extend_from_slice(frame);
+                    }
+                    consumed += size;
+                }
+            }
+        }
+        self.inbound_pending.drain(..consumed);
+        if self.open_seen {
+            self.inbound_ready.append(&mut self.inbound_pending);
+        }
+        Ok(())
+    }
+
+    /// Moves whole frames from `outbound_pending` to `outbound_ready`, padded.
+    fn process_outbound(&mut self) {
+        let mut consumed = 0;
+        loop {
+            let rest = &self.outbound_pending[consumed..];
+            match wire::next_unit(rest, OUTGOING_MAX_FRAME) {
+                Ok(Unit::ProtocolHeader) => {
+                    self.outbound_ready
+                        .extend_from_slice(&rest[..wire::PROTOCOL_HEADER_LEN]);
+                    consumed += wire::PROTOCOL_HEADER_LEN;
+                }
+                Ok(Unit::Frame { size }) => {
+                    let frame = &rest[..size];
+                    if let Err(e) =
+                        wire::rewrite_frame(frame, service_shaped_fields, &mut self.outbound_ready)
+                    {
+                        // Our own encoder produced it, so this is a bug; send it as it is.
+                        tracing::warn!(error = %e, "could not pad an outgoing frame");
+                        self.outbound_ready.extend_from_slice(frame);
+                    }
+                    consumed += size;
+                }
+                Err(WireError::Incomplete) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outgoing bytes are not AMQP frames; passing through");
+                    self.outbound_ready.extend_from_slice(rest);
+                    consumed = self.outbound_pending.len();
+                    break;
+                }
+            }
+        }
+        self.outbound_pending.drain(..consumed);
+    }
+}
+
+/// Inbound Open: leave room for our padding under the client's real frame limit.
+fn lower_max_frame_size(p: &Performative<'_>) -> Vec<FieldOverride> {
+    if p.descriptor != code::OPEN {
+        return vec![];
+    }
+    let declared = p
+        .fields
+        .get(2)
+        .and_then(|f| wire::decode_unsigned(f))
+        .unwrap_or(u64::from(u32::MAX));
+    let declared = u32::try_from(declared).unwrap_or(u32::MAX);
+    // 512 is the smallest max-frame-size AMQP allows; keep at least that.
+    let lowered = declared.saturating_sub(FRAME_PADDING_ALLOWANCE).max(512);
+    vec![FieldOverride {
+        index: 2,
+        encoded: wire::encode_uint(lowered),
+    }]
+}
+
+/// Outbound performatives: advertise the service's max message size on our receiving links.
+fn service_shaped_fields(p: &Performative<'_>) -> Vec<FieldOverride> {
+    // Attach field 2 is the role; `true` (0x41) means we are the receiver, i.e. a publish link.
+    if p.descriptor == code::ATTACH && p.fields.get(2) == Some(&&[0x41][..]) {
+        return vec![FieldOverride {
+            index: 10,
+            encoded: wire::encode_ulong(ADVERTISED_MAX_MESSAGE_SIZE),
+        }];
+    }
+    vec![]
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for ServiceShapedStream<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if this.inbound_ready_pos < this.inbound_ready.len() {
+                let available = &this.inbound_ready[this.inbound_ready_pos..];
+                let n = available.len().min(buf.remaining());
+                buf.put_slice(&available[..n]);
+                this.inbound_ready_pos += n;
+                if this.inbound_ready_pos == this.inbound_ready.len() {
+                    this.inbound_ready.clear();
+                    this.inbound_ready_pos = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            if this.open_seen && this.inbound_pending.is_empty() {
+                // Past the Open: read straight into the caller's buffer.
+                return Pin::new(&mut this.inner).poll_read(cx, buf);
+            }
+            let mut chunk = [0u8; 8192];
+            let mut chunk_buf = ReadBuf::new(&mut chunk);
+            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut chunk_buf))?;
+            let filled = chunk_buf.filled();
+            if filled.is_empty() {
+                // End of stream: hand over whatever was held back, then report EOF.
+                this.inbound_ready.append(&mut this.inbound_pending);
+                if this.inbound_ready.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
+                continue;
+            }
+            this.inbound_pending.extend_from_slice(filled);
+            this.process_inbound()?;
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> ServiceShapedStream<S> {
+    /// Writes rewritten bytes to the socket until none are left or it would block.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.outbound_ready_pos < self.outbound_ready.len() {
+            let n = ready!(Pin::new(&mut self.inner)
+                .poll_write(cx, &self.outbound_ready[self.outbound_ready_pos..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.outbound_ready_pos += n;
+        }
+        self.outbound_ready.clear();
+        self.outbound_ready_pos = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for ServiceShapedStream<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.outbound_ready.len() - this.outbound_ready_pos >= OUTGOING_HIGH_WATER {
+            ready!(this.poll_drain(cx))?;
+        }
+        this.outbound_pending.extend_from_slice(buf);
+        this.process_outbound();
+        // Opportunistic: start sending now, but accept the bytes whether or not the socket is ready.
+        if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,512 @@
+//! The emulator's event storage: a namespace of hubs, each a set of partition logs.
+//!
+//! A partition log assigns sequence numbers (contiguous from 0), offsets (the byte position of the
+//! event in the partition, as the service's are) and enqueued times (milliseconds, never going
+//! backwards). Events are held in memory as their encoded AMQP message; with a data directory each
+//! append is also written to the partition's [`Journal`] before it is acknowledged.
+//!
+//! Locks here are `std` mutexes held for short, non-async sections only.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use super::config::{EmulatorConfig, HubConfig, DEFAULT_CONSUMER_GROUP};
+use super::journal::{Journal, JournalError, Recovered};
+use super::ownership::Ownership;
+
+/// One stored event: its encoded AMQP message plus what the service stamps on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub sequence_number: i64,
+    pub offset: u64,
+    pub enqueued_ms: i64,
+    pub partition_key: Option<String>,
+    /// The event exactly as the publisher encoded it (one AMQP message).
+    pub message: Bytes,
+}
+
+/// An event on its way in.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub message: Bytes,
+    pub partition_key: Option<String>,
+}
+
+/// A partition's runtime properties, as the management READ reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionInfo {
+    pub begin_sequence_number: i64,
+    /// -1 when nothing was ever enqueued.
+    pub last_sequence_number: i64,
+    pub last_offset: i64,
+    pub last_enqueued_ms: i64,
+    pub is_empty: bool,
+    pub retained_events: usize,
+}
+
+/// Where a reader starts, resolved against the log with [`Partition::resolve_start`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartPosition {
+    Earliest,
+    Latest,
+    Offset { offset: u64, inclusive: bool },
+    SequenceNumber { sequence_number: i64, inclusive: bool },
+    EnqueuedTime { unix_ms: i64 },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("could not write the partition journal: {0}")]
+    Journal(#[from] JournalError),
+}
+
+#[derive(Debug, Default)]
+struct PartitionLog {
+    events: VecDeque<StoredEvent>,
+    next_sequence_number: i64,
+    next_offset: u64,
+    last: Option<(i64, u64, i64)>,
+    retained_bytes: u64,
+}
+
+/// One partition: its log, a signal for readers, and its journal when durable.
+#[derive(Debug)]
+pub struct Partition {
+    pub id: String,
+    log: Mutex<PartitionLog>,
+    journal: Option<Mutex<Journal>>,
+    /// Publishes the next sequence number after every append, waking live readers.
+    appended: watch::Sender<i64>,
+    /// Bytes held across the namespace, shared by all partitions for the memory bound.
+    namespace_bytes: Arc<AtomicU64>,
+    max_namespace_bytes: u64,
+}
+
+/// Milliseconds since the Unix epoch, now.
+#[must_use]
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave the log half-updated in a way readers would
+    // misread (appends update counters after pushing), so recover rather than cascade.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Partition {
+    fn new(
+        id: String,
+        journal: Option<(Journal, Recovered)>,
+        namespace_bytes: Arc<AtomicU64>,
+        max_namespace_bytes: u64,
+    ) -> Self {
+        let mut log = PartitionLog::default();
+        let journal = journal.map(|(journal, recovered)| {
+            if let Some((sequence_number, offset, enqueued_ms, size)) = recovered.last {
+                log.next_sequence_number = sequence_number + 1;
+                log.next_offset = offset + size;
+                log.last = Some((sequence_number, offset, enqueued_ms));
+            }
+            log.retained_bytes = recovered.events.iter().map(|e| e.message.len() as u64).sum();
+            log.events = recovered.events.into();
+            Mutex::new(journal)
+        });
+        namespace_bytes.fetch_add(log.retained_bytes, Ordering::Relaxed);
+        let (appended, _) = watch::channel(log.next_sequence_number);
+        Self {
+            id,
+            log: Mutex::new(log),
+            journal,
+            appended,
+            namespace_bytes,
+            max_namespace_bytes,
+        }
+    }
+
+    /// Appends events in order and returns the sequence number of the first. Only returns once
+    /// the events are in the journal (when there is one), so an acknowledgement after this is
+    /// honest.
+    ///
+    /// # Errors
+    /// [`StoreError::Journal`] when the journal could not be written; nothing is appended then.
+    pub fn append(&self, events: Vec<NewEvent>) -> Result<i64, StoreError> {
+        let mut log = lock(&self.log);
+        let first = log.next_sequence_number;
+        let enqueued_ms = now_ms().max(log.last.map_or(0, |(_, _, ms)| ms));
+        let mut stored = Vec::with_capacity(events.len());
+        let mut offset = log.next_offset;
+        for (i, event) in events.into_iter().enumerate() {
+            let size = event.message.len() as u64;
+            stored.push(StoredEvent {
+                sequence_number: first + i64::try_from(i).unwrap_or(i64::MAX),
+                offset,
+                enqueued_ms,
+                partition_key: event.partition_key,
+                message: event.message,
+            });
+            offset += size;
+        }
+        let Some(last) = stored.last() else {
+            return Ok(first);
+        };
+        if let Some(journal) = &self.journal {
+            lock(journal).append(&stored)?;
+        }
+        log.last = Some((last.sequence_number, last.offset, last.enqueued_ms));
+        log.next_sequence_number = last.sequence_number + 1;
+        log.next_offset = offset;
+        let added: u64 = stored.iter().map(|e| e.message.len() as u64).sum();
+        log.retained_bytes += added;
+        log.events.extend(stored);
+        let total = self.namespace_bytes.fetch_add(added, Ordering::Relaxed) + added;
+        if total > self.max_namespace_bytes {
+            self.evict_over_bound(&mut log, total - self.max_namespace_bytes);
+        }
+        let next = log.next_sequence_number;
+        drop(log);
+        self.appended.send_replace(next);
+        Ok(first)
+    }
+
+    /// The memory bound: drop this partition's oldest events (the one growing) until the
+    /// namespace is back under the bound, keeping at least the newest event.
+    fn evict_over_bound(&self, log: &mut PartitionLog, mut excess: u64) {
+        while excess > 0 && log.events.len() > 1 {
+            let Some(event) = log.events.pop_front() else {
+                break;
+            };
+            let size = event.message.len() as u64;
+            log.retained_bytes -= size;
+            self.namespace_bytes.fetch_sub(size, Ordering::Relaxed);
+            excess = excess.saturating_sub(size);
+        }
+    }
+
+    /// Drops events enqueued before `cutoff_ms`; the beginning sequence number moves past them.
+    pub fn expire_before(&self, cutoff_ms: i64) -> usize {
+        let mut log = lock(&self.log);
+        let mut dropped = 0;
+        while log.events.front().is_some_and(|e| e.enqueued_ms < cutoff_ms) {
+            if let Some(event) = log.events.pop_front() {
+                let size = event.message.len() as u64;
+                log.retained_bytes -= size;
+                self.namespace_bytes.fetch_sub(size, Ordering::Relaxed);
+                dropped += 1;
+            }
+        }
+        dropped
+    }
+
+    #[must_use]
+    pub fn info(&self) -> PartitionInfo {
+        let log = lock(&self.log);
+        let (last_sequence_number, last_offset, last_enqueued_ms) = log
+            .last
+            .map_or((-1, -1, 0), |(s, o, t)| (s, i64::try_from(o).unwrap_or(i64::MAX), t));
+        PartitionInfo {
+            begin_sequence_number: log
+                .events
+                .front()
+                .map_or(log.next_sequence_number, |e| e.sequence_number),
+            last_sequence_number,
+            last_offset,
+            last_enqueued_ms,
+            is_empty: log.events.is_empty(),
+            retained_events: log.events.len(),
+        }
+    }
+
+    /// The sequence number a reader starting at `position` reads first.
+    #[must_use]
+    pub fn resolve_start(&self, position: &StartPosition) -> i64 {
+        let log = lock(&self.log);
+        let begin = log
+            .events
+            .front()
+            .map_or(log.next_sequence_number, |e| e.sequence_number);
+        let first_matching = |pred: &dyn Fn(&StoredEvent) -> bool| -> i64 {
+            let index = log.events.partition_point(|e| !pred(e));
+            log.events
+                .get(index)
+                .map_or(log.next_sequence_number, |e| e.sequence_number)
+        };
+        let sequence = match position {
+            StartPosition::Earliest => begin,
+            StartPosition::Latest => log.next_sequence_number,
+            StartPosition::SequenceNumber {
+                sequence_number,
+                inclusive,
+            } => sequence_number + i64::from(!inclusive),
+            StartPosition::Offset { offset, inclusive } => first_matching(&|e| {
+                if *inclusive {
+                    e.offset >= *offset
+                } else {
+                    e.offset > *offset
+                }
+            }),
+            StartPosition::EnqueuedTime { unix_ms } => first_matching(&|e| e.enqueued_ms > *unix_ms),
+        };
+        sequence.clamp(begin, log.next_sequence_number)
+    }
+
+    /// Up to `max` events from `from` on; a `from` that has expired reads from the beginning.
+    #[must_use]
+    pub fn read(&self, from: i64, max: usize) -> Vec<StoredEvent> {
+        let log = lock(&self.log);
+        let Some(begin) = log.events.front().map(|e| e.sequence_number) else {
+            return Vec::new();
+        };
+        let skip = usize::try_from(from.max(begin) - begin).unwrap_or(usize::MAX);
+        log.events.iter().skip(skip).take(max).cloned().collect()
+    }
+
+    /// A receiver that changes whenever events are appended (its value: the next sequence number).
+    #[must_use]
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.appended.subscribe()
+    }
+
+    /// Makes journaled events durable against power loss, not just a process crash.
+    ///
+    /// # Errors
+    /// The journal's I/O error.
+    pub fn sync(&self) -> Result<(), JournalError> {
+        match &self.journal {
+            Some(journal) => lock(journal).sync(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// One event hub.
+#[derive(Debug)]
+pub struct Hub {
+    pub name: String,
+    pub created_ms: i64,
+    pub partitions: Vec<Arc<Partition>>,
+    /// `$Default` first, then the declared groups.
+    pub consumer_groups: Vec<String>,
+    pub ownership: Ownership,
+    spread: AtomicUsize,
+}
+
+impl Hub {
+    #[must_use]
+    pub fn partition(&self, id: &str) -> Option<&Arc<Partition>> {
+        self.partitions.iter().find(|p| p.id == id)
+    }
+
+    /// The canonical spelling of a consumer group, matched case-insensitively like the service.
+    #[must_use]
+    pub fn consumer_group(&self, name: &str) -> Option<&str> {
+        self.consumer_groups
+            .iter()
+            .find(|g| g.eq_ignore_ascii_case(name))
+            .map(String::as_str)
+    }
+
+    /// Where an event goes: the explicit partition, else the key's hash, else round robin.
+    #[must_use]
+    pub fn route(&self, partition_key: Option<&str>) -> &Arc<Partition> {
+        let index = match partition_key {
+            Some(key) => crate::partition_key::partition_index(key, self.partitions.len()),
+            None => self.spread.fetch_add(1, Ordering::Relaxed) % self.partitions.len().max(1),
+        };
+        &self.partitions[index.min(self.partitions.len() - 1)]
+    }
+}
+
+/// Every hub the emulator serves.
+#[derive(Debug)]
+pub struct Namespace {
+    pub name: String,
+    hubs: HashMap<String, Arc<Hub>>,
+    hub_order: Vec<Arc<Hub>>,
+    pub retention: Duration,
+}
+
+impl Namespace {
+    /// Builds the namespace, reopening journals under `config.data_dir` when set.
+    ///
+    /// # Errors
+    /// [`StoreError::Journal`] when a journal cannot be opened or read.
+    pub fn open(config: &EmulatorConfig) -> Result<Self, StoreError> {
+        let namespace_bytes = Arc::new(AtomicU64::new(0));
+        let cutoff = now_ms() - i64::try_from(config.retention.as_millis()).unwrap_or(i64::MAX);
+        let mut hubs = HashMap::new();
+        let mut hub_order = Vec::new();
+        for hub_config in &config.hubs {
+            let hub = Arc::new(open_hub(
+                hub_config,
+                config.data_dir.as_deref(),
+                cutoff,
+                &namespace_bytes,
+                config.max_retained_bytes,
+            )?);
+            hubs.insert(hub.name.to_ascii_lowercase(), hub.clone());
+            hub_order.push(hub);
+        }
+        Ok(Self {
+            name: config.namespace.clone(),
+            hubs,
+            hub_order,
+            retention: config.retention,
+        })
+    }
+
+    /// Looks a hub up case-insensitively, as the service does.
+    #[must_use]
+    pub fn hub(&self, name: &str) -> Option<&Arc<Hub>> {
+        self.hubs.get(&name.to_ascii_lowercase())
+    }
+
+    /// Hubs in configuration order.
+    pub fn hubs(&self) -> impl Iterator<Item = &Arc<Hub>> {
+        self.hub_order.iter()
+    }
+
+    /// Applies time retention to every partition; returns how many events expired.
+    pub fn expire(&self) -> usize {
+        let cutoff = now_ms() - i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX);
+        self.hub_order
+            .iter()
+            .flat_map(|h| h.partitions.iter())
+            .map(|p| p.expire_before(cutoff))
+            .sum()
+    }
+
+    /// Syncs every journal to disk.
+    pub fn sync(&self) {
+        for partition in self.hub_order.iter().flat_map(|h| h.partitions.iter()) {
+            if let Err(e) = partition.sync() {
+                tracing::error!(partition = %partition.id, error = %e, "journal sync failed");
+            }
+        }
+    }
+}
+
+fn open_hub(
+    config: &HubConfig,
+    data_dir: Option<&Path>,
+    cutoff_ms: i64,
+    namespace_bytes: &Arc<AtomicU64>,
+    max_bytes: u64,
+) -> Result<Hub, StoreError> {
+    let mut partitions = Vec::new();
+    for index in 0..config.partition_count {
+        let id = index.to_string();
+        let journal = match data_dir {
+            Some(dir) => Some(Journal::open(
+                &dir.join(&config.name).join(format!("{id}.log")),
+                cutoff_ms,
+            )?),
+            None => None,
+        };
+        partitions.push(Arc::new(Partition::new(
+            id,
+            journal,
+            namespace_bytes.clone(),
+            max_bytes,
+        )));
+    }
+    let mut consumer_groups = vec![DEFAULT_CONSUMER_GROUP.to_owned()];
+    consumer_groups.extend(config.consumer_groups.iter().cloned());
+    Ok(Hub {
+        name: config.name.clone(),
+        created_ms: now_ms(),
+        partitions,
+        consumer_groups,
+        ownership: Ownership::default(),
+        spread: AtomicUsize::new(0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partition(max_bytes: u64) -> Partition {
+        Partition::new("0".into(), None, Arc::new(AtomicU64::new(0)), max_bytes)
+    }
+
+    fn events(n: usize, size: usize) -> Vec<NewEvent> {
+        (0..n)
+            .map(|_| NewEvent {
+                message: Bytes::from(vec![7u8; size]),
+                partition_key: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sequence_numbers_and_offsets() {
+        let p = partition(u64::MAX);
+        assert_eq!(p.info().last_sequence_number, -1);
+        assert!(p.info().is_empty);
+        assert_eq!(p.append(events(3, 10)).ok(), Some(0));
+        assert_eq!(p.append(events(2, 5)).ok(), Some(3));
+        let all = p.read(0, 100);
+        let seqs: Vec<i64> = all.iter().map(|e| e.sequence_number).collect();
+        assert_eq!(seqs, vec![0, 1, 2, 3, 4]);
+        let offsets: Vec<u64> = all.iter().map(|e| e.offset).collect();
+        assert_eq!(offsets, vec![0, 10, 20, 30, 35]);
+        let info = p.info();
+        assert_eq!((info.last_sequence_number, info.last_offset), (4, 35));
+    }
+
+    #[test]
+    fn start_positions() {
+        let p = partition(u64::MAX);
+        let _ = p.append(events(5, 10));
+        assert_eq!(p.resolve_start(&StartPosition::Earliest), 0);
+        assert_eq!(p.resolve_start(&StartPosition::Latest), 5);
+        let seq = |n, inclusive| StartPosition::SequenceNumber {
+            sequence_number: n,
+            inclusive,
+        };
+        assert_eq!(p.resolve_start(&seq(2, true)), 2);
+        assert_eq!(p.resolve_start(&seq(2, false)), 3);
+        let off = |offset, inclusive| StartPosition::Offset { offset, inclusive };
+        assert_eq!(p.resolve_start(&off(20, true)), 2);
+        assert_eq!(p.resolve_start(&off(20, false)), 3);
+        assert_eq!(p.resolve_start(&StartPosition::EnqueuedTime { unix_ms: 0 }), 0);
+        assert_eq!(
+            p.resolve_start(&StartPosition::EnqueuedTime { unix_ms: i64::MAX }),
+            5
+        );
+    }
+
+    #[test]
+    fn expiry_moves_the_beginning() {
+        let p = partition(u64::MAX);
+        let _ = p.append(events(3, 10));
+        assert_eq!(p.expire_before(i64::MAX), 3);
+        let info = p.info();
+        assert_eq!(info.begin_sequence_number, 3);
+        assert_eq!(info.last_sequence_number, 2);
+        assert!(info.is_empty);
+        assert!(p.read(0, 10).is_empty());
+        assert_eq!(p.append(events(1, 10)).ok(), Some(3));
+    }
+
+    #[test]
+    fn memory_bound_evicts_oldest() {
+        let p = partition(100);
+        let _ = p.append(events(10, 10));
+        let _ = p.append(events(5, 10));
+        let info = p.info();
+        assert_eq!(info.begin_sequence_number, 5);
+        assert_eq!(info.retained_events, 10);
+    }
+}
