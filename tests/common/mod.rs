@@ -1,0 +1,116 @@
+//! Shared helpers for integration tests: a fresh emulator on 127.0.0.1:0 and SDK clients for it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use azure_messaging_eventhubs::{
+    models::ReceivedEventData, ConsumerClient, EventReceiver, OpenReceiverOptions, ProducerClient,
+    StartLocation, StartPosition,
+};
+use futures::StreamExt;
+use hubscope::emulator::{EmulatorConfig, HubConfig, RunningEmulator};
+
+/// A generous bound on anything that should take milliseconds; a hang fails instead of stalling.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+pub async fn emulator() -> RunningEmulator {
+    emulator_with(EmulatorConfig::default()).await
+}
+
+pub async fn emulator_with(config: EmulatorConfig) -> RunningEmulator {
+    RunningEmulator::start(config, "127.0.0.1:0")
+        .await
+        .expect("emulator starts")
+}
+
+pub fn hubs(specs: &[(&str, u32)]) -> EmulatorConfig {
+    EmulatorConfig {
+        hubs: specs
+            .iter()
+            .map(|(name, partitions)| HubConfig {
+                name: (*name).to_owned(),
+                partition_count: *partitions,
+                consumer_groups: vec!["cg1".to_owned()],
+            })
+            .collect(),
+        ..EmulatorConfig::default()
+    }
+}
+
+pub async fn producer(emu: &RunningEmulator, hub: &str) -> ProducerClient {
+    tokio::time::timeout(
+        PATIENCE,
+        ProducerClient::builder()
+            .with_custom_endpoint(emu.custom_endpoint())
+            .open_with_connection_string(&emu.connection_string(), Some(hub)),
+    )
+    .await
+    .expect("producer opens in time")
+    .expect("producer opens")
+}
+
+pub async fn consumer(emu: &RunningEmulator, hub: &str, group: Option<&str>) -> ConsumerClient {
+    let mut builder = ConsumerClient::builder().with_custom_endpoint(emu.custom_endpoint());
+    if let Some(group) = group {
+        builder = builder.with_consumer_group(group.to_owned());
+    }
+    tokio::time::timeout(
+        PATIENCE,
+        builder.open_with_connection_string(&emu.connection_string(), Some(hub)),
+    )
+    .await
+    .expect("consumer opens in time")
+    .expect("consumer opens")
+}
+
+pub fn from(location: StartLocation, inclusive: bool) -> OpenReceiverOptions {
+    OpenReceiverOptions {
+        start_position: Some(StartPosition {
+            location,
+            inclusive,
+        }),
+        ..OpenReceiverOptions::default()
+    }
+}
+
+pub async fn receiver(
+    consumer: &ConsumerClient,
+    partition: &str,
+    options: OpenReceiverOptions,
+) -> azure_messaging_eventhubs::Result<EventReceiver> {
+    tokio::time::timeout(
+        PATIENCE,
+        consumer.open_receiver_on_partition(partition.to_owned(), Some(options)),
+    )
+    .await
+    .expect("receiver opens in time")
+}
+
+/// Receives exactly `n` events, failing the test on error or timeout.
+pub async fn take(receiver: &EventReceiver, n: usize) -> Vec<ReceivedEventData> {
+    let stream = receiver.stream_events();
+    futures::pin_mut!(stream);
+    let mut events = Vec::with_capacity(n);
+    while events.len() < n {
+        let next = tokio::time::timeout(PATIENCE, stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {n} events arrived", events.len()));
+        match next {
+            Some(Ok(event)) => events.push(event),
+            Some(Err(e)) => panic!("receive failed after {} events: {e}", events.len()),
+            None => panic!("stream ended after {} events", events.len()),
+        }
+    }
+    events
+}
+
+/// `true` when nothing arrives within `wait`.
+pub async fn nothing_within(receiver: &EventReceiver, wait: Duration) -> bool {
+    let stream = receiver.stream_events();
+    futures::pin_mut!(stream);
+    tokio::time::timeout(wait, stream.next()).await.is_err()
+}
+
+pub fn body_text(event: &ReceivedEventData) -> String {
+    String::from_utf8_lossy(event.event_data().body().unwrap_or_default()).into_owned()
+}
