@@ -187,7 +187,7 @@ fn link_acceptor() -> LinkAcceptor<
         .supported_receiver_settle_modes(SupportedReceiverSettleModes::First)
         .fallback_receiver_settle_mode(ReceiverSettleMode::First)
         // Everything we send is pre-settled: the Python consumer never settles (item 3).
-        .supported_sender_settle_modes(SupportedSenderSettleModes::All)
+        .supported_sender_settle_modes(SupportedSenderSettleModes::Settled)
         .fallback_sender_settle_mode(SenderSettleMode::Settled)
         .max_message_size(REASSEMBLY_LIMIT)
         .build()

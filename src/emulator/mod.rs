@@ -46,6 +46,10 @@ const MAX_CONNECTIONS: usize = 1024;
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
 /// How long connections get to close after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Largest TCP segment we advertise. The Python client reads `TCP_MAXSEG` back and sets it again;
+/// on Linux loopback (MTU 64 KiB) it can read 32768, which the kernel refuses to set (the limit is
+/// 32767), and the client then fails to connect. Advertising a smaller MSS keeps it in range.
+const ADVERTISED_MSS: u32 = 32_000;
 /// The key name of the official emulator's connection string.
 pub const DEFAULT_KEY_NAME: &str = "RootManageSharedAccessKey";
 /// The key of the official emulator's connection string, accepted as any key is.
@@ -83,6 +87,9 @@ async fn serve(
     config: &EmulatorConfig,
     shutdown: impl Future<Output = ()>,
 ) {
+    if let Err(e) = socket2::SockRef::from(&listener).set_tcp_mss(ADVERTISED_MSS) {
+        tracing::debug!(error = %e, "cannot lower the advertised TCP segment size");
+    }
     let endpoint = listener
         .local_addr()
         .map_or_else(|_| "sb://localhost".to_owned(), |a| format!("sb://{a}"));
