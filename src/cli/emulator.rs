@@ -64,7 +64,11 @@ pub fn run(args: EmulatorArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr()?;
-        let shown_key = if key.is_some() { "<your --sas-key>" } else { emulator::DEFAULT_KEY };
+        let shown_key = if key.is_some() {
+            "<your --sas-key>"
+        } else {
+            emulator::DEFAULT_KEY
+        };
         println!("hubscope emulator listening on amqp://{local}");
         println!(
             "connection string: {}",

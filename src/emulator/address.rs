@@ -43,7 +43,10 @@ pub fn parse_node(address: &str) -> Option<Node> {
     let segments: Vec<&str> = path.split('/').collect();
     let n = segments.len();
     let is = |i: usize, word: &str| segments[i].eq_ignore_ascii_case(word);
-    if segments.last().is_some_and(|s| s.eq_ignore_ascii_case("$cbs")) {
+    if segments
+        .last()
+        .is_some_and(|s| s.eq_ignore_ascii_case("$cbs"))
+    {
         return Some(Node::Cbs);
     }
     if segments
@@ -93,9 +96,7 @@ pub fn parse_selector(expression: &str) -> Result<StartPosition, String> {
         .and_then(|v| v.strip_suffix('\''))
         .ok_or_else(bad)?;
     let property = left.trim().to_ascii_lowercase();
-    let property = property
-        .strip_prefix("amqp.annotation.")
-        .ok_or_else(bad)?;
+    let property = property.strip_prefix("amqp.annotation.").ok_or_else(bad)?;
     match property {
         "x-opt-offset" => match value {
             "-1" => Ok(StartPosition::Earliest),
@@ -167,19 +168,33 @@ mod tests {
     #[test]
     fn selectors() {
         let p = |s: &str| parse_selector(s);
-        assert_eq!(p("amqp.annotation.x-opt-offset > '-1'"), Ok(StartPosition::Earliest));
-        assert_eq!(p("amqp.annotation.x-opt-offset > '@latest'"), Ok(StartPosition::Latest));
+        assert_eq!(
+            p("amqp.annotation.x-opt-offset > '-1'"),
+            Ok(StartPosition::Earliest)
+        );
+        assert_eq!(
+            p("amqp.annotation.x-opt-offset > '@latest'"),
+            Ok(StartPosition::Latest)
+        );
         assert_eq!(
             p("amqp.annotation.x-opt-offset >='120'"),
-            Ok(StartPosition::Offset { offset: 120, inclusive: true })
+            Ok(StartPosition::Offset {
+                offset: 120,
+                inclusive: true
+            })
         );
         assert_eq!(
             p("amqp.annotation.x-opt-sequence-number > '7'"),
-            Ok(StartPosition::SequenceNumber { sequence_number: 7, inclusive: false })
+            Ok(StartPosition::SequenceNumber {
+                sequence_number: 7,
+                inclusive: false
+            })
         );
         assert_eq!(
             p("amqp.annotation.x-opt-enqueued-time > '1700000000000'"),
-            Ok(StartPosition::EnqueuedTime { unix_ms: 1_700_000_000_000 })
+            Ok(StartPosition::EnqueuedTime {
+                unix_ms: 1_700_000_000_000
+            })
         );
         assert!(p("amqp.annotation.x-opt-offset = '1'").is_err());
         assert!(p("amqp.annotation.x-opt-offset > 1").is_err());

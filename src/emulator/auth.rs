@@ -24,7 +24,9 @@ pub enum AuthError {
     Expired(i64),
     #[error("InvalidSignature: The token has an invalid key name '{0}'.")]
     WrongKeyName(String),
-    #[error("InvalidAudience: The token's resource '{resource}' does not grant access to '{audience}'.")]
+    #[error(
+        "InvalidAudience: The token's resource '{resource}' does not grant access to '{audience}'."
+    )]
     WrongScope { resource: String, audience: String },
     #[error("Malformed token: {0}")]
     Malformed(&'static str),
@@ -60,7 +62,9 @@ struct SasToken<'a> {
 fn parse_sas(token: &str) -> Result<SasToken<'_>, AuthError> {
     let body = token
         .strip_prefix("SharedAccessSignature ")
-        .ok_or(AuthError::Malformed("a SAS token starts with 'SharedAccessSignature '"))?;
+        .ok_or(AuthError::Malformed(
+            "a SAS token starts with 'SharedAccessSignature '",
+        ))?;
     let (mut sr, mut sig, mut se, mut skn) = (None, None, None, None);
     for pair in body.split('&') {
         let (name, value) = pair
@@ -74,7 +78,11 @@ fn parse_sas(token: &str) -> Result<SasToken<'_>, AuthError> {
             _ => {}
         }
     }
-    let decode = |v: &str| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned();
+    let decode = |v: &str| {
+        percent_encoding::percent_decode_str(v)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
     Ok(SasToken {
         raw_resource: sr.ok_or(AuthError::Malformed("SAS token has no sr"))?,
         signature: decode(sig.ok_or(AuthError::Malformed("SAS token has no sig"))?),
@@ -118,7 +126,12 @@ impl Authorizer {
     ///
     /// # Errors
     /// [`AuthError`] saying why the token was refused.
-    pub fn check_own_scope(&self, token_type: &str, token: &str, now_s: i64) -> Result<Grant, AuthError> {
+    pub fn check_own_scope(
+        &self,
+        token_type: &str,
+        token: &str,
+        now_s: i64,
+    ) -> Result<Grant, AuthError> {
         let resource = parse_sas(token)?.raw_resource;
         let audience = percent_encoding::percent_decode_str(resource)
             .decode_utf8_lossy()
@@ -168,7 +181,8 @@ impl Authorizer {
         mac.update(sas.raw_resource.as_bytes());
         mac.update(b"\n");
         mac.update(sas.expiry.as_bytes());
-        let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        let expected =
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
         if !bool::from(expected.as_bytes().ct_eq(sas.signature.as_bytes())) {
             return Err(AuthError::BadSignature);
         }
@@ -257,7 +271,12 @@ mod tests {
     fn verifies_signature_expiry_name_scope() {
         let a = verifying();
         let now = 1_000;
-        let good = sas_token("sb://localhost:5672/eh1", "RootManageSharedAccessKey", "secret", now + 60);
+        let good = sas_token(
+            "sb://localhost:5672/eh1",
+            "RootManageSharedAccessKey",
+            "secret",
+            now + 60,
+        );
         let grant = a
             .check(SAS, "sb://localhost:5672/eh1", &good, now, None)
             .expect("valid token");
@@ -274,13 +293,35 @@ mod tests {
                 audience: "sb://localhost/eh2".into()
             })
         );
-        let wrong_key = sas_token("sb://localhost/eh1", "RootManageSharedAccessKey", "nope", now + 60);
-        assert_eq!(a.check(SAS, "sb://localhost/eh1", &wrong_key, now, None), Err(AuthError::BadSignature));
-        let expired = sas_token("sb://localhost/eh1", "RootManageSharedAccessKey", "secret", now - 1);
-        assert_eq!(a.check(SAS, "sb://localhost/eh1", &expired, now, None), Err(AuthError::Expired(now - 1)));
+        let wrong_key = sas_token(
+            "sb://localhost/eh1",
+            "RootManageSharedAccessKey",
+            "nope",
+            now + 60,
+        );
+        assert_eq!(
+            a.check(SAS, "sb://localhost/eh1", &wrong_key, now, None),
+            Err(AuthError::BadSignature)
+        );
+        let expired = sas_token(
+            "sb://localhost/eh1",
+            "RootManageSharedAccessKey",
+            "secret",
+            now - 1,
+        );
+        assert_eq!(
+            a.check(SAS, "sb://localhost/eh1", &expired, now, None),
+            Err(AuthError::Expired(now - 1))
+        );
         let other_name = sas_token("sb://localhost/eh1", "Listen", "secret", now + 60);
-        assert!(matches!(a.check(SAS, "sb://localhost/eh1", &other_name, now, None), Err(AuthError::WrongKeyName(_))));
-        assert!(matches!(a.check("jwt", "sb://localhost/eh1", "x.y.z", now, None), Err(AuthError::UnsupportedType(_))));
+        assert!(matches!(
+            a.check(SAS, "sb://localhost/eh1", &other_name, now, None),
+            Err(AuthError::WrongKeyName(_))
+        ));
+        assert!(matches!(
+            a.check("jwt", "sb://localhost/eh1", "x.y.z", now, None),
+            Err(AuthError::UnsupportedType(_))
+        ));
     }
 
     #[test]
@@ -288,7 +329,13 @@ mod tests {
         let a = Authorizer::new(AuthMode::AcceptAnyToken);
         assert!(a.check(SAS, "sb://h/eh1", "garbage", 0, None).is_err());
         assert!(a
-            .check(SAS, "sb://h/eh1", &sas_token("sb://h/eh1", "k", "whatever", 10), 0, None)
+            .check(
+                SAS,
+                "sb://h/eh1",
+                &sas_token("sb://h/eh1", "k", "whatever", 10),
+                0,
+                None
+            )
             .is_ok());
         assert!(a.check("jwt", "sb://h/eh1", "eyJ.x.y", 0, Some(5)).is_ok());
     }
@@ -296,7 +343,10 @@ mod tests {
     #[test]
     fn grants_cover_paths_by_segment() {
         let g = ConnectionGrants::default();
-        g.add(Grant { scope: "eh1".into(), expires_s: 100 });
+        g.add(Grant {
+            scope: "eh1".into(),
+            expires_s: 100,
+        });
         assert!(g.allows("amqps://host/eh1/ConsumerGroups/$Default/Partitions/0", 50));
         assert!(!g.allows("amqps://host/eh10", 50));
         assert!(!g.allows("amqps://host/eh1", 100));

@@ -145,7 +145,10 @@ pub fn parse_official_config(json: &Value) -> Result<(String, Vec<HubConfig>), C
     if namespaces.len() != 1 {
         return Err(invalid(
             "UserConfig.NamespaceConfig",
-            format!("exactly one namespace is supported, found {}", namespaces.len()),
+            format!(
+                "exactly one namespace is supported, found {}",
+                namespaces.len()
+            ),
         ));
     }
     let ns = &namespaces[0];
@@ -171,7 +174,10 @@ pub fn parse_official_config(json: &Value) -> Result<(String, Vec<HubConfig>), C
     if entities.is_empty() || entities.len() > MAX_HUBS {
         return Err(invalid(
             format!("{ns_field}.Entities"),
-            format!("must list 1 to {MAX_HUBS} event hubs, found {}", entities.len()),
+            format!(
+                "must list 1 to {MAX_HUBS} event hubs, found {}",
+                entities.len()
+            ),
         ));
     }
     if let Some(logging) = user.get("LoggingConfig") {
@@ -232,21 +238,26 @@ fn parse_entity(entity: &Value, field: &str) -> Result<HubConfig, ConfigError> {
     let groups_field = format!("{field}.ConsumerGroups");
     let declared: Vec<NamedOnly> = match entity.get("ConsumerGroups") {
         None | Some(Value::Null) => Vec::new(),
-        Some(v) => serde_json::from_value(v.clone())
-            .map_err(|e| invalid(&groups_field, format!("must be a list of {{\"Name\": ...}}: {e}")))?,
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+            invalid(
+                &groups_field,
+                format!("must be a list of {{\"Name\": ...}}: {e}"),
+            )
+        })?,
     };
     if declared.len() > MAX_CONSUMER_GROUPS {
         return Err(invalid(
             &groups_field,
-            format!("at most {MAX_CONSUMER_GROUPS} consumer groups, found {}", declared.len()),
+            format!(
+                "at most {MAX_CONSUMER_GROUPS} consumer groups, found {}",
+                declared.len()
+            ),
         ));
     }
     let mut consumer_groups: Vec<String> = Vec::with_capacity(declared.len());
     for (j, group) in declared.into_iter().enumerate() {
         let group_field = format!("{groups_field}[{j}].Name");
-        let group = group
-            .name
-            .ok_or_else(|| invalid(&group_field, "missing"))?;
+        let group = group.name.ok_or_else(|| invalid(&group_field, "missing"))?;
         if group.eq_ignore_ascii_case(DEFAULT_CONSUMER_GROUP) {
             return Err(invalid(
                 group_field,
@@ -259,8 +270,14 @@ fn parse_entity(entity: &Value, field: &str) -> Result<HubConfig, ConfigError> {
                 format!("{group:?} is not a valid consumer group name"),
             ));
         }
-        if consumer_groups.iter().any(|g| g.eq_ignore_ascii_case(&group)) {
-            return Err(invalid(group_field, format!("duplicate consumer group {group:?}")));
+        if consumer_groups
+            .iter()
+            .any(|g| g.eq_ignore_ascii_case(&group))
+        {
+            return Err(invalid(
+                group_field,
+                format!("duplicate consumer group {group:?}"),
+            ));
         }
         consumer_groups.push(group);
     }
@@ -324,13 +341,22 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let cases = [
-            (json!([{ "Name": "eh1", "PartitionCount": 33 }]), "Entities[0].PartitionCount"),
-            (json!([{ "Name": "-bad", "PartitionCount": 1 }]), "Entities[0].Name"),
+            (
+                json!([{ "Name": "eh1", "PartitionCount": 33 }]),
+                "Entities[0].PartitionCount",
+            ),
+            (
+                json!([{ "Name": "-bad", "PartitionCount": 1 }]),
+                "Entities[0].Name",
+            ),
             (
                 json!([{ "Name": "a", "PartitionCount": 1, "ConsumerGroups": [{ "Name": "$Default" }] }]),
                 "Entities[0].ConsumerGroups[0].Name",
             ),
-            (json!([{ "Name": "a", "PartitionCount": "x" }]), "Entities[0].PartitionCount"),
+            (
+                json!([{ "Name": "a", "PartitionCount": "x" }]),
+                "Entities[0].PartitionCount",
+            ),
             (
                 json!([{ "Name": "a", "PartitionCount": 1 }, { "Name": "A", "PartitionCount": 1 }]),
                 "Entities[1].Name",
@@ -340,7 +366,9 @@ mod tests {
             let err = parse_official_config(&official(&entities)).expect_err("invalid");
             assert!(err.to_string().contains(field), "{err} should name {field}");
         }
-        let groups: Vec<Value> = (0..21).map(|i| json!({ "Name": format!("g{i}") })).collect();
+        let groups: Vec<Value> = (0..21)
+            .map(|i| json!({ "Name": format!("g{i}") }))
+            .collect();
         let err = parse_official_config(&official(
             &json!([{ "Name": "a", "PartitionCount": 1, "ConsumerGroups": groups }]),
         ))

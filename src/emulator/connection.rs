@@ -8,11 +8,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use fe2o3_amqp::acceptor::sasl_acceptor::SaslServerFrame;
 use fe2o3_amqp::acceptor::{
     ConnectionAcceptor, LinkAcceptor, LinkEndpoint, ListenerSessionHandle, SaslAcceptor,
     SessionAcceptor, SupportedReceiverSettleModes, SupportedSenderSettleModes,
 };
-use fe2o3_amqp::acceptor::sasl_acceptor::SaslServerFrame;
 use fe2o3_amqp::types::definitions::{self, ReceiverSettleMode, Role, SenderSettleMode};
 use fe2o3_amqp::types::messaging::{Body, Target, TargetArchetype};
 use fe2o3_amqp::types::performatives::Attach;
@@ -33,8 +33,6 @@ use super::requests;
 use super::shim::ServiceShapedStream;
 use super::store::Namespace;
 
-/// Largest frame we accept from a client; what the real service advertises too.
-const MAX_FRAME_SIZE: u32 = 65536;
 /// Handles per session, as the service sends (the Python client needs a value, contract §0).
 const HANDLE_MAX: u32 = 255;
 /// fe2o3 reassembles a delivery up to this size before we judge it against the 1 MB limit;
@@ -93,7 +91,7 @@ where
 {
     let acceptor = ConnectionAcceptor::builder()
         .container_id("hubscope-emulator")
-        .max_frame_size(MAX_FRAME_SIZE)
+        .max_frame_size(super::shim::INBOUND_MAX_FRAME)
         .sasl_acceptor(EventHubsSasl)
         .build();
     let stream = ServiceShapedStream::new(stream);
@@ -219,10 +217,19 @@ async fn serve_session(
             let target = Target::builder().address(attach.name.clone()).build();
             attach.target = Some(Box::new(TargetArchetype::Target(target)));
         }
+        // fe2o3 enforces the smaller of both sides' limits by detaching the link, but the service
+        // answers an oversized publish with a `rejected` outcome (and the Rust SDK hangs on a
+        // detach mid-send). So our own reassembly bound applies, and `publish` rejects.
+        if attach.role == Role::Sender {
+            attach.max_message_size = None;
+        }
         let address = address_of(&attach).unwrap_or_default();
         let node = parse_node(&address);
         let role = attach.role.clone();
-        let link = match acceptor.accept_incoming_attach(attach.clone(), &mut session).await {
+        let link = match acceptor
+            .accept_incoming_attach(attach.clone(), &mut session)
+            .await
+        {
             Ok(link) => link,
             Err(e) => {
                 tracing::debug!(error = ?e, %address, "attach failed");
@@ -245,8 +252,15 @@ async fn serve_session(
             }
             (LinkEndpoint::Receiver(receiver), Some(Node::Publish { hub, partition })) => {
                 links.spawn(async move {
-                    publish::serve(receiver, &hub, partition.as_deref(), &address, &ctx.grants, &ctx.shared)
-                        .await;
+                    publish::serve(
+                        receiver,
+                        &hub,
+                        partition.as_deref(),
+                        &address,
+                        &ctx.grants,
+                        &ctx.shared,
+                    )
+                    .await;
                 });
             }
             (LinkEndpoint::Sender(sender), Some(node @ Node::Consume { .. })) => {

@@ -97,7 +97,10 @@ pub async fn serve(sender: Sender, link: ConsumerLink, grants: &ConnectionGrants
     };
     let not_found = |what: String| amqp::error("amqp:not-found", what);
     let Some(hub) = shared.namespace.hub(hub_name).cloned() else {
-        let text = format!("The messaging entity '{}/{hub_name}' could not be found.", shared.endpoint);
+        let text = format!(
+            "The messaging entity '{}/{hub_name}' could not be found.",
+            shared.endpoint
+        );
         return refuse(endpoint, not_found(text)).await;
     };
     let Some(group) = hub.consumer_group(consumer_group).map(str::to_owned) else {
@@ -112,10 +115,17 @@ pub async fn serve(sender: Sender, link: ConsumerLink, grants: &ConnectionGrants
             "The specified partition is invalid for an EventHub partition sender or receiver. It should be between 0 and {}.",
             hub.partitions.len().saturating_sub(1)
         );
-        return refuse(endpoint, amqp::error("com.microsoft:argument-out-of-range", text)).await;
+        return refuse(
+            endpoint,
+            amqp::error("com.microsoft:argument-out-of-range", text),
+        )
+        .await;
     };
     if !grants.allows(&link.address, now_ms() / 1000) {
-        let text = format!("Unauthorized access to '{}'. Put a valid token on $cbs first.", link.address);
+        let text = format!(
+            "Unauthorized access to '{}'. Put a valid token on $cbs first.",
+            link.address
+        );
         return refuse(endpoint, amqp::error("amqp:unauthorized-access", text)).await;
     }
     let start = match link.selector.as_deref().map(parse_selector) {
@@ -125,7 +135,10 @@ pub async fn serve(sender: Sender, link: ConsumerLink, grants: &ConnectionGrants
             return refuse(endpoint, amqp::error("com.microsoft:argument-error", text)).await;
         }
     };
-    let mut claim = match hub.ownership.claim(&group, &partition.id, &link.name, link.epoch) {
+    let mut claim = match hub
+        .ownership
+        .claim(&group, &partition.id, &link.name, link.epoch)
+    {
         Ok(claim) => claim,
         Err(refused) => {
             let condition = match refused {
@@ -169,7 +182,11 @@ pub async fn serve(sender: Sender, link: ConsumerLink, grants: &ConnectionGrants
 
 async fn displaced(sender: Sender, reason: Option<String>) {
     let text = reason.unwrap_or_else(|| "A receiver with a higher epoch took over.".to_owned());
-    refuse(LinkEndpoint::Sender(sender), amqp::error("amqp:link:stolen", text)).await;
+    refuse(
+        LinkEndpoint::Sender(sender),
+        amqp::error("amqp:link:stolen", text),
+    )
+    .await;
 }
 
 /// The stored event as the service delivers it: stamped with its sequence number, offset and
@@ -178,18 +195,32 @@ fn delivery_message(event: &StoredEvent, metrics_of: Option<&Partition>) -> Amqp
     let mut message = amqp::decode(&event.message).unwrap_or_else(|_| {
         // Ingest checks every event decodes, so this only guards against a corrupted journal.
         Message::builder()
-            .body(Body::Data(vec![Data(Binary::from(event.message.to_vec()))].into()))
+            .body(Body::Data(
+                vec![Data(Binary::from(event.message.to_vec()))].into(),
+            ))
             .build()
     });
-    amqp::set_annotation(&mut message, "x-opt-sequence-number", Value::Long(event.sequence_number));
-    amqp::set_annotation(&mut message, "x-opt-offset", Value::String(event.offset.to_string()));
+    amqp::set_annotation(
+        &mut message,
+        "x-opt-sequence-number",
+        Value::Long(event.sequence_number),
+    );
+    amqp::set_annotation(
+        &mut message,
+        "x-opt-offset",
+        Value::String(event.offset.to_string()),
+    );
     amqp::set_annotation(
         &mut message,
         "x-opt-enqueued-time",
         Value::Timestamp(Timestamp::from_milliseconds(event.enqueued_ms)),
     );
     if let Some(key) = &event.partition_key {
-        amqp::set_annotation(&mut message, "x-opt-partition-key", Value::String(key.clone()));
+        amqp::set_annotation(
+            &mut message,
+            "x-opt-partition-key",
+            Value::String(key.clone()),
+        );
     }
     if let Some(partition) = metrics_of {
         let info = partition.info();
@@ -197,8 +228,14 @@ fn delivery_message(event: &StoredEvent, metrics_of: Option<&Partition>) -> Amqp
         let mut put = |k: &str, v: Value| {
             annotations.insert(OwnedKey::Symbol(Symbol::from(k)), v);
         };
-        put("last_enqueued_sequence_number", Value::Long(info.last_sequence_number));
-        put("last_enqueued_offset", Value::String(info.last_offset.to_string()));
+        put(
+            "last_enqueued_sequence_number",
+            Value::Long(info.last_sequence_number),
+        );
+        put(
+            "last_enqueued_offset",
+            Value::String(info.last_offset.to_string()),
+        );
         put(
             "last_enqueued_time_utc",
             Value::Timestamp(Timestamp::from_milliseconds(info.last_enqueued_ms)),

@@ -187,7 +187,11 @@ fn read_records(file: File) -> io::Result<(Vec<StoredEvent>, u64)> {
         };
         // An empty message is the numbering marker written after compaction; it is never served.
         let marker = event.message.is_empty();
-        if !marker && events.last().is_some_and(|e| e.sequence_number >= event.sequence_number) {
+        if !marker
+            && events
+                .last()
+                .is_some_and(|e| e.sequence_number >= event.sequence_number)
+        {
             break;
         }
         good_len += 4 + len as u64;
@@ -252,7 +256,10 @@ mod tests {
         f.write_all(&[40, 0, 0, 0, 1, 2]).expect("tear");
         drop(f);
         let (mut j, rec) = Journal::open(&path, 0).expect("open");
-        assert_eq!(rec.events, vec![event(0, 10, Some("k")), event(1, 11, None)]);
+        assert_eq!(
+            rec.events,
+            vec![event(0, 10, Some("k")), event(1, 11, None)]
+        );
         j.append(&[event(2, 12, None)]).expect("append after cut");
         drop(j);
         let (_, rec) = Journal::open(&path, 0).expect("open");

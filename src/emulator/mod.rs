@@ -182,10 +182,12 @@ impl RunningEmulator {
                 addr: addr.to_owned(),
                 source,
             })?;
-        let local_addr = listener.local_addr().map_err(|source| EmulatorError::Bind {
-            addr: addr.to_owned(),
-            source,
-        })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| EmulatorError::Bind {
+                addr: addr.to_owned(),
+                source,
+            })?;
         let namespace = Arc::new(Namespace::open(&config)?);
         let stop = CancellationToken::new();
         let signal = stop.clone();

@@ -47,8 +47,11 @@ pub async fn serve(
                     "The specified partition is invalid for an EventHub partition sender or receiver. It should be between 0 and {}.",
                     hub.partitions.len().saturating_sub(1)
                 );
-                return refuse(link, amqp::error("com.microsoft:argument-out-of-range", text))
-                    .await;
+                return refuse(
+                    link,
+                    amqp::error("com.microsoft:argument-out-of-range", text),
+                )
+                .await;
             }
         },
     };
@@ -72,6 +75,7 @@ pub async fn serve(
             }
         };
         let outcome = ingest(&delivery, &hub, partition.as_ref());
+        tracing::trace!(hub = %hub.name, ok = outcome.is_ok(), "publish delivery");
         // Never settle in the instant a delivery arrives (contract §0 item 8).
         tokio::task::yield_now().await;
         let settled = match outcome {
@@ -95,8 +99,12 @@ fn ingest(
     let events = if is_batch {
         batch_events(message)?
     } else {
-        let encoded = amqp::encode(message)
-            .map_err(|e| amqp::error("amqp:decode-error", format!("The message cannot be stored: {e}")))?;
+        let encoded = amqp::encode(message).map_err(|e| {
+            amqp::error(
+                "amqp:decode-error",
+                format!("The message cannot be stored: {e}"),
+            )
+        })?;
         vec![encoded]
     };
     let size: usize = events.iter().map(Bytes::len).sum();
@@ -120,7 +128,10 @@ fn ingest(
         .collect();
     target.append(new_events).map_err(|e| {
         tracing::error!(error = %e, hub = %hub.name, partition = %target.id, "append failed");
-        amqp::error("amqp:internal-error", format!("The event could not be stored: {e}"))
+        amqp::error(
+            "amqp:internal-error",
+            format!("The event could not be stored: {e}"),
+        )
     })?;
     Ok(())
 }

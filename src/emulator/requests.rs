@@ -100,7 +100,10 @@ pub fn management(
             request,
             401,
             None,
-            &format!("Unauthorized access to '{}/$management'. Put a valid token on $cbs first.", hub.name),
+            &format!(
+                "Unauthorized access to '{}/$management'. Put a valid token on $cbs first.",
+                hub.name
+            ),
         );
     }
     match string_property(request, "type").as_deref() {
@@ -140,7 +143,10 @@ fn management_allowed(
         return true;
     }
     // Requests also carry the token itself; accept it when it verifies for this hub.
-    match (authorizer.mode(), string_property(request, "security_token")) {
+    match (
+        authorizer.mode(),
+        string_property(request, "security_token"),
+    ) {
         (AuthMode::AcceptAnyToken, _) => true,
         (AuthMode::SharedAccessKey { .. }, Some(token)) => authorizer
             .check_own_scope(SAS_TOKEN_TYPE, &token, now_s)

@@ -3,11 +3,16 @@
 //! Outgoing (server → client), every performative is re-encoded at full arity (contract §0 item 1)
 //! and our receiver links advertise the service's 1 MB `max-message-size` (fe2o3 itself enforces a
 //! larger reassembly bound, so that an oversized publish gets a `rejected` outcome as from the
-//! service instead of a link detach). Incoming, only the client's Open is touched: its
-//! `max-frame-size` is lowered by [`FRAME_PADDING_ALLOWANCE`] so that frames fe2o3 splits to that
-//! size still fit the client's real limit after padding. After the Open the inbound side is a
-//! plain pass-through.
+//! service instead of a link detach).
+//!
+//! Incoming, two things are touched. The client's Open: its `max-frame-size` is lowered by
+//! [`FRAME_PADDING_ALLOWANCE`] so that frames fe2o3 splits to that size still fit the client's
+//! real limit after padding. And continuation transfers: the Rust SDK's fe2o3-amqp 0.16 puts a
+//! fresh `delivery-id` on the last frame of a long multi-frame delivery, which fe2o3 0.18 rightly
+//! calls inconsistent (and the SDK then hangs on the detach). Continuation frames may omit those
+//! fields, so we drop them there, as the service evidently tolerates them.
 
+use std::collections::HashSet;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -25,6 +30,9 @@ pub const ADVERTISED_MAX_MESSAGE_SIZE: u64 = 1024 * 1024;
 /// Largest frame accepted before the client's Open, when no limit has been negotiated yet.
 const PRE_OPEN_MAX_FRAME: usize = 64 * 1024;
 
+/// Largest frame a client may send us: the `max-frame-size` our Open advertises.
+pub const INBOUND_MAX_FRAME: u32 = 65536;
+
 /// Outgoing bytes held before `poll_write` pushes back on fe2o3's writer.
 const OUTGOING_HIGH_WATER: usize = 512 * 1024;
 
@@ -35,8 +43,10 @@ const OUTGOING_MAX_FRAME: usize = 16 * 1024 * 1024;
 #[derive(Debug)]
 pub struct ServiceShapedStream<S> {
     inner: S,
-    /// Inbound bytes not yet examined, kept only until the client's Open has passed.
+    /// Inbound bytes not yet forming a whole frame.
     inbound_pending: Vec<u8>,
+    /// Links (channel, handle) in the middle of a multi-frame delivery.
+    deliveries_in_progress: HashSet<(u16, u64)>,
     /// Inbound bytes ready to hand to fe2o3.
     inbound_ready: Vec<u8>,
     inbound_ready_pos: usize,
@@ -53,6 +63,7 @@ impl<S> ServiceShapedStream<S> {
         Self {
             inner,
             inbound_pending: Vec::new(),
+            deliveries_in_progress: HashSet::new(),
             inbound_ready: Vec::new(),
             inbound_ready_pos: 0,
             open_seen: false,
@@ -62,40 +73,47 @@ impl<S> ServiceShapedStream<S> {
         }
     }
 
-    /// Moves whole units from `inbound_pending` to `inbound_ready`, rewriting the client's Open.
+    /// Moves whole units from `inbound_pending` to `inbound_ready`, rewriting the client's Open
+    /// and continuation transfers.
     fn process_inbound(&mut self) -> io::Result<()> {
+        let invalid = |e: WireError| io::Error::new(io::ErrorKind::InvalidData, e);
         let mut consumed = 0;
-        while !self.open_seen {
+        loop {
             let rest = &self.inbound_pending[consumed..];
-            let unit = match wire::next_unit(rest, PRE_OPEN_MAX_FRAME) {
+            let limit = if self.open_seen {
+                INBOUND_MAX_FRAME as usize
+            } else {
+                PRE_OPEN_MAX_FRAME
+            };
+            let unit = match wire::next_unit(rest, limit) {
                 Ok(unit) => unit,
                 Err(WireError::Incomplete) => break,
-                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+                Err(e) => return Err(invalid(e)),
             };
-            match unit {
-                Unit::ProtocolHeader => {
-                    self.inbound_ready
-                        .extend_from_slice(&rest[..wire::PROTOCOL_HEADER_LEN]);
-                    consumed += wire::PROTOCOL_HEADER_LEN;
-                }
-                Unit::Frame { size } => {
-                    let frame = &rest[..size];
-                    // Frame type 0 is AMQP (1 is SASL); the first AMQP frame must be the Open.
-                    if frame[5] == 0 {
-                        wire::rewrite_frame(frame, lower_max_frame_size, &mut self.inbound_ready)
-                            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                        self.open_seen = true;
-                    } else {
-                        self.inbound_ready.extend_from_slice(frame);
-                    }
-                    consumed += size;
-                }
+            let size = match unit {
+                Unit::ProtocolHeader => wire::PROTOCOL_HEADER_LEN,
+                Unit::Frame { size } => size,
+            };
+            let frame = &rest[..size];
+            // Frame type 0 is AMQP (1 is SASL); the first AMQP frame must be the Open.
+            let is_amqp = matches!(unit, Unit::Frame { .. }) && frame[5] == 0;
+            if is_amqp && !self.open_seen {
+                wire::rewrite_frame(frame, lower_max_frame_size, &mut self.inbound_ready)
+                    .map_err(invalid)?;
+                self.open_seen = true;
+            } else if is_amqp {
+                normalize_continuation(
+                    frame,
+                    &mut self.deliveries_in_progress,
+                    &mut self.inbound_ready,
+                )
+                .map_err(invalid)?;
+            } else {
+                self.inbound_ready.extend_from_slice(frame);
             }
+            consumed += size;
         }
         self.inbound_pending.drain(..consumed);
-        if self.open_seen {
-            self.inbound_ready.append(&mut self.inbound_pending);
-        }
         Ok(())
     }
 
@@ -132,6 +150,52 @@ impl<S> ServiceShapedStream<S> {
         }
         self.outbound_pending.drain(..consumed);
     }
+}
+
+/// Copies an inbound frame, dropping `delivery-id`, `delivery-tag` and `message-format` from
+/// transfers that continue a delivery (see the module documentation).
+fn normalize_continuation(
+    frame: &[u8],
+    in_progress: &mut HashSet<(u16, u64)>,
+    out: &mut Vec<u8>,
+) -> Result<(), WireError> {
+    let body = frame.get(usize::from(frame[4]) * 4..).unwrap_or_default();
+    if body.is_empty() {
+        out.extend_from_slice(frame);
+        return Ok(());
+    }
+    let performative = wire::parse_performative(body)?;
+    if performative.descriptor != code::TRANSFER {
+        out.extend_from_slice(frame);
+        return Ok(());
+    }
+    let field = |i: usize| performative.fields.get(i).copied().unwrap_or(&[0x40]);
+    let is_true = |f: &[u8]| f == [0x41] || f == [0x56, 0x01];
+    let channel = u16::from_be_bytes([frame[6], frame[7]]);
+    let handle = wire::decode_unsigned(field(0)).unwrap_or(u64::MAX);
+    let continuing = in_progress.contains(&(channel, handle));
+    if is_true(field(5)) && !is_true(field(9)) {
+        in_progress.insert((channel, handle));
+    } else {
+        in_progress.remove(&(channel, handle));
+    }
+    let repeats_ids = (1..=3).any(|i| field(i) != [0x40]);
+    if !(continuing && repeats_ids) {
+        out.extend_from_slice(frame);
+        return Ok(());
+    }
+    wire::rewrite_frame(
+        frame,
+        |_| {
+            (1..=3)
+                .map(|index| FieldOverride {
+                    index,
+                    encoded: vec![0x40],
+                })
+                .collect()
+        },
+        out,
+    )
 }
 
 /// Inbound Open: leave room for our padding under the client's real frame limit.
@@ -183,10 +247,6 @@ impl<S: AsyncRead + Unpin> AsyncRead for ServiceShapedStream<S> {
                     this.inbound_ready_pos = 0;
                 }
                 return Poll::Ready(Ok(()));
-            }
-            if this.open_seen && this.inbound_pending.is_empty() {
-                // Past the Open: read straight into the caller's buffer.
-                return Pin::new(&mut this.inner).poll_read(cx, buf);
             }
             let mut chunk = [0u8; 8192];
             let mut chunk_buf = ReadBuf::new(&mut chunk);

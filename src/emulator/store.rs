@@ -55,9 +55,17 @@ pub struct PartitionInfo {
 pub enum StartPosition {
     Earliest,
     Latest,
-    Offset { offset: u64, inclusive: bool },
-    SequenceNumber { sequence_number: i64, inclusive: bool },
-    EnqueuedTime { unix_ms: i64 },
+    Offset {
+        offset: u64,
+        inclusive: bool,
+    },
+    SequenceNumber {
+        sequence_number: i64,
+        inclusive: bool,
+    },
+    EnqueuedTime {
+        unix_ms: i64,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +126,11 @@ impl Partition {
                 log.next_offset = offset + size;
                 log.last = Some((sequence_number, offset, enqueued_ms));
             }
-            log.retained_bytes = recovered.events.iter().map(|e| e.message.len() as u64).sum();
+            log.retained_bytes = recovered
+                .events
+                .iter()
+                .map(|e| e.message.len() as u64)
+                .sum();
             log.events = recovered.events.into();
             Mutex::new(journal)
         });
@@ -197,7 +209,11 @@ impl Partition {
     pub fn expire_before(&self, cutoff_ms: i64) -> usize {
         let mut log = lock(&self.log);
         let mut dropped = 0;
-        while log.events.front().is_some_and(|e| e.enqueued_ms < cutoff_ms) {
+        while log
+            .events
+            .front()
+            .is_some_and(|e| e.enqueued_ms < cutoff_ms)
+        {
             if let Some(event) = log.events.pop_front() {
                 let size = event.message.len() as u64;
                 log.retained_bytes -= size;
@@ -211,9 +227,10 @@ impl Partition {
     #[must_use]
     pub fn info(&self) -> PartitionInfo {
         let log = lock(&self.log);
-        let (last_sequence_number, last_offset, last_enqueued_ms) = log
-            .last
-            .map_or((-1, -1, 0), |(s, o, t)| (s, i64::try_from(o).unwrap_or(i64::MAX), t));
+        let (last_sequence_number, last_offset, last_enqueued_ms) =
+            log.last.map_or((-1, -1, 0), |(s, o, t)| {
+                (s, i64::try_from(o).unwrap_or(i64::MAX), t)
+            });
         PartitionInfo {
             begin_sequence_number: log
                 .events
@@ -255,7 +272,9 @@ impl Partition {
                     e.offset > *offset
                 }
             }),
-            StartPosition::EnqueuedTime { unix_ms } => first_matching(&|e| e.enqueued_ms > *unix_ms),
+            StartPosition::EnqueuedTime { unix_ms } => {
+                first_matching(&|e| e.enqueued_ms > *unix_ms)
+            }
         };
         sequence.clamp(begin, log.next_sequence_number)
     }
@@ -480,7 +499,10 @@ mod tests {
         let off = |offset, inclusive| StartPosition::Offset { offset, inclusive };
         assert_eq!(p.resolve_start(&off(20, true)), 2);
         assert_eq!(p.resolve_start(&off(20, false)), 3);
-        assert_eq!(p.resolve_start(&StartPosition::EnqueuedTime { unix_ms: 0 }), 0);
+        assert_eq!(
+            p.resolve_start(&StartPosition::EnqueuedTime { unix_ms: 0 }),
+            0
+        );
         assert_eq!(
             p.resolve_start(&StartPosition::EnqueuedTime { unix_ms: i64::MAX }),
             5

@@ -138,7 +138,9 @@ pub struct Performative<'a> {
 /// [`WireError`] when the body is not a described list with a numeric descriptor.
 pub fn parse_performative(body: &[u8]) -> Result<Performative<'_>, WireError> {
     if body.first() != Some(&0x00) {
-        return Err(WireError::Malformed("performative is not a described value"));
+        return Err(WireError::Malformed(
+            "performative is not a described value",
+        ));
     }
     let (descriptor, descriptor_len) = match body.get(1) {
         Some(0x53) => (u64::from(*body.get(2).ok_or(WireError::Incomplete)?), 2),
@@ -149,7 +151,11 @@ pub fn parse_performative(body: &[u8]) -> Result<Performative<'_>, WireError> {
             (u64::from_be_bytes(word), 9)
         }
         Some(0x44) => (0, 1),
-        Some(_) => return Err(WireError::Malformed("performative descriptor is not a ulong")),
+        Some(_) => {
+            return Err(WireError::Malformed(
+                "performative descriptor is not a ulong",
+            ))
+        }
         None => return Err(WireError::Incomplete),
     };
     let list = &body[1 + descriptor_len..];
@@ -175,7 +181,9 @@ pub fn parse_performative(body: &[u8]) -> Result<Performative<'_>, WireError> {
         cursor += len;
     }
     if cursor != list_len {
-        return Err(WireError::Malformed("list size disagrees with its elements"));
+        return Err(WireError::Malformed(
+            "list size disagrees with its elements",
+        ));
     }
     Ok(Performative {
         descriptor,
@@ -381,7 +389,9 @@ mod tests {
     #[test]
     fn pads_transfer_and_keeps_payload() {
         // transfer [handle=0, delivery-id=1] followed by a 3-byte payload
-        let body = [0x00, 0x53, 0x14, 0xc0, 0x04, 0x02, 0x43, 0x52, 0x01, 0xaa, 0xbb, 0xcc];
+        let body = [
+            0x00, 0x53, 0x14, 0xc0, 0x04, 0x02, 0x43, 0x52, 0x01, 0xaa, 0xbb, 0xcc,
+        ];
         let mut out = Vec::new();
         rewrite_frame(&frame(3, &body), |_| vec![], &mut out).expect("valid frame");
         let p = parse_performative(&out[8..]).expect("rewritten performative parses");

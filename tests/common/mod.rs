@@ -18,6 +18,11 @@ pub async fn emulator() -> RunningEmulator {
 }
 
 pub async fn emulator_with(config: EmulatorConfig) -> RunningEmulator {
+    // RUST_LOG=hubscope=debug shows the emulator's side of a failing test.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .try_init();
     RunningEmulator::start(config, "127.0.0.1:0")
         .await
         .expect("emulator starts")
