@@ -64,34 +64,50 @@ pub fn run(args: EmulatorArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr()?;
-        let shown_key = if key.is_some() {
-            "<your --sas-key>"
-        } else {
-            emulator::DEFAULT_KEY
-        };
-        println!("hubscope emulator listening on amqp://{local}");
-        println!(
-            "connection string: {}",
-            emulator::connection_string(local, &args.sas_key_name, shown_key)
-        );
-        for hub in &cfg.hubs {
-            let mut groups = vec![config::DEFAULT_CONSUMER_GROUP.to_owned()];
-            groups.extend(hub.consumer_groups.iter().cloned());
-            println!(
-                "  hub {:<24} {:>2} partitions, consumer groups: {}",
-                hub.name,
-                hub.partition_count,
-                groups.join(", ")
-            );
-        }
-        match &cfg.data_dir {
-            Some(dir) => println!("storage: {} (survives restarts)", dir.display()),
-            None => println!("storage: memory only"),
-        }
+        print_banner(local, &cfg, &args.sas_key_name, key.is_some());
         emulator::run(listener, cfg, shutdown_signal()).await?;
         tracing::info!("emulator stopped");
         anyhow::Ok(())
     })
+}
+
+/// Tells the user where the endpoint is and what it serves. Written with errors ignored: a
+/// closed stdout (a supervisor that stopped reading) must not take the endpoint down.
+fn print_banner(
+    local: std::net::SocketAddr,
+    cfg: &EmulatorConfig,
+    key_name: &str,
+    verifying: bool,
+) {
+    use std::io::Write as _;
+    let shown_key = if verifying {
+        "<your --sas-key>"
+    } else {
+        emulator::DEFAULT_KEY
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "hubscope emulator listening on amqp://{local}");
+    let _ = writeln!(
+        out,
+        "connection string: {}",
+        emulator::connection_string(local, key_name, shown_key)
+    );
+    for hub in &cfg.hubs {
+        let mut groups = vec![config::DEFAULT_CONSUMER_GROUP.to_owned()];
+        groups.extend(hub.consumer_groups.iter().cloned());
+        let _ = writeln!(
+            out,
+            "  hub {:<24} {:>2} partitions, consumer groups: {}",
+            hub.name,
+            hub.partition_count,
+            groups.join(", ")
+        );
+    }
+    let _ = match &cfg.data_dir {
+        Some(dir) => writeln!(out, "storage: {} (survives restarts)", dir.display()),
+        None => writeln!(out, "storage: memory only"),
+    };
+    let _ = out.flush();
 }
 
 /// Completes on Ctrl-C or SIGTERM.
