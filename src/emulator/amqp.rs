@@ -127,7 +127,7 @@ pub fn reply(request: &AmqpMessage, status: i32, description: &str, body: Value)
     }
 }
 
-/// A failed request's reply: the status, its description and the service's `error-condition`.
+/// A failed request's reply: the status, its description and, when given, an `error-condition`.
 #[must_use]
 pub fn error_reply(
     request: &AmqpMessage,
@@ -136,10 +136,17 @@ pub fn error_reply(
     description: &str,
 ) -> AmqpMessage {
     let mut message = reply(request, status, description, Value::Null);
-    if let (Some(condition), Some(properties)) = (
-        condition.or_else(|| status_condition(status)),
-        message.application_properties.as_mut(),
-    ) {
+    // azure-eventhub 5.15.1 asks its management link for `statusDescription` (it passes the
+    // hyphenated name under a keyword the link ignores); without this its errors say "None".
+    if let Some(properties) = message.application_properties.as_mut() {
+        properties.0.insert(
+            "statusDescription".to_owned(),
+            SimpleValue::String(description.to_owned()),
+        );
+    }
+    if let (Some(condition), Some(properties)) =
+        (condition, message.application_properties.as_mut())
+    {
         properties.0.insert(
             "error-condition".to_owned(),
             SimpleValue::Symbol(Symbol::from(condition)),

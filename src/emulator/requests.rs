@@ -6,7 +6,9 @@
 use fe2o3_amqp::types::messaging::Body;
 use fe2o3_amqp::types::primitives::{Array, OrderedMap, Timestamp, Value};
 
-use super::amqp::{error_reply, integer_property, reply, string_property, AmqpMessage};
+use super::amqp::{
+    error_reply, integer_property, reply, status_condition, string_property, AmqpMessage,
+};
 use super::auth::{Authorizer, ConnectionGrants};
 use super::config::AuthMode;
 use super::store::{Hub, Namespace};
@@ -61,6 +63,8 @@ pub fn put_token(
             reply(request, 202, "Accepted", Value::Null)
         }
         Err(e) => {
+            // No `error-condition` here: the Python client drops the status and description of a
+            // put-token reply that carries one, and reports "Status code: None".
             tracing::info!(audience = %audience, error = %e, "token refused");
             error_reply(request, 401, None, &e.to_string())
         }
@@ -82,7 +86,7 @@ pub fn management(
         return error_reply(
             request,
             400,
-            None,
+            status_condition(400),
             &format!("The operation '{operation}' is not supported; only READ is."),
         );
     }
@@ -91,7 +95,7 @@ pub fn management(
         return error_reply(
             request,
             404,
-            None,
+            status_condition(404),
             &format!("The messaging entity '{endpoint}/{hub_name}' could not be found."),
         );
     };
@@ -99,7 +103,7 @@ pub fn management(
         return error_reply(
             request,
             401,
-            None,
+            status_condition(401),
             &format!(
                 "Unauthorized access to '{}/$management'. Put a valid token on $cbs first.",
                 hub.name
@@ -126,7 +130,7 @@ pub fn management(
         other => error_reply(
             request,
             400,
-            None,
+            status_condition(400),
             &format!("The entity type {other:?} is not supported."),
         ),
     }

@@ -1,0 +1,102 @@
+"""Fixtures: a fresh `hubscope emulator` process per test, reached by the official client."""
+import json
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BINARY = Path(os.environ.get("HUBSCOPE_BIN", ROOT / "target" / "debug" / "hubscope"))
+
+
+class Emulator:
+    def __init__(self, process, port, key="SAS_KEY_VALUE", key_name="RootManageSharedAccessKey"):
+        self.process = process
+        self.port = port
+        self.key = key
+        self.key_name = key_name
+
+    def connection_string(self, hub="eh1", key=None, key_name=None):
+        return (
+            f"Endpoint=sb://127.0.0.1:{self.port};"
+            f"SharedAccessKeyName={key_name or self.key_name};"
+            f"SharedAccessKey={key or self.key};UseDevelopmentEmulator=true;EntityPath={hub}"
+        )
+
+
+def start(*args, key=None):
+    command = [str(BINARY), "emulator", "--port", "0", *args]
+    env = dict(os.environ)
+    if key:
+        env["HUBSCOPE_SAS_KEY"] = key
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+    )
+    first = process.stdout.readline()
+    if "listening on" not in first:
+        process.kill()
+        raise RuntimeError(f"emulator did not start: {first!r}")
+    port = int(first.strip().rsplit(":", 1)[1])
+    # Keep draining its output, as a terminal would.
+    threading.Thread(target=process.stdout.read, daemon=True).start()
+    return Emulator(process, port, key=key or "SAS_KEY_VALUE")
+
+
+def stop(emulator):
+    emulator.process.terminate()
+    try:
+        emulator.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        emulator.process.kill()
+        raise
+
+
+@pytest.fixture
+def emulator():
+    emu = start()
+    yield emu
+    stop(emu)
+
+
+@pytest.fixture
+def topology(tmp_path):
+    """An emulator serving a Config.json in the official emulator's format."""
+    config = {
+        "UserConfig": {
+            "NamespaceConfig": [
+                {
+                    "Type": "EventHub",
+                    "Name": "emulatorNs1",
+                    "Entities": [
+                        {"Name": "eh1", "PartitionCount": "2", "ConsumerGroups": [{"Name": "cg1"}]},
+                        {"Name": "four", "PartitionCount": 4, "ConsumerGroups": []},
+                    ],
+                }
+            ],
+            "LoggingConfig": {"Type": "File"},
+        }
+    }
+    path = tmp_path / "Config.json"
+    path.write_text(json.dumps(config))
+    emu = start("--config", str(path))
+    yield emu
+    stop(emu)
+
+
+@pytest.fixture
+def verifying_emulator():
+    emu = start(key="py-s3cret")
+    yield emu
+    stop(emu)
+
+
+def wait_until(predicate, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
