@@ -10,7 +10,7 @@
 pub fn hash(key: &str) -> i16 {
     let (b, c) = hashlittle2(key.as_bytes());
     // Truncation to 16 bits is the service's definition, not an accident.
-    #[allow(clippy::cast_possible_truncation)]
+    #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
     let folded = (c ^ b) as u16 as i16;
     folded
 }

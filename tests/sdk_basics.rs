@@ -58,7 +58,10 @@ async fn send_to_partition_and_read_back_from_earliest() {
     let events = take(&receiver, 3).await;
     let bodies: Vec<String> = events.iter().map(body_text).collect();
     assert_eq!(bodies, vec!["event 0", "event 1", "event 2"]);
-    let seqs: Vec<Option<i64>> = events.iter().map(|e| e.sequence_number()).collect();
+    let seqs: Vec<Option<i64>> = events
+        .iter()
+        .map(azure_messaging_eventhubs::models::ReceivedEventData::sequence_number)
+        .collect();
     assert_eq!(seqs, vec![Some(0), Some(1), Some(2)]);
     assert!(events
         .iter()

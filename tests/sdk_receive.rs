@@ -130,7 +130,10 @@ async fn live_reader_keeps_up() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     send_numbered(&producer, "1", 0..200).await;
     let events = reader.await.expect("reader");
-    let seqs: Vec<i64> = events.iter().filter_map(|e| e.sequence_number()).collect();
+    let seqs: Vec<i64> = events
+        .iter()
+        .filter_map(azure_messaging_eventhubs::models::ReceivedEventData::sequence_number)
+        .collect();
     assert_eq!(seqs, (0..200).collect::<Vec<_>>());
     consumer.close().await.expect("close");
     producer.close().await.expect("close");
@@ -192,7 +195,7 @@ async fn first_error(r: &azure_messaging_eventhubs::EventReceiver) -> String {
             .await
             .expect("no hang")
         {
-            Some(Ok(_)) => continue,
+            Some(Ok(_)) => {}
             Some(Err(e)) => return format!("{e:?}"),
             None => return "stream ended".to_owned(),
         }

@@ -51,7 +51,7 @@ pub fn run(args: EmulatorArgs) -> anyhow::Result<()> {
     };
     cfg.retention = args.retention;
     cfg.max_retained_bytes = args.max_memory_mib.saturating_mul(1024 * 1024);
-    cfg.data_dir = args.data_dir.clone();
+    cfg.data_dir.clone_from(&args.data_dir);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -8,7 +8,7 @@ mod emulator;
 #[derive(Debug, Parser)]
 #[command(name = "hubscope", version, about)]
 pub struct Cli {
-    /// More logging (-v debug, -vv trace); RUST_LOG overrides.
+    /// More logging (-v debug, -vv trace); `RUST_LOG` overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     #[command(subcommand)]

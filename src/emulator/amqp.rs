@@ -18,7 +18,7 @@ pub const BATCH_MESSAGE_FORMAT: u32 = 0x8001_3700;
 /// Encodes a message as it travels in a transfer.
 ///
 /// # Errors
-/// serde_amqp's encoding error (only for values AMQP cannot represent).
+/// `serde_amqp`'s encoding error (only for values AMQP cannot represent).
 pub fn encode(message: &AmqpMessage) -> Result<Bytes, serde_amqp::Error> {
     serde_amqp::to_vec(&Serializable(message)).map(Bytes::from)
 }
@@ -26,7 +26,7 @@ pub fn encode(message: &AmqpMessage) -> Result<Bytes, serde_amqp::Error> {
 /// Decodes one encoded message.
 ///
 /// # Errors
-/// serde_amqp's decoding error for bytes that are not a message.
+/// `serde_amqp`'s decoding error for bytes that are not a message.
 pub fn decode(bytes: &[u8]) -> Result<AmqpMessage, serde_amqp::Error> {
     serde_amqp::from_slice::<Deserializable<AmqpMessage>>(bytes).map(|d| d.0)
 }

@@ -255,18 +255,20 @@ fn parse_entity(entity: &Value, field: &str) -> Result<HubConfig, ConfigError> {
         ));
     }
     let mut consumer_groups: Vec<String> = Vec::with_capacity(declared.len());
-    for (j, group) in declared.into_iter().enumerate() {
-        let group_field = format!("{groups_field}[{j}].Name");
-        let group = group.name.ok_or_else(|| invalid(&group_field, "missing"))?;
+    for (j, declared_group) in declared.into_iter().enumerate() {
+        let name_field = format!("{groups_field}[{j}].Name");
+        let group = declared_group
+            .name
+            .ok_or_else(|| invalid(&name_field, "missing"))?;
         if group.eq_ignore_ascii_case(DEFAULT_CONSUMER_GROUP) {
             return Err(invalid(
-                group_field,
+                name_field,
                 "$Default always exists and cannot be declared",
             ));
         }
         if !is_valid_entity_name(&group) {
             return Err(invalid(
-                group_field,
+                name_field,
                 format!("{group:?} is not a valid consumer group name"),
             ));
         }
@@ -275,7 +277,7 @@ fn parse_entity(entity: &Value, field: &str) -> Result<HubConfig, ConfigError> {
             .any(|g| g.eq_ignore_ascii_case(&group))
         {
             return Err(invalid(
-                group_field,
+                name_field,
                 format!("duplicate consumer group {group:?}"),
             ));
         }

@@ -14,7 +14,7 @@ use fe2o3_amqp::acceptor::{
     SessionAcceptor, SupportedReceiverSettleModes, SupportedSenderSettleModes,
 };
 use fe2o3_amqp::types::definitions::{self, ReceiverSettleMode, Role, SenderSettleMode};
-use fe2o3_amqp::types::messaging::{Body, Target, TargetArchetype};
+use fe2o3_amqp::types::messaging::{Body, Source, Target, TargetArchetype};
 use fe2o3_amqp::types::performatives::Attach;
 use fe2o3_amqp::types::primitives::{Array, Symbol, Value};
 use fe2o3_amqp::types::sasl::{SaslCode, SaslInit, SaslOutcome, SaslResponse};
@@ -175,10 +175,10 @@ impl ReplyLinks {
     }
 }
 
-fn link_acceptor() -> LinkAcceptor<
-    fn(fe2o3_amqp::types::messaging::Source) -> Option<fe2o3_amqp::types::messaging::Source>,
-    fn(Target) -> Option<Target>,
-> {
+/// fe2o3's default acceptor type: dynamic sources and targets are refused (we never create nodes).
+type DefaultLinkAcceptor = LinkAcceptor<fn(Source) -> Option<Source>, fn(Target) -> Option<Target>>;
+
+fn link_acceptor() -> DefaultLinkAcceptor {
     LinkAcceptor::builder()
         // The Python producer asks for rcv-settle-mode `second` and then ignores unsettled
         // dispositions (contract §0 item 4): answer `first`.

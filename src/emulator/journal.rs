@@ -59,7 +59,7 @@ impl Journal {
             fs::create_dir_all(dir).map_err(err)?;
         }
         let (all, good_len) = match File::open(path) {
-            Ok(file) => read_records(file).map_err(err)?,
+            Ok(file) => read_records(file),
             Err(e) if e.kind() == io::ErrorKind::NotFound => (Vec::new(), 0),
             Err(e) => return Err(err(e)),
         };
@@ -165,7 +165,7 @@ fn encode_record(event: &StoredEvent, out: &mut Vec<u8>) {
 
 /// Reads whole, checksummed records; stops at the first torn or corrupt one.
 /// Returns the events and the byte length of the good prefix.
-fn read_records(file: File) -> io::Result<(Vec<StoredEvent>, u64)> {
+fn read_records(file: File) -> (Vec<StoredEvent>, u64) {
     let mut reader = BufReader::new(file);
     let mut events: Vec<StoredEvent> = Vec::new();
     let mut good_len = 0u64;
@@ -197,7 +197,7 @@ fn read_records(file: File) -> io::Result<(Vec<StoredEvent>, u64)> {
         good_len += 4 + len as u64;
         events.push(event);
     }
-    Ok((events, good_len))
+    (events, good_len)
 }
 
 fn decode_record(body: &[u8]) -> Option<StoredEvent> {

@@ -40,20 +40,21 @@ pub async fn serve(
     };
     let partition = match partition_id {
         None => None,
-        Some(id) => match hub.partition(id) {
-            Some(p) => Some(p.clone()),
-            None => {
+        Some(id) => {
+            if let Some(p) = hub.partition(id) {
+                Some(p.clone())
+            } else {
                 let text = format!(
-                    "The specified partition is invalid for an EventHub partition sender or receiver. It should be between 0 and {}.",
-                    hub.partitions.len().saturating_sub(1)
-                );
+                "The specified partition is invalid for an EventHub partition sender or receiver. It should be between 0 and {}.",
+                hub.partitions.len().saturating_sub(1)
+            );
                 return refuse(
                     link,
                     amqp::error("com.microsoft:argument-out-of-range", text),
                 )
                 .await;
             }
-        },
+        }
     };
     if !grants.allows(address, super::store::now_ms() / 1000) {
         let text = format!("Unauthorized access to '{address}'. Put a valid token on $cbs first.");

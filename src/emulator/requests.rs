@@ -189,17 +189,20 @@ fn hub_properties(hub: &Hub) -> Value {
 }
 
 fn partition_properties(hub: &Hub, id: &str) -> Value {
-    let info = hub.partition(id).map(|p| p.info()).unwrap_or_else(|| {
-        // Callers check the partition exists; an empty answer beats a panic if one does not.
-        super::store::PartitionInfo {
-            begin_sequence_number: 0,
-            last_sequence_number: -1,
-            last_offset: -1,
-            last_enqueued_ms: 0,
-            is_empty: true,
-            retained_events: 0,
-        }
-    });
+    let info = hub.partition(id).map_or_else(
+        || {
+            // Callers check the partition exists; an empty answer beats a panic if one does not.
+            super::store::PartitionInfo {
+                begin_sequence_number: 0,
+                last_sequence_number: -1,
+                last_offset: -1,
+                last_enqueued_ms: 0,
+                is_empty: true,
+                retained_events: 0,
+            }
+        },
+        |p| p.info(),
+    );
     map(vec![
         ("name", Value::String(hub.name.clone())),
         ("type", Value::String("com.microsoft:partition".to_owned())),

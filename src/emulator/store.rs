@@ -396,6 +396,7 @@ impl Namespace {
     }
 
     /// Applies time retention to every partition; returns how many events expired.
+    #[must_use]
     pub fn expire(&self) -> usize {
         let cutoff = now_ms() - i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX);
         self.hub_order

@@ -2,7 +2,7 @@
 //!
 //! fe2o3-amqp does all real protocol work. This module exists because two official clients read
 //! performative fields at fixed positions (contract §0 items 1–2): the Python client cannot decode
-//! a performative whose trailing null fields were trimmed, which AMQP allows and serde_amqp does.
+//! a performative whose trailing null fields were trimmed, which AMQP allows and `serde_amqp` does.
 //! [`rewrite_frame`] re-encodes a frame's performative at full arity, optionally replacing fields.
 //!
 //! Everything here parses untrusted bytes, so it never indexes without a bounds check, never
@@ -64,10 +64,12 @@ pub fn full_arity(descriptor: u64) -> Option<usize> {
         code::ATTACH => 14,
         code::FLOW | code::TRANSFER => 11,
         code::DISPOSITION => 6,
-        code::DETACH => 3,
-        code::END | code::CLOSE | code::SASL_MECHANISMS => 1,
-        code::SASL_CHALLENGE | code::SASL_RESPONSE => 1,
-        code::SASL_INIT => 3,
+        code::DETACH | code::SASL_INIT => 3,
+        code::END
+        | code::CLOSE
+        | code::SASL_MECHANISMS
+        | code::SASL_CHALLENGE
+        | code::SASL_RESPONSE => 1,
         code::SASL_OUTCOME => 2,
         _ => return None,
     })
@@ -175,7 +177,7 @@ pub fn parse_performative(body: &[u8]) -> Result<Performative<'_>, WireError> {
         let rest = list.get(cursor..list_len).unwrap_or_default();
         let len = value_len(rest).map_err(|e| match e {
             WireError::Incomplete => WireError::Malformed("list element overruns the list"),
-            other => other,
+            malformed @ WireError::Malformed(_) => malformed,
         })?;
         fields.push(&rest[..len]);
         cursor += len;
@@ -195,24 +197,22 @@ pub fn parse_performative(body: &[u8]) -> Result<Performative<'_>, WireError> {
 /// Encodes a performative as `0x00 0x53 <code> <list>` with exactly the given fields.
 pub fn encode_performative(descriptor: u64, fields: &[&[u8]], out: &mut Vec<u8>) {
     out.push(0x00);
-    match u8::try_from(descriptor) {
-        Ok(small) => out.extend_from_slice(&[0x53, small]),
-        Err(_) => {
-            out.push(0x80);
-            out.extend_from_slice(&descriptor.to_be_bytes());
-        }
+    if let Ok(small) = u8::try_from(descriptor) {
+        out.extend_from_slice(&[0x53, small])
+    } else {
+        out.push(0x80);
+        out.extend_from_slice(&descriptor.to_be_bytes());
     }
     let content: usize = fields.iter().map(|f| f.len()).sum();
-    match (u8::try_from(content + 1), u8::try_from(fields.len())) {
-        (Ok(size), Ok(count)) => out.extend_from_slice(&[0xc0, size, count]),
-        _ => {
-            out.push(0xd0);
-            // Frames are bounded far below 4 GiB, so these casts cannot truncate.
-            #[allow(clippy::cast_possible_truncation)]
-            {
-                out.extend_from_slice(&((content + 4) as u32).to_be_bytes());
-                out.extend_from_slice(&(fields.len() as u32).to_be_bytes());
-            }
+    if let (Ok(size), Ok(count)) = (u8::try_from(content + 1), u8::try_from(fields.len())) {
+        out.extend_from_slice(&[0xc0, size, count])
+    } else {
+        out.push(0xd0);
+        // Frames are bounded far below 4 GiB, so these casts cannot truncate.
+        #[allow(clippy::cast_possible_truncation)]
+        {
+            out.extend_from_slice(&((content + 4) as u32).to_be_bytes());
+            out.extend_from_slice(&(fields.len() as u32).to_be_bytes());
         }
     }
     for field in fields {
