@@ -198,14 +198,14 @@ pub fn parse_performative(body: &[u8]) -> Result<Performative<'_>, WireError> {
 pub fn encode_performative(descriptor: u64, fields: &[&[u8]], out: &mut Vec<u8>) {
     out.push(0x00);
     if let Ok(small) = u8::try_from(descriptor) {
-        out.extend_from_slice(&[0x53, small])
+        out.extend_from_slice(&[0x53, small]);
     } else {
         out.push(0x80);
         out.extend_from_slice(&descriptor.to_be_bytes());
     }
     let content: usize = fields.iter().map(|f| f.len()).sum();
     if let (Ok(size), Ok(count)) = (u8::try_from(content + 1), u8::try_from(fields.len())) {
-        out.extend_from_slice(&[0xc0, size, count])
+        out.extend_from_slice(&[0xc0, size, count]);
     } else {
         out.push(0xd0);
         // Frames are bounded far below 4 GiB, so these casts cannot truncate.
