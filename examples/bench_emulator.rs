@@ -255,7 +255,8 @@ async fn main() {
     println!("| case | events/s | MB/s |");
     println!("|---|---:|---:|");
     let mut round = 0;
-    for size in [100usize, 1024] {
+    let only_live = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "live");
+    for size in [100usize, 1024].into_iter().filter(|_| !only_live) {
         for mode in [Mode::Single, Mode::Batched] {
             for connections in [1usize, 8] {
                 round += 1;
@@ -300,7 +301,9 @@ async fn main() {
         // Readers stop 30 s after the last event; the ingest below finishes well before that.
         tokio::time::timeout(CASE_DURATION + Duration::from_secs(3), fut)
     };
+    eprintln!("live: starting");
     let (ingest_result, _) = tokio::join!(ingest(&emu, hub, 1024, Mode::Batched, 8), reader);
+    eprintln!("live: measured");
     let (events, elapsed) = ingest_result;
     let read_now = read.load(Ordering::Relaxed);
     println!(
@@ -313,6 +316,7 @@ async fn main() {
         events + u64::from(PARTITIONS)
     );
     emu.shutdown().await;
+    eprintln!("live: emulator stopped");
 
     let bytes = memory_per_million();
     println!(

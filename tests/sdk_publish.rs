@@ -288,3 +288,40 @@ async fn serves_more_than_a_hundred_hubs() {
     }
     emu.shutdown().await;
 }
+
+/// One client publishing to many partitions from a multi-threaded runtime opens and drops a
+/// short-lived `$cbs` session per partition; fe2o3 0.16 used to lose the whole connection when
+/// our replies on those sessions trailed its End ("Session is not found").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_many_partitions_on_a_multi_threaded_runtime() {
+    let emu = emulator_with(hubs(&[("wide", 16)])).await;
+    let producer = producer(&emu, "wide").await;
+    for round in 0..3 {
+        for p in 0..16 {
+            tokio::time::timeout(
+                PATIENCE,
+                producer.send_event(
+                    format!("r{round}").into_bytes(),
+                    Some(SendEventOptions {
+                        partition_id: Some(p.to_string()),
+                    }),
+                ),
+            )
+            .await
+            .expect("no hang")
+            .unwrap_or_else(|e| panic!("send to partition {p} in round {round}: {e}"));
+        }
+    }
+    for p in 0..16 {
+        let props = producer
+            .get_partition_properties(&p.to_string())
+            .await
+            .expect("props");
+        assert_eq!(props.last_enqueued_sequence_number, 2, "partition {p}");
+    }
+    tokio::time::timeout(PATIENCE, producer.close())
+        .await
+        .expect("close does not hang")
+        .expect("close");
+    emu.shutdown().await;
+}

@@ -10,12 +10,12 @@
 //! the End exchange; when our next session reuses that number at once (as the SDK's short-lived
 //! `$cbs` sessions make us do), the late clean-up drops the new session and the client closes the
 //! connection with "Session is not found". Rotation keeps a just-freed number unused for a while.
-//! For the same client, once it has sent End on a session, nothing more of ours goes out on that
-//! session, not even the End reply AMQP asks for. Observed: with the SDK's short-lived `$cbs`
-//! sessions on a multi-threaded runtime, fe2o3 0.16 closes the whole connection ("Session is not
-//! found") when a frame of ours for a session it has ended arrives after its session task is
-//! gone, which our End reply often does. Neither official client needs the reply (both suites
-//! pass without it); the service-side session is over either way.
+//! For the same client, once it has ended one of its short-lived `$cbs` sessions, nothing more of
+//! ours goes out on that session, not even the End reply AMQP asks for. The SDK drops those
+//! sessions instead of ending them, and fe2o3 0.16's session task then exits right after sending
+//! End; a frame of ours that arrives later (our End, or a Detach reply that fe2o3 0.18 sends from
+//! the link's own task) makes the client close the whole connection ("Session is not found").
+//! Sessions with other links are answered as AMQP says: the SDK's `close()` waits for the End.
 //!
 //! Incoming, two things are touched. The client's Open: its `max-frame-size` is lowered by
 //! [`FRAME_PADDING_ALLOWANCE`] so that frames fe2o3 splits to that size still fit the client's
@@ -251,6 +251,8 @@ struct ChannelRotation {
     wire_of: HashMap<u16, (u16, u16)>,
     /// Client channels whose session the client has ended and we have not yet.
     ended_by_client: HashSet<u16>,
+    /// Our channels whose links so far are all `$cbs` links.
+    cbs_only: HashSet<u16>,
     next: u16,
     /// Highest channel both sides allow: fe2o3's default channel-max, lowered to the client's.
     max: u16,
@@ -261,6 +263,7 @@ impl Default for ChannelRotation {
         Self {
             wire_of: HashMap::new(),
             ended_by_client: HashSet::new(),
+            cbs_only: HashSet::new(),
             next: 0,
             max: 255,
         }
@@ -306,12 +309,21 @@ impl ChannelRotation {
                 None => return true,
             },
         };
+        if performative.descriptor == code::ATTACH {
+            // The attach reply echoes source and target; `$cbs` in it marks a token link.
+            if frame.windows(4).any(|w| w == b"$cbs") {
+                self.cbs_only.insert(ours);
+            } else {
+                self.cbs_only.remove(&ours);
+            }
+        }
+        let silenced = self.ended_by_client.contains(&client) && self.cbs_only.contains(&ours);
         if performative.descriptor == code::END {
             self.wire_of.remove(&ours);
-            if self.ended_by_client.remove(&client) {
-                return false;
-            }
-        } else if self.ended_by_client.contains(&client) {
+            self.ended_by_client.remove(&client);
+            self.cbs_only.remove(&ours);
+        }
+        if silenced {
             return false;
         }
         frame[6..8].copy_from_slice(&wire.to_be_bytes());
@@ -516,13 +528,15 @@ mod tests {
         assert_eq!(channel_of(&close), 0);
     }
 
-    /// After the client's End, nothing of ours goes out on that session; a new session on the
-    /// same client channel is served normally.
+    /// After the client ends a `$cbs` session, nothing of ours goes out on it; other sessions
+    /// get their End reply; a new session on the same client channel is served normally.
     #[test]
     fn frames_after_the_clients_end_are_dropped() {
         let mut rotation = ChannelRotation::default();
+        let cbs_attach = |ch| frame(ch, code::ATTACH, &[&[0xa1, 4, b'$', b'c', b'b', b's']]);
         let mut begin = frame(4, code::BEGIN, &[&[0x60, 0, 7]]);
         assert!(rotation.renumber(&mut begin));
+        assert!(rotation.renumber(&mut cbs_attach(4)));
         rotation.client_ended(7);
         let mut detach = frame(4, code::DETACH, &[&[0x43]]);
         assert!(
