@@ -52,9 +52,10 @@ fn config(hub: &str) -> EmulatorConfig {
 }
 
 async fn producer(emu: &RunningEmulator, hub: &str) -> ProducerClient {
+    let connection_string = emu.connection_string();
     let open = ProducerClient::builder()
         .with_custom_endpoint(emu.custom_endpoint())
-        .open_with_connection_string(&emu.connection_string(), Some(hub));
+        .open_with_connection_string(&connection_string, Some(hub));
     tokio::time::timeout(SEND_TIMEOUT, open)
         .await
         .expect("opening a producer hung")
@@ -62,9 +63,10 @@ async fn producer(emu: &RunningEmulator, hub: &str) -> ProducerClient {
 }
 
 async fn consumer(emu: &RunningEmulator, hub: &str) -> ConsumerClient {
+    let connection_string = emu.connection_string();
     let open = ConsumerClient::builder()
         .with_custom_endpoint(emu.custom_endpoint())
-        .open_with_connection_string(&emu.connection_string(), Some(hub));
+        .open_with_connection_string(&connection_string, Some(hub));
     tokio::time::timeout(SEND_TIMEOUT, open)
         .await
         .expect("opening a consumer hung")
@@ -91,13 +93,13 @@ async fn send_loop(
         }
         match mode {
             Mode::Single => {
-                let send = producer.send_event(
+                let pending = producer.send_event(
                     payload.clone(),
                     Some(SendEventOptions {
                         partition_id: Some(partition.clone()),
                     }),
                 );
-                tokio::time::timeout(SEND_TIMEOUT, send)
+                tokio::time::timeout(SEND_TIMEOUT, pending)
                     .await
                     .unwrap_or_else(|_| panic!("a send to partition {partition} hung"))
                     .expect("send");
