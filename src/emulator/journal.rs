@@ -23,7 +23,7 @@ const MAX_RECORD_LEN: usize = 4 * 1024 * 1024;
 const NO_KEY: u32 = u32::MAX;
 
 #[derive(Debug, thiserror::Error)]
-#[error("journal {path}: {source}")]
+#[error("journal {path}")]
 pub struct JournalError {
     path: PathBuf,
     source: io::Error,

@@ -59,7 +59,7 @@ pub const DEFAULT_KEY: &str = "SAS_KEY_VALUE";
 pub enum EmulatorError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: String,
         source: std::io::Error,

@@ -70,7 +70,7 @@ pub enum StartPosition {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("could not write the partition journal: {0}")]
+    #[error("partition journal failed")]
     Journal(#[from] JournalError),
 }
 
