@@ -4,8 +4,8 @@
 //! to the service; see `shared/docs/eventhubs-amqp-contract.md` for the wire contract.
 //!
 //! Layers, bytes up:
-//! - [`wire`] / [`shim`]: frame walking, and the stream wrapper that pads performatives to the
-//!   arity the clients need.
+//! - [`wire`] / [`shim`] / [`channels`]: frame walking, and the stream wrapper that makes our
+//!   frames look like the service's to the official clients.
 //! - [`connection`]: fe2o3-amqp acceptors; routes each link by [`address`] to a node.
 //! - [`requests`] (`$cbs`, `$management`), [`publish`], [`consume`]: the nodes.
 //! - [`auth`], [`ownership`]: tokens and grants; owner levels and receiver limits.
@@ -15,6 +15,7 @@
 pub mod address;
 pub mod amqp;
 pub mod auth;
+pub mod channels;
 pub mod config;
 pub mod connection;
 pub mod consume;
