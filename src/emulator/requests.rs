@@ -11,7 +11,7 @@ use super::amqp::{
 };
 use super::auth::{Authorizer, ConnectionGrants};
 use super::config::AuthMode;
-use super::store::{Hub, Namespace};
+use super::store::{Hub, Namespace, Partition};
 
 const SAS_TOKEN_TYPE: &str = "servicebus.windows.net:sastoken";
 
@@ -115,7 +115,9 @@ pub fn management(
         Some("com.microsoft:partition") => {
             let id = string_property(request, "partition").unwrap_or_default();
             match hub.partition(&id) {
-                Some(_) => reply(request, 200, "OK", partition_properties(hub, &id)),
+                Some(partition) => {
+                    reply(request, 200, "OK", partition_properties(hub, partition))
+                }
                 None => error_reply(
                     request,
                     400,
@@ -188,25 +190,12 @@ fn hub_properties(hub: &Hub) -> Value {
     ])
 }
 
-fn partition_properties(hub: &Hub, id: &str) -> Value {
-    let info = hub.partition(id).map_or_else(
-        || {
-            // Callers check the partition exists; an empty answer beats a panic if one does not.
-            super::store::PartitionInfo {
-                begin_sequence_number: 0,
-                last_sequence_number: -1,
-                last_offset: -1,
-                last_enqueued_ms: 0,
-                is_empty: true,
-                retained_events: 0,
-            }
-        },
-        |p| p.info(),
-    );
+fn partition_properties(hub: &Hub, partition: &Partition) -> Value {
+    let info = partition.info();
     map(vec![
         ("name", Value::String(hub.name.clone())),
         ("type", Value::String("com.microsoft:partition".to_owned())),
-        ("partition", Value::String(id.to_owned())),
+        ("partition", Value::String(partition.id.clone())),
         (
             "begin_sequence_number",
             Value::Long(info.begin_sequence_number),
