@@ -1,9 +1,15 @@
-//! hubscope: an explorer and load tester for Azure Event Hubs.
+//! hubscope's engine: everything that talks to Event Hubs, with no UI in it. The desktop app
+//! (`ui`, over `bridge`) and the command line are thin faces over these modules.
 //!
-//! The library is the engine; the binary's faces (GUI and command line) stay thin over it.
-//!
-//! - [`emulator`]: an embedded Event Hubs-compatible AMQP 1.0 endpoint and its storage.
-//! - [`partition_key`]: the service's partition-key → partition mapping.
+//! - [`profiles`]: connection profiles, connection strings, the profiles file.
+//! - [`hub`]: profile → SDK clients, hub and partition properties, the local endpoint.
+//! - [`emulator`]: the embedded Event Hubs-compatible AMQP endpoint and its storage.
+//! - [`partition_key`]: the service's partition-key hash.
+//! - [`bridge`] and [`ui`]: the desktop app's runtime side and its egui panels.
 
+pub mod bridge;
 pub mod emulator;
+pub mod hub;
 pub mod partition_key;
+pub mod profiles;
+pub mod ui;

@@ -1,0 +1,224 @@
+//! The only place the UI and the runtime meet. The UI sends typed [`Command`]s over a bounded
+//! channel (a full channel is reported, never waited on); the runtime answers with low-rate
+//! [`Event`]s and keeps the latest [`Snapshot`] in a `watch`, waking the UI after each change.
+//! Nothing here blocks the caller: it is safe to use from egui's frame.
+
+mod engine;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::hub::HubSnapshot;
+use crate::profiles::{Profile, ProfileStore, ProfilesFile};
+
+/// Asks the UI for a repaint; called from runtime threads.
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// Room for commands the runtime has not picked up yet; a user cannot click this fast.
+const COMMAND_CAPACITY: usize = 64;
+const EVENT_CAPACITY: usize = 256;
+/// How often the inspector refreshes unless the user says otherwise.
+pub const DEFAULT_REFRESH: Duration = Duration::from_secs(2);
+
+/// What the UI asks of the runtime.
+#[derive(Debug)]
+pub enum Command {
+    /// Disconnect whatever is connected, then connect to this profile and start refreshing.
+    Connect(Profile),
+    Disconnect,
+    /// Connect, read the hub's properties, disconnect; answered by [`Event::TestFinished`].
+    Test {
+        request_id: u64,
+        profile: Profile,
+    },
+    SetRefreshInterval(Duration),
+    RefreshNow,
+    /// Write the profiles file (atomically, off the UI thread).
+    SaveProfiles(ProfilesFile),
+    /// Ask for a file name, then export these profiles to it.
+    ExportProfiles {
+        profiles: Vec<Profile>,
+        include_secrets: bool,
+    },
+    /// Ask for a file, then read profiles from it: answered by [`Event::Imported`].
+    ImportProfiles,
+    /// Ask for an official-format `Config.json`: answered by [`Event::ConfigPicked`].
+    PickEmulatorConfig,
+}
+
+/// What the runtime tells the UI, rarely.
+#[derive(Debug, Clone)]
+pub enum Event {
+    TestFinished {
+        request_id: u64,
+        outcome: Result<TestReport, String>,
+    },
+    Imported(Vec<Profile>),
+    ConfigPicked(PathBuf),
+    Notice(Notice),
+}
+
+#[derive(Debug, Clone)]
+pub struct TestReport {
+    pub round_trip: Duration,
+    pub hub: String,
+    pub partition_ids: Vec<String>,
+    pub endpoint: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Error,
+}
+
+/// A message for the notification area: a one-line summary, the detail one click away.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub level: Level,
+    pub summary: String,
+    pub detail: String,
+}
+
+impl Notice {
+    #[must_use]
+    pub fn error(summary: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            level: Level::Error,
+            summary: summary.into(),
+            detail: detail.into(),
+        }
+    }
+    #[must_use]
+    pub fn info(summary: impl Into<String>) -> Self {
+        Self {
+            level: Level::Info,
+            summary: summary.into(),
+            detail: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum ConnectionState {
+    #[default]
+    Disconnected,
+    Connecting {
+        profile: String,
+        endpoint: String,
+    },
+    Connected {
+        profile: String,
+        endpoint: String,
+    },
+    Failed {
+        profile: String,
+        endpoint: String,
+        error: String,
+    },
+}
+
+impl ConnectionState {
+    /// The profile this state is about, if any.
+    #[must_use]
+    pub fn profile(&self) -> Option<&str> {
+        match self {
+            Self::Disconnected => None,
+            Self::Connecting { profile, .. }
+            | Self::Connected { profile, .. }
+            | Self::Failed { profile, .. } => Some(profile),
+        }
+    }
+}
+
+/// The latest state of the connection and the hub, replaced as a whole on every change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub connection: ConnectionState,
+    pub hub: Option<HubSnapshot>,
+    pub refreshed_at: Option<SystemTime>,
+    /// The last refresh failed; the table shows the last good data.
+    pub refresh_error: Option<String>,
+    pub refresh_interval: Duration,
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        Self {
+            connection: ConnectionState::Disconnected,
+            hub: None,
+            refreshed_at: None,
+            refresh_error: None,
+            refresh_interval: DEFAULT_REFRESH,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    #[error("hubscope is busy: the request was not taken, try again")]
+    Busy,
+    #[error("the background runtime has stopped")]
+    Stopped,
+    #[error("could not start the background runtime: {0}")]
+    Start(#[from] std::io::Error),
+}
+
+/// The UI's handle on the runtime. Dropping it stops the runtime (and the embedded endpoint).
+pub struct Bridge {
+    runtime: Option<tokio::runtime::Runtime>,
+    commands: mpsc::Sender<Command>,
+    events: mpsc::Receiver<Event>,
+    snapshot: watch::Receiver<Snapshot>,
+}
+
+impl Bridge {
+    /// Starts the runtime beside the caller's thread; `waker` is called after each change.
+    pub fn start(store: ProfileStore, waker: Waker) -> Result<Self, BridgeError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("hubscope-runtime")
+            .enable_all()
+            .build()?;
+        let (commands, command_rx) = mpsc::channel(COMMAND_CAPACITY);
+        let (event_tx, events) = mpsc::channel(EVENT_CAPACITY);
+        let (snapshot_tx, snapshot) = watch::channel(Snapshot::default());
+        runtime.spawn(engine::run(command_rx, event_tx, snapshot_tx, store, waker));
+        Ok(Self {
+            runtime: Some(runtime),
+            commands,
+            events,
+            snapshot,
+        })
+    }
+
+    /// Hands a command to the runtime without waiting.
+    pub fn send(&self, command: Command) -> Result<(), BridgeError> {
+        self.commands.try_send(command).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => BridgeError::Busy,
+            mpsc::error::TrySendError::Closed(_) => BridgeError::Stopped,
+        })
+    }
+
+    /// The next event, if one is waiting.
+    pub fn try_recv(&mut self) -> Option<Event> {
+        self.events.try_recv().ok()
+    }
+
+    /// The latest snapshot (a clone: the UI never holds the watch's lock across a frame).
+    #[must_use]
+    pub fn snapshot(&self) -> Snapshot {
+        self.snapshot.borrow().clone()
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+}

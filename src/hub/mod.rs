@@ -1,0 +1,67 @@
+//! Reaching a hub: resolve a profile or flags to a [`Target`], open SDK clients, read hub and
+//! partition properties. Every network call here has a timeout: the SDK has none of its own.
+
+pub mod local;
+pub mod properties;
+pub mod target;
+
+use std::time::Duration;
+
+pub use local::LocalEndpoint;
+pub use properties::{probe, read_properties, HubSnapshot, PartitionSnapshot, Probe};
+pub use target::Target;
+
+/// How long a connection test or a properties call may take before it is reported as a failure.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HubError {
+    /// The profile or flags cannot describe a hub.
+    #[error("{0}")]
+    Profile(String),
+    /// The credential could not be built (missing environment, bad tenant id...).
+    #[error("credential: {0}")]
+    Credential(String),
+    #[error("could not {what} within {} s: is the endpoint reachable?", after.as_secs())]
+    Timeout { what: &'static str, after: Duration },
+    /// The SDK or the service refused.
+    #[error("could not {what}: {detail}")]
+    Service { what: &'static str, detail: String },
+    #[error("could not start the embedded endpoint: {0}")]
+    Emulator(String),
+}
+
+impl HubError {
+    pub(crate) fn from_sdk(what: &'static str, error: &dyn std::error::Error) -> Self {
+        Self::Service {
+            what,
+            detail: error_chain(error),
+        }
+    }
+}
+
+/// An error and its causes on one line, each cause once (SDK errors often repeat their source).
+#[must_use]
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
+/// Runs `future` with a timeout, turning the elapsed case into [`HubError::Timeout`].
+pub async fn within<T>(
+    what: &'static str,
+    after: Duration,
+    future: impl std::future::Future<Output = Result<T, HubError>>,
+) -> Result<T, HubError> {
+    tokio::time::timeout(after, future)
+        .await
+        .unwrap_or(Err(HubError::Timeout { what, after }))
+}

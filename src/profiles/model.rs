@@ -1,0 +1,354 @@
+//! What a connection profile is: where a hub lives and how to authenticate to it.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::connection_string::ConnectionString;
+
+/// The consumer group every hub has.
+pub const DEFAULT_CONSUMER_GROUP: &str = "$Default";
+/// The port the embedded endpoint tries first (the AMQP port, like the official emulator).
+pub const DEFAULT_EMULATOR_PORT: u16 = 5672;
+/// The name of the profile created on first run.
+pub const LOCAL_EMULATOR_NAME: &str = "Local emulator";
+
+/// A string that is never printed by `Debug` and never logged.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    #[must_use]
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// The text box in the editor edits the secret in place.
+    pub fn expose_mut(&mut self) -> &mut String {
+        &mut self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+/// A saved way of reaching one hub.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub name: String,
+    pub kind: ProfileKind,
+    #[serde(default = "default_consumer_group")]
+    pub consumer_group: String,
+    #[serde(default)]
+    pub transport: Transport,
+    /// Dial this AMQP endpoint instead of the namespace's (private endpoints, proxies, emulators).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_endpoint: Option<String>,
+}
+
+fn default_consumer_group() -> String {
+    DEFAULT_CONSUMER_GROUP.to_string()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ProfileKind {
+    /// The embedded endpoint, started in-process on `port` (or the next free one).
+    LocalEmulator {
+        port: u16,
+        /// An official-format `Config.json`; the default topology without it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        config_path: Option<PathBuf>,
+        hub: String,
+    },
+    /// A SAS connection string; the hub comes from `EntityPath` or `hub`.
+    ConnectionString {
+        connection_string: Secret,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hub: Option<String>,
+    },
+    /// Microsoft Entra ID through `azure_identity`.
+    EntraId {
+        namespace: String,
+        hub: String,
+        credential: Credential,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Credential {
+    /// Azure CLI, then Azure Developer CLI: whoever is signed in on this machine.
+    DeveloperTools,
+    ClientSecret {
+        tenant_id: String,
+        client_id: String,
+        client_secret: Secret,
+    },
+    ManagedIdentity {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+    },
+    /// Kubernetes workload identity, configured by the `AZURE_*` environment the pod gets.
+    WorkloadIdentity,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    #[default]
+    Amqp,
+    /// AMQP over secure WebSockets (port 443), for networks that block 5671.
+    AmqpWebSockets,
+}
+
+/// One problem with one field, shown next to that field in the editor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl Profile {
+    /// The profile created on first run: the embedded endpoint with the official default topology.
+    #[must_use]
+    pub fn local_emulator() -> Self {
+        Self {
+            name: LOCAL_EMULATOR_NAME.to_string(),
+            kind: ProfileKind::LocalEmulator {
+                port: DEFAULT_EMULATOR_PORT,
+                config_path: None,
+                hub: "eh1".to_string(),
+            },
+            consumer_group: default_consumer_group(),
+            transport: Transport::Amqp,
+            custom_endpoint: None,
+        }
+    }
+
+    #[must_use]
+    pub fn new_connection_string() -> Self {
+        Self {
+            name: "New connection".to_string(),
+            kind: ProfileKind::ConnectionString {
+                connection_string: Secret::default(),
+                hub: None,
+            },
+            consumer_group: default_consumer_group(),
+            transport: Transport::Amqp,
+            custom_endpoint: None,
+        }
+    }
+
+    /// The hub this profile opens, when it can be told without connecting.
+    #[must_use]
+    pub fn hub(&self) -> Option<String> {
+        match &self.kind {
+            ProfileKind::LocalEmulator { hub, .. } | ProfileKind::EntraId { hub, .. } => {
+                Some(hub.clone())
+            }
+            ProfileKind::ConnectionString {
+                connection_string,
+                hub,
+            } => hub.clone().filter(|h| !h.is_empty()).or_else(|| {
+                ConnectionString::parse(connection_string.expose())
+                    .ok()
+                    .and_then(|cs| cs.entity_path)
+            }),
+        }
+    }
+
+    /// Every problem that keeps this profile from being saved, each tied to its field.
+    #[must_use]
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let mut fail = |field, message: String| errors.push(FieldError { field, message });
+        if self.name.trim().is_empty() {
+            fail("name", "a profile needs a name".into());
+        }
+        if self.consumer_group.trim().is_empty() {
+            fail(
+                "consumer_group",
+                "a consumer group is needed ($Default always exists)".into(),
+            );
+        }
+        if let Some(endpoint) = &self.custom_endpoint {
+            if !endpoint.is_empty()
+                && !endpoint.starts_with("amqp://")
+                && !endpoint.starts_with("amqps://")
+                && !endpoint.starts_with("wss://")
+            {
+                fail(
+                    "custom_endpoint",
+                    "must start with amqp://, amqps:// or wss://".into(),
+                );
+            }
+        }
+        match &self.kind {
+            ProfileKind::LocalEmulator { port, hub, .. } => {
+                if *port == 0 {
+                    fail("port", "choose a port between 1 and 65535".into());
+                }
+                if hub.trim().is_empty() {
+                    fail(
+                        "hub",
+                        "name the hub to open (eh1 in the default topology)".into(),
+                    );
+                }
+            }
+            ProfileKind::ConnectionString {
+                connection_string,
+                hub,
+            } => match ConnectionString::parse(connection_string.expose()) {
+                Err(e) => fail("connection_string", e.to_string()),
+                Ok(cs) => {
+                    let hub = hub.as_deref().filter(|h| !h.is_empty());
+                    match (&cs.entity_path, hub) {
+                        (None, None) => fail(
+                            "hub",
+                            "the connection string has no EntityPath: name the hub".into(),
+                        ),
+                        (Some(path), Some(hub)) if path != hub => fail(
+                            "hub",
+                            format!("the connection string's EntityPath is `{path}`, not `{hub}`"),
+                        ),
+                        _ => {}
+                    }
+                }
+            },
+            ProfileKind::EntraId {
+                namespace,
+                hub,
+                credential,
+            } => {
+                if namespace.trim().is_empty()
+                    || namespace.contains("://")
+                    || namespace.contains('/')
+                {
+                    fail(
+                        "namespace",
+                        "the namespace's host name, like myns.servicebus.windows.net".into(),
+                    );
+                }
+                if hub.trim().is_empty() {
+                    fail("hub", "name the hub to open".into());
+                }
+                if let Credential::ClientSecret {
+                    tenant_id,
+                    client_id,
+                    client_secret,
+                } = credential
+                {
+                    if tenant_id.trim().is_empty() {
+                        fail("tenant_id", "the directory (tenant) id is needed".into());
+                    }
+                    if client_id.trim().is_empty() {
+                        fail("client_id", "the application (client) id is needed".into());
+                    }
+                    if client_secret.expose().is_empty() {
+                        fail("client_secret", "the client secret is needed".into());
+                    }
+                }
+            }
+        }
+        errors
+    }
+
+    /// The same profile with its secrets blanked, for exports that leave them out.
+    #[must_use]
+    pub fn without_secrets(&self) -> Self {
+        let mut profile = self.clone();
+        match &mut profile.kind {
+            ProfileKind::ConnectionString {
+                connection_string, ..
+            } => {
+                *connection_string =
+                    Secret::new(ConnectionString::without_secret(connection_string.expose()));
+            }
+            ProfileKind::EntraId {
+                credential: Credential::ClientSecret { client_secret, .. },
+                ..
+            } => *client_secret = Secret::default(),
+            _ => {}
+        }
+        profile
+    }
+
+    /// A short description of where this profile points, with no secret in it.
+    #[must_use]
+    pub fn endpoint_label(&self) -> String {
+        match &self.kind {
+            ProfileKind::LocalEmulator { port, .. } => format!("embedded endpoint (port {port})"),
+            ProfileKind::ConnectionString {
+                connection_string, ..
+            } => ConnectionString::parse(connection_string.expose()).map_or_else(
+                |_| "invalid connection string".into(),
+                |cs| cs.display_endpoint(),
+            ),
+            ProfileKind::EntraId { namespace, .. } => format!("sb://{namespace}/"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_run_profile_is_valid() {
+        assert!(Profile::local_emulator().validate().is_empty());
+    }
+
+    #[test]
+    fn a_bad_connection_string_is_tied_to_its_field() {
+        let mut profile = Profile::new_connection_string();
+        let errors = profile.validate();
+        assert_eq!(errors[0].field, "connection_string");
+        profile.kind = ProfileKind::ConnectionString {
+            connection_string: Secret::new(
+                "Endpoint=sb://x/;SharedAccessKeyName=a;SharedAccessKey=k",
+            ),
+            hub: None,
+        };
+        assert_eq!(
+            profile.validate()[0].field,
+            "hub",
+            "no EntityPath and no hub"
+        );
+        profile.kind = ProfileKind::ConnectionString {
+            connection_string: Secret::new(
+                "Endpoint=sb://x/;SharedAccessKeyName=a;SharedAccessKey=k",
+            ),
+            hub: Some("h".into()),
+        };
+        assert!(profile.validate().is_empty());
+        assert_eq!(profile.hub().as_deref(), Some("h"));
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_and_exports() {
+        let profile = Profile {
+            kind: ProfileKind::EntraId {
+                namespace: "ns.servicebus.windows.net".into(),
+                hub: "h".into(),
+                credential: Credential::ClientSecret {
+                    tenant_id: "t".into(),
+                    client_id: "c".into(),
+                    client_secret: Secret::new("hunter2"),
+                },
+            },
+            ..Profile::local_emulator()
+        };
+        assert!(!format!("{profile:?}").contains("hunter2"));
+        let json = serde_json::to_string(&profile.without_secrets()).expect("serializes");
+        assert!(!json.contains("hunter2"));
+    }
+}
