@@ -3,6 +3,8 @@
 use clap::{Parser, Subcommand};
 
 mod emulator;
+mod props;
+mod target;
 
 /// hubscope: explore and load-test Azure Event Hubs.
 #[derive(Debug, Parser)]
@@ -11,14 +13,19 @@ pub struct Cli {
     /// More logging (-v debug, -vv trace); `RUST_LOG` overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Without a command, the desktop app opens.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Open the desktop app (the default).
+    Gui,
     /// Run the embedded Event Hubs-compatible endpoint.
     Emulator(emulator::EmulatorArgs),
+    /// Print a hub's and its partitions' properties.
+    Props(props::PropsArgs),
 }
 
 /// Logs to stderr; `RUST_LOG` wins over `-v`.
@@ -41,7 +48,18 @@ pub fn init_tracing(verbose: u8) {
 /// # Errors
 /// Whatever the command failed with, for `main` to print.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+    match cli.command.unwrap_or(Command::Gui) {
+        Command::Gui => hubscope::ui::run(hubscope::profiles::ProfileStore::open_default()?),
         Command::Emulator(args) => emulator::run(args),
+        Command::Props(args) => props::run(&args),
     }
+}
+
+/// The runtime a one-shot command runs on.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("hubscope-cli")
+        .enable_all()
+        .build()?)
 }

@@ -74,14 +74,19 @@ impl Target {
         })
     }
 
-    /// A profile that needs no running endpoint of ours (connection string or Entra ID).
-    /// Local-emulator profiles resolve through [`super::local::LocalEndpoint`].
+    /// The hub a profile names. A local-emulator profile is taken to mean an endpoint already
+    /// listening on this machine at the profile's port (the app's, or `hubscope emulator`'s);
+    /// the app itself starts one first through [`super::local::LocalEndpoint`].
     pub fn from_profile(profile: &Profile) -> Result<Self, HubError> {
         let mut target = match &profile.kind {
-            ProfileKind::LocalEmulator { .. } => {
-                return Err(HubError::Profile(
-                    "a local-emulator profile needs its endpoint started first".into(),
-                ))
+            ProfileKind::LocalEmulator { port, hub, .. } => {
+                let addr = std::net::SocketAddr::from(([127, 0, 0, 1], *port));
+                let cs = crate::emulator::connection_string(
+                    addr,
+                    crate::emulator::DEFAULT_KEY_NAME,
+                    crate::emulator::DEFAULT_KEY,
+                );
+                Self::from_connection_string(&cs, Some(hub))?
             }
             ProfileKind::ConnectionString {
                 connection_string,

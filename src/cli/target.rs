@@ -1,0 +1,62 @@
+//! The flags every command that talks to a hub accepts: a connection string (with `EntityPath`
+//! or `--hub`) or a saved profile by name.
+
+use anyhow::Context as _;
+use clap::Args;
+use hubscope::hub::Target;
+use hubscope::profiles::ProfileStore;
+
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// An Event Hubs connection string (SAS); `UseDevelopmentEmulator=true` dials plain AMQP.
+    #[arg(
+        long,
+        env = "HUBSCOPE_CONNECTION_STRING",
+        hide_env_values = true,
+        conflicts_with = "profile",
+        required_unless_present = "profile"
+    )]
+    connection_string: Option<String>,
+    /// The hub, when the connection string has no `EntityPath`.
+    #[arg(long)]
+    hub: Option<String>,
+    /// A profile saved in the app, by name.
+    #[arg(long)]
+    profile: Option<String>,
+}
+
+impl TargetArgs {
+    pub fn resolve(&self) -> anyhow::Result<Target> {
+        if let Some(cs) = &self.connection_string {
+            return Ok(Target::from_connection_string(cs, self.hub.as_deref())?);
+        }
+        let name = self.profile.as_deref().unwrap_or_default();
+        let store = ProfileStore::open_default()?;
+        let loaded = store.load()?;
+        if let Some(message) = loaded.set_aside {
+            eprintln!("warning: {message}");
+        }
+        let profile = loaded.file.find(name).with_context(|| {
+            let names: Vec<_> = loaded
+                .file
+                .profiles
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect();
+            format!(
+                "no profile named `{name}` in {} (saved profiles: {})",
+                store.path().display(),
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            )
+        })?;
+        let mut target = Target::from_profile(profile)?;
+        if let Some(hub) = &self.hub {
+            target.hub.clone_from(hub);
+        }
+        Ok(target)
+    }
+}

@@ -1,0 +1,153 @@
+//! The desktop app: owns the bridge and the panels' state, draws one frame at a time, and turns
+//! what the panels ask for into commands for the runtime. It never waits on the runtime.
+
+use crate::bridge::{Bridge, BridgeError, Command, Event, Notice, Snapshot, Waker};
+use crate::profiles::store::Loaded;
+use crate::profiles::{Profile, ProfileKind, ProfileStore};
+
+use super::inspector::{inspector_ui, InspectorState};
+use super::notifications::Notifications;
+use super::profile_editor::{editor_ui, EditorOutcome};
+use super::profiles_panel::{profiles_ui, ProfilesState};
+use super::status_bar::status_bar_ui;
+
+/// Events handled per frame at most, so a burst cannot stall a frame.
+const EVENTS_PER_FRAME: usize = 64;
+
+pub struct HubscopeApp {
+    bridge: Bridge,
+    pub profiles: ProfilesState,
+    inspector: InspectorState,
+    notifications: Notifications,
+    snapshot: Snapshot,
+}
+
+impl HubscopeApp {
+    /// Starts the runtime and, on first run, the built-in local emulator profile; reconnects the
+    /// profile that was connected last otherwise.
+    pub fn new(store: ProfileStore, loaded: Loaded, waker: Waker) -> Result<Self, BridgeError> {
+        let bridge = Bridge::start(store, waker)?;
+        let mut file = loaded.file;
+        let mut notifications = Notifications::default();
+        if let Some(message) = loaded.set_aside {
+            notifications.push(Notice::error(
+                "Your profiles file could not be used",
+                message,
+            ));
+        }
+        let first_run = file.profiles.is_empty();
+        if first_run {
+            file.profiles.push(Profile::local_emulator());
+            file.selected = Some(file.profiles[0].name.clone());
+        }
+        let mut app = Self {
+            bridge,
+            profiles: ProfilesState::new(file),
+            inspector: InspectorState::default(),
+            notifications,
+            snapshot: Snapshot::default(),
+        };
+        let last = app.profiles.file.selected.as_deref().and_then(|name| {
+            app.profiles
+                .file
+                .profiles
+                .iter()
+                .position(|p| p.name == name)
+        });
+        if let Some(index) = last {
+            let mut outbox = Vec::new();
+            app.profiles.selected = Some(index);
+            // First run: connect without writing a file the user never asked for.
+            if let Some(profile) = app.profiles.file.profiles.get(index) {
+                outbox.push(Command::Connect(profile.clone()));
+            }
+            app.dispatch(outbox);
+        }
+        Ok(app)
+    }
+
+    /// The latest snapshot the UI drew from.
+    #[must_use]
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// Draws the whole window.
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        self.drain_events();
+        self.snapshot = self.bridge.snapshot();
+        let mut outbox = Vec::new();
+        egui::Panel::bottom("status_bar").show(ui, |ui| {
+            status_bar_ui(ui, &self.snapshot, &mut self.notifications);
+        });
+        egui::Panel::left("profiles")
+            .default_size(320.0)
+            .min_size(240.0)
+            .show(ui, |ui| {
+                profiles_ui(
+                    ui,
+                    &mut self.profiles,
+                    self.snapshot.connection.profile(),
+                    &mut outbox,
+                );
+            });
+        egui::CentralPanel::default().show(ui, |ui| {
+            if let Some(editor) = &mut self.profiles.editor {
+                match editor_ui(ui, editor, &self.profiles.file, &mut outbox) {
+                    EditorOutcome::Editing => {}
+                    EditorOutcome::Save => self.profiles.save_editor(&mut outbox),
+                    EditorOutcome::Cancel => self.profiles.editor = None,
+                }
+            } else {
+                inspector_ui(ui, &mut self.inspector, &self.snapshot, &mut outbox);
+            }
+        });
+        self.notifications.toasts_ui(ui);
+        self.notifications.history_ui(ui.ctx());
+        self.dispatch(outbox);
+    }
+
+    fn drain_events(&mut self) {
+        for _ in 0..EVENTS_PER_FRAME {
+            let Some(event) = self.bridge.try_recv() else {
+                break;
+            };
+            match event {
+                Event::TestFinished {
+                    request_id,
+                    outcome,
+                } => self.profiles.finish_test(request_id, outcome),
+                Event::Imported(profiles) => {
+                    let mut outbox = Vec::new();
+                    let count = self.profiles.import(profiles, &mut outbox);
+                    self.notifications
+                        .push(Notice::info(format!("Imported {count} profile(s)")));
+                    self.dispatch(outbox);
+                }
+                Event::ConfigPicked(path) => {
+                    if let Some(ProfileKind::LocalEmulator { config_path, .. }) =
+                        self.profiles.editor.as_mut().map(|e| &mut e.draft.kind)
+                    {
+                        *config_path = Some(path);
+                    }
+                }
+                Event::Notice(notice) => self.notifications.push(notice),
+            }
+        }
+    }
+
+    fn dispatch(&mut self, outbox: Vec<Command>) {
+        for command in outbox {
+            if let Err(e) = self.bridge.send(command) {
+                self.notifications
+                    .push(Notice::error("A request was not sent", e.to_string()));
+            }
+        }
+    }
+}
+
+impl eframe::App for HubscopeApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        HubscopeApp::ui(self, ui);
+    }
+}

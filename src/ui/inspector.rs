@@ -1,0 +1,186 @@
+//! The hub and partition inspector: the connected hub's partitions, refreshed on the user's
+//! interval by the runtime, and a partition-key → partition preview.
+
+use std::time::{Duration, SystemTime};
+
+use crate::bridge::{Command, ConnectionState, Snapshot};
+use crate::hub::properties::rfc3339_opt;
+use crate::hub::HubSnapshot;
+use crate::partition_key;
+
+pub struct InspectorState {
+    pub key: String,
+    pub refresh_secs: f64,
+}
+
+impl Default for InspectorState {
+    fn default() -> Self {
+        Self {
+            key: String::new(),
+            refresh_secs: crate::bridge::DEFAULT_REFRESH.as_secs_f64(),
+        }
+    }
+}
+
+pub fn inspector_ui(
+    ui: &mut egui::Ui,
+    state: &mut InspectorState,
+    snapshot: &Snapshot,
+    outbox: &mut Vec<Command>,
+) {
+    match &snapshot.connection {
+        ConnectionState::Disconnected => {
+            ui.heading("Not connected");
+            ui.label("Choose a profile on the left and press Connect.");
+            return;
+        }
+        ConnectionState::Connecting { profile, endpoint } => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.heading(format!("Connecting to {profile}…"));
+            });
+            ui.label(endpoint);
+            return;
+        }
+        ConnectionState::Failed {
+            profile,
+            endpoint,
+            error,
+        } => {
+            ui.heading(format!("Could not connect to {profile}"));
+            ui.label(endpoint);
+            ui.colored_label(ui.visuals().error_fg_color, error);
+            return;
+        }
+        ConnectionState::Connected { .. } => {}
+    }
+    let Some(hub) = &snapshot.hub else {
+        ui.spinner();
+        return;
+    };
+    ui.horizontal(|ui| {
+        ui.heading(format!("Hub {}", hub.name));
+        if let Some(created) = hub.created_on {
+            ui.label(format!("created {}", rfc3339_opt::format(created)));
+        }
+    });
+    refresh_controls_ui(ui, state, snapshot, outbox);
+    ui.add_space(6.0);
+    partition_table_ui(ui, hub);
+    ui.add_space(12.0);
+    key_preview_ui(ui, state, hub);
+}
+
+fn refresh_controls_ui(
+    ui: &mut egui::Ui,
+    state: &mut InspectorState,
+    snapshot: &Snapshot,
+    outbox: &mut Vec<Command>,
+) {
+    ui.horizontal(|ui| {
+        let label = ui.label("Refresh every");
+        let changed = ui
+            .add(
+                egui::DragValue::new(&mut state.refresh_secs)
+                    .range(0.25..=3600.0)
+                    .speed(0.25)
+                    .suffix(" s"),
+            )
+            .labelled_by(label.id)
+            .changed();
+        if changed {
+            outbox.push(Command::SetRefreshInterval(Duration::from_secs_f64(
+                state.refresh_secs,
+            )));
+        }
+        if ui.button("Refresh now").clicked() {
+            outbox.push(Command::RefreshNow);
+        }
+        if let Some(at) = snapshot.refreshed_at {
+            ui.label(format!("refreshed {} ago", age(at)));
+            // Keep the ages moving between refreshes.
+            ui.ctx().request_repaint_after(Duration::from_secs(1));
+        }
+    });
+    if let Some(error) = &snapshot.refresh_error {
+        ui.colored_label(
+            ui.visuals().error_fg_color,
+            format!("Last refresh failed (showing the previous data): {error}"),
+        );
+    }
+}
+
+fn partition_table_ui(ui: &mut egui::Ui, hub: &HubSnapshot) {
+    egui::ScrollArea::both()
+        .max_height(ui.available_height() * 0.7)
+        .show(ui, |ui| {
+            egui::Grid::new("partitions")
+                .striped(true)
+                .spacing([18.0, 4.0])
+                .show(ui, |ui| {
+                    for title in [
+                        "Partition",
+                        "Beginning seq",
+                        "Last enqueued seq",
+                        "Last offset",
+                        "Last enqueued time",
+                        "Age",
+                        "Empty",
+                        "Retained events",
+                    ] {
+                        ui.strong(title);
+                    }
+                    ui.end_row();
+                    for p in &hub.partitions {
+                        ui.label(&p.id);
+                        ui.label(p.beginning_sequence_number.to_string());
+                        ui.label(p.last_enqueued_sequence_number.to_string());
+                        ui.label(&p.last_enqueued_offset);
+                        // An empty partition has no last event; the SDK reports the epoch for it.
+                        match p.last_enqueued_time.filter(|_| !p.is_empty) {
+                            Some(t) => {
+                                ui.label(rfc3339_opt::format(t));
+                                ui.label(age(t));
+                            }
+                            None => {
+                                ui.label("—");
+                                ui.label("—");
+                            }
+                        }
+                        ui.label(if p.is_empty { "yes" } else { "no" });
+                        ui.label(p.retained_events().to_string());
+                        ui.end_row();
+                    }
+                });
+        });
+}
+
+fn key_preview_ui(ui: &mut egui::Ui, state: &mut InspectorState, hub: &HubSnapshot) {
+    ui.strong("Partition key → partition");
+    ui.horizontal(|ui| {
+        let label = ui.label("Partition key");
+        ui.add(egui::TextEdit::singleline(&mut state.key).hint_text("type a key"))
+            .labelled_by(label.id);
+        if !state.key.is_empty() && !hub.partitions.is_empty() {
+            let index = partition_key::partition_index(&state.key, hub.partitions.len());
+            let id = hub.partitions.get(index).map_or("?", |p| p.id.as_str());
+            ui.label(format!("→ partition {id}"));
+        }
+    });
+    ui.weak("The service's hash of the key, as it routes keyed events.");
+}
+
+/// "3 s", "5 min", "2 h", "4 d": how long ago `time` was.
+#[must_use]
+pub fn age(time: SystemTime) -> String {
+    let secs = SystemTime::now()
+        .duration_since(time)
+        .unwrap_or_default()
+        .as_secs();
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min", secs / 60),
+        3600..86_400 => format!("{} h", secs / 3600),
+        _ => format!("{} d", secs / 86_400),
+    }
+}
