@@ -67,12 +67,13 @@ impl Engine {
             Command::SaveProfiles(file) => {
                 let store = self.store.clone();
                 let saved = tokio::task::spawn_blocking(move || store.save(&file)).await;
-                match saved {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        self.notify(Notice::error("Profiles were not saved", e.to_string()))
-                    }
-                    Err(e) => self.notify(Notice::error("Profiles were not saved", e.to_string())),
+                let failure = match saved {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(e) => Some(e.to_string()),
+                };
+                if let Some(detail) = failure {
+                    self.notify(Notice::error("Profiles were not saved", detail));
                 }
             }
             Command::ExportProfiles {

@@ -106,7 +106,7 @@ pub enum Credential {
 pub enum Transport {
     #[default]
     Amqp,
-    /// AMQP over secure WebSockets (port 443), for networks that block 5671.
+    /// AMQP over secure `WebSockets` (port 443), for networks that block 5671.
     AmqpWebSockets,
 }
 

@@ -53,7 +53,7 @@ impl ProfilesFile {
         if !taken(base) {
             return base.to_string();
         }
-        (2..)
+        (2..=self.profiles.len() + 2)
             .map(|i| format!("{base} ({i})"))
             .find(|n| !taken(n))
             .unwrap_or_else(|| base.to_string())

@@ -137,15 +137,12 @@ fn partition_table_ui(ui: &mut egui::Ui, hub: &HubSnapshot) {
                         ui.label(p.last_enqueued_sequence_number.to_string());
                         ui.label(&p.last_enqueued_offset);
                         // An empty partition has no last event; the SDK reports the epoch for it.
-                        match p.last_enqueued_time.filter(|_| !p.is_empty) {
-                            Some(t) => {
-                                ui.label(rfc3339_opt::format(t));
-                                ui.label(age(t));
-                            }
-                            None => {
-                                ui.label("—");
-                                ui.label("—");
-                            }
+                        if let Some(t) = p.last_enqueued_time.filter(|_| !p.is_empty) {
+                            ui.label(rfc3339_opt::format(t));
+                            ui.label(age(t));
+                        } else {
+                            ui.label("—");
+                            ui.label("—");
                         }
                         ui.label(if p.is_empty { "yes" } else { "no" });
                         ui.label(p.retained_events().to_string());
@@ -156,7 +153,7 @@ fn partition_table_ui(ui: &mut egui::Ui, hub: &HubSnapshot) {
 }
 
 fn key_preview_ui(ui: &mut egui::Ui, state: &mut InspectorState, hub: &HubSnapshot) {
-    ui.strong("Partition key → partition");
+    ui.strong("Where does a key go?");
     ui.horizontal(|ui| {
         let label = ui.label("Partition key");
         ui.add(egui::TextEdit::singleline(&mut state.key).hint_text("type a key"))
@@ -164,7 +161,7 @@ fn key_preview_ui(ui: &mut egui::Ui, state: &mut InspectorState, hub: &HubSnapsh
         if !state.key.is_empty() && !hub.partitions.is_empty() {
             let index = partition_key::partition_index(&state.key, hub.partitions.len());
             let id = hub.partitions.get(index).map_or("?", |p| p.id.as_str());
-            ui.label(format!("→ partition {id}"));
+            ui.label(format!("goes to partition {id}"));
         }
     });
     ui.weak("The service's hash of the key, as it routes keyed events.");

@@ -116,8 +116,8 @@ impl Notifications {
 fn entry_ui(ui: &mut egui::Ui, entry: &mut Entry, index: usize) {
     ui.horizontal(|ui| {
         let (icon, color) = match entry.notice.level {
-            Level::Error => ("⚠", ui.visuals().error_fg_color),
-            Level::Info => ("ℹ", ui.visuals().text_color()),
+            Level::Error => ("Error:", ui.visuals().error_fg_color),
+            Level::Info => ("Note:", ui.visuals().text_color()),
         };
         ui.colored_label(color, format!("{icon} {}", entry.notice.summary));
         if !entry.dismissed && ui.small_button("Dismiss").clicked() {

@@ -124,7 +124,7 @@ pub fn profiles_ui(
             for (i, profile) in state.file.profiles.iter().enumerate() {
                 let live = connected == Some(profile.name.as_str());
                 let text = if live {
-                    format!("● {}", profile.name)
+                    format!("{} (connected)", profile.name)
                 } else {
                     profile.name.clone()
                 };

@@ -8,18 +8,23 @@ pub fn status_bar_ui(ui: &mut egui::Ui, snapshot: &Snapshot, notifications: &mut
     ui.horizontal(|ui| {
         match &snapshot.connection {
             ConnectionState::Disconnected => {
-                ui.label("○ Disconnected");
+                ui.label("Disconnected");
             }
             ConnectionState::Connecting { profile, endpoint } => {
                 ui.spinner();
                 ui.label(format!("Connecting to {profile} — {endpoint}"));
             }
             ConnectionState::Connected { profile, endpoint } => {
-                ui.colored_label(egui::Color32::from_rgb(80, 180, 90), "●");
-                ui.label(format!("Connected to {profile} — {endpoint}"));
+                ui.colored_label(
+                    egui::Color32::from_rgb(80, 180, 90),
+                    format!("Connected to {profile} — {endpoint}"),
+                );
             }
             ConnectionState::Failed { profile, error, .. } => {
-                ui.colored_label(ui.visuals().error_fg_color, format!("✖ {profile}: {error}"));
+                ui.colored_label(
+                    ui.visuals().error_fg_color,
+                    format!("Not connected to {profile}: {error}"),
+                );
             }
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {

@@ -1,0 +1,215 @@
+//! The desktop app driven like a person would, by labels, through `egui_kittest`, against the
+//! real runtime and the embedded endpoint.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use hubscope::emulator::{EmulatorConfig, RunningEmulator};
+use hubscope::profiles::{ProfileStore, ProfilesFile};
+use hubscope::ui::HubscopeApp;
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn app(dir: &Path) -> Harness<'static, HubscopeApp> {
+    let store = ProfileStore::in_dir(dir);
+    let loaded = store.load().expect("profiles load");
+    let app = HubscopeApp::new(store, loaded, Arc::new(|| {})).expect("app starts");
+    Harness::builder()
+        .with_size([1280.0, 800.0])
+        .build_ui_state(|ui, app: &mut HubscopeApp| app.ui(ui), app)
+}
+
+/// Steps frames until `done` holds; the runtime answers in real time, so frames are spaced out.
+fn wait_for(
+    harness: &mut Harness<'_, HubscopeApp>,
+    what: &str,
+    done: impl Fn(&Harness<'_, HubscopeApp>) -> bool,
+) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        harness.step();
+        if done(harness) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn shows(harness: &Harness<'_, HubscopeApp>, text: &str) -> bool {
+    harness.query_by_label_contains(text).is_some()
+}
+
+fn saved(dir: &Path) -> ProfilesFile {
+    ProfileStore::in_dir(dir).load().expect("load").file
+}
+
+fn wait_until_saved(dir: &Path, what: &str, done: impl Fn(&ProfilesFile) -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done(&saved(dir)) {
+        assert!(
+            Instant::now() < deadline,
+            "profiles file never showed {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn type_into(harness: &mut Harness<'_, HubscopeApp>, label: &str, text: &str) {
+    harness.get_by_label(label).click();
+    harness.run_steps(2);
+    // Select what is there so the new text replaces it.
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness.get_by_label(label).type_text(text);
+    harness.run_steps(2);
+}
+
+fn background_emulator() -> (tokio::runtime::Runtime, RunningEmulator) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let emulator = runtime
+        .block_on(RunningEmulator::start(
+            EmulatorConfig::default(),
+            "127.0.0.1:0",
+        ))
+        .expect("emulator");
+    (runtime, emulator)
+}
+
+#[test]
+fn first_run_connects_to_the_embedded_endpoint_and_previews_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = app(dir.path());
+    wait_for(&mut harness, "the inspector", |h| shows(h, "Hub eh1"));
+    assert!(shows(&harness, "Connected to Local emulator"));
+    assert_eq!(harness.get_all_by_label("Retained events").count(), 1);
+    // Two partitions, both empty.
+    assert_eq!(harness.get_all_by_label("yes").count(), 2);
+
+    type_into(&mut harness, "Partition key", "device-42");
+    let expected = hubscope::partition_key::partition_index("device-42", 2);
+    assert!(shows(&harness, &format!("goes to partition {expected}")));
+    // Nothing was written: the user has not changed anything yet.
+    assert!(!dir.path().join("profiles.json").exists());
+}
+
+#[test]
+fn a_new_profile_is_validated_saved_tested_edited_and_deleted() {
+    let (_runtime, emulator) = background_emulator();
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = app(dir.path());
+    wait_for(&mut harness, "the first connection", |h| {
+        shows(h, "Hub eh1")
+    });
+
+    harness.get_by_label("New profile").click();
+    harness.run_steps(3);
+    type_into(&mut harness, "Name", "staging");
+    type_into(
+        &mut harness,
+        "Connection string",
+        "SharedAccessKeyName=a;SharedAccessKey=b",
+    );
+    assert!(
+        shows(&harness, "`Endpoint` is missing"),
+        "validation is shown inline"
+    );
+    harness.get_by_label("Save").click();
+    harness.run_steps(3);
+    assert!(
+        harness.query_by_label("Cancel").is_some(),
+        "an invalid profile cannot be saved: the editor stays"
+    );
+    assert!(harness.query_by_label("staging").is_none());
+
+    let cs = format!("{}EntityPath=eh1", emulator.connection_string());
+    type_into(&mut harness, "Connection string", &cs);
+    assert!(!shows(&harness, "is missing"));
+    harness.get_by_label("Save").click();
+    harness.run_steps(3);
+    assert!(
+        harness.query_by_label("staging").is_some(),
+        "listed after saving"
+    );
+    wait_until_saved(dir.path(), "the new profile", |f| {
+        f.find("staging").is_some()
+    });
+
+    harness.get_by_label("Test").click();
+    wait_for(&mut harness, "the test result", |h| {
+        shows(h, "Test of staging")
+    });
+    assert!(
+        shows(&harness, "Test of staging passed"),
+        "test against the embedded endpoint"
+    );
+    assert!(shows(&harness, "partitions 0, 1"));
+
+    harness.get_by_label("Edit").click();
+    harness.run_steps(3);
+    type_into(&mut harness, "Name", "staging-2");
+    harness.get_by_label("Save").click();
+    harness.run_steps(3);
+    assert!(harness.query_by_label("staging-2").is_some());
+    wait_until_saved(dir.path(), "the rename", |f| {
+        f.find("staging-2").is_some() && f.find("staging").is_none_or(|p| p.name != "staging")
+    });
+
+    harness.get_by_label("Delete").click();
+    harness.run_steps(3);
+    harness.get_by_label("Yes, delete").click();
+    harness.run_steps(3);
+    assert!(harness.query_by_label("staging-2").is_none());
+    wait_until_saved(dir.path(), "the deletion", |f| {
+        f.find("staging-2").is_none() && !f.profiles.is_empty()
+    });
+}
+
+#[test]
+fn an_unreachable_endpoint_fails_the_test_with_a_clear_message() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = app(dir.path());
+    harness.get_by_label("New profile").click();
+    harness.run_steps(3);
+    type_into(&mut harness, "Name", "dead");
+    type_into(
+        &mut harness,
+        "Connection string",
+        &format!("Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName=k;SharedAccessKey=v;UseDevelopmentEmulator=true;EntityPath=eh1"),
+    );
+    harness.get_by_label("Save").click();
+    harness.run_steps(3);
+    let started = Instant::now();
+    harness.get_by_label("Test").click();
+    wait_for(&mut harness, "the test result", |h| {
+        shows(h, "Test of dead")
+    });
+    assert!(shows(&harness, "Test of dead failed"));
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "within the test timeout"
+    );
+}
+
+#[test]
+fn a_corrupt_profiles_file_is_reported_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("profiles.json"), "{ this is not json").unwrap();
+    let mut harness = app(dir.path());
+    harness.run_steps(3);
+    assert!(shows(&harness, "Your profiles file could not be used"));
+    let kept = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| e.file_name().to_string_lossy().contains(".corrupt-"));
+    assert!(kept, "the unreadable file is set aside, not overwritten");
+}
