@@ -30,8 +30,9 @@ enum Command {
 
 /// Logs to stderr; `RUST_LOG` wins over `-v`.
 pub fn init_tracing(verbose: u8) {
+    // The SDK logs every retry and refusal at WARN; the commands report failures themselves.
     let default = match verbose {
-        0 => "info",
+        0 => "info,azure_messaging_eventhubs=error,azure_core_amqp=error,fe2o3_amqp=error",
         1 => "hubscope=debug,info",
         _ => "trace",
     };

@@ -43,10 +43,15 @@ impl HubError {
 /// An error and its causes on one line, each cause once (SDK errors often repeat their source).
 #[must_use]
 pub fn error_chain(error: &dyn std::error::Error) -> String {
+    // The SDK prefixes each layer it wraps; the prefixes say nothing to a user.
+    const NOISE: [&str; 3] = ["AMQP Error: ", "Azure Core Error: ", "Transport error: "];
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(error);
     while let Some(e) = next {
-        let text = e.to_string();
+        let mut text = e.to_string();
+        while let Some(rest) = NOISE.iter().find_map(|n| text.strip_prefix(n)) {
+            text = rest.to_string();
+        }
         if !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
