@@ -29,7 +29,6 @@ async fn prints_partition_properties_as_json_and_text() {
     for i in 0..3 {
         let options = SendEventOptions {
             partition_id: Some("1".into()),
-            ..Default::default()
         };
         tokio::time::timeout(
             common::PATIENCE,
