@@ -15,10 +15,12 @@
 //! calls inconsistent (and the SDK then hangs on the detach). Continuation frames may omit those
 //! fields, so we drop them there, as the service evidently tolerates them.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -43,6 +45,28 @@ const OUTGOING_HIGH_WATER: usize = 512 * 1024;
 /// The largest frame fe2o3 may hand us; it never exceeds what it negotiated, this is a backstop.
 const OUTGOING_MAX_FRAME: usize = 16 * 1024 * 1024;
 
+/// How long the settled half of a two-phase disposition is held back (see [`HeldDisposition`]).
+/// Long enough to outlast a preempted client thread; only a send that lost the race waits it.
+const SETTLED_DISPOSITION_DELAY: Duration = Duration::from_millis(50);
+
+/// The settled disposition of a two-phase pair, waiting for its time.
+///
+/// The Rust SDK's fe2o3-amqp 0.16.2 registers a delivery as pending only after queueing its
+/// transfer, and drops a disposition that beats the registration (contract §0 item 8). A
+/// preempted client thread makes that window milliseconds wide, and then the send hangs forever.
+/// So a settled disposition from our receiving links goes out twice: at once *unsettled* (the
+/// client completes the send if it has registered the delivery, and keeps the delivery id
+/// mapped either way), and a little later *settled*, which completes a send that lost the race.
+/// Python's client ignores unsettled dispositions and asks for rcv-settle-mode `second`; a
+/// connection that does gets plain settled dispositions.
+#[derive(Debug)]
+struct HeldDisposition {
+    due: tokio::time::Instant,
+    /// fe2o3's channel, before renumbering: an End on it drops the frame.
+    channel: u16,
+    frame: Vec<u8>,
+}
+
 /// Wraps a client connection; see the module documentation.
 #[derive(Debug)]
 pub struct ServiceShapedStream<S> {
@@ -64,6 +88,10 @@ pub struct ServiceShapedStream<S> {
     /// Rewritten outbound bytes waiting for the socket.
     outbound_ready: Vec<u8>,
     outbound_ready_pos: usize,
+    /// Whether dispositions go out in two phases (until a client asks for rcv-settle-mode second).
+    two_phase: bool,
+    held: VecDeque<HeldDisposition>,
+    held_timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<S> ServiceShapedStream<S> {
@@ -81,6 +109,9 @@ impl<S> ServiceShapedStream<S> {
             channel_map: ChannelRotation::default(),
             outbound_ready: Vec::new(),
             outbound_ready_pos: 0,
+            two_phase: true,
+            held: VecDeque::new(),
+            held_timer: None,
         }
     }
 
@@ -123,6 +154,9 @@ impl<S> ServiceShapedStream<S> {
                     .map_err(invalid)?;
                 self.open_seen = true;
             } else if is_amqp {
+                if self.two_phase && asks_to_settle_second(frame) {
+                    self.two_phase = false;
+                }
                 if is_end(frame) {
                     let channel = u16::from_be_bytes([frame[6], frame[7]]);
                     self.channel_map.client_ended(channel);
@@ -144,9 +178,11 @@ impl<S> ServiceShapedStream<S> {
 
     /// Moves whole frames from `outbound_pending` to `outbound_ready`, padded.
     fn process_outbound(&mut self) {
+        // Taken out while frames are rewritten into `self`; the unconsumed rest goes back.
+        let pending = std::mem::take(&mut self.outbound_pending);
         let mut consumed = 0;
         loop {
-            let rest = &self.outbound_pending[consumed..];
+            let rest = &pending[consumed..];
             match wire::next_unit(rest, OUTGOING_MAX_FRAME) {
                 Ok(Unit::ProtocolHeader) => {
                     self.outbound_ready
@@ -155,32 +191,125 @@ impl<S> ServiceShapedStream<S> {
                 }
                 Ok(Unit::Frame { size }) => {
                     let frame = &rest[..size];
-                    let start = self.outbound_ready.len();
-                    if let Err(e) =
-                        wire::rewrite_frame(frame, service_shaped_fields, &mut self.outbound_ready)
-                    {
-                        // Our own encoder produced it, so this is a bug; send it as it is.
-                        tracing::warn!(error = %e, "could not pad an outgoing frame");
-                        self.outbound_ready.extend_from_slice(frame);
+                    let channel = u16::from_be_bytes([frame[6], frame[7]]);
+                    if is_end(frame) {
+                        self.held.retain(|h| h.channel != channel);
                     }
-                    if self.channel_map.renumber(&mut self.outbound_ready[start..]) {
-                        trace_frame(self.id, "send", &self.outbound_ready[start..]);
-                    } else {
-                        self.outbound_ready.truncate(start);
+                    if self.two_phase && is_settled_receiver_disposition(frame) {
+                        let mut settled = Vec::with_capacity(frame.len() + 16);
+                        if wire::rewrite_frame(frame, service_shaped_fields, &mut settled).is_ok() {
+                            self.held.push_back(HeldDisposition {
+                                due: tokio::time::Instant::now() + SETTLED_DISPOSITION_DELAY,
+                                channel,
+                                frame: settled,
+                            });
+                            self.emit(frame, unsettled_disposition);
+                            consumed += size;
+                            continue;
+                        }
                     }
+                    self.emit(frame, service_shaped_fields);
                     consumed += size;
                 }
                 Err(WireError::Incomplete) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "outgoing bytes are not AMQP frames; passing through");
                     self.outbound_ready.extend_from_slice(rest);
-                    consumed = self.outbound_pending.len();
+                    consumed = pending.len();
                     break;
                 }
             }
         }
-        self.outbound_pending.drain(..consumed);
+        let mut pending = pending;
+        pending.drain(..consumed);
+        self.outbound_pending = pending;
     }
+
+    /// Rewrites one outgoing frame into `outbound_ready`, renumbering its channel.
+    fn emit(&mut self, frame: &[u8], overrides: impl Fn(&Performative<'_>) -> Vec<FieldOverride>) {
+        let start = self.outbound_ready.len();
+        if let Err(e) = wire::rewrite_frame(frame, overrides, &mut self.outbound_ready) {
+            // Our own encoder produced it, so this is a bug; send it as it is.
+            tracing::warn!(error = %e, "could not pad an outgoing frame");
+            self.outbound_ready.truncate(start);
+            self.outbound_ready.extend_from_slice(frame);
+        }
+        self.renumber_from(start);
+    }
+
+    fn renumber_from(&mut self, start: usize) {
+        if self.channel_map.renumber(&mut self.outbound_ready[start..]) {
+            trace_frame(self.id, "send", &self.outbound_ready[start..]);
+        } else {
+            self.outbound_ready.truncate(start);
+        }
+    }
+
+    /// Queues held dispositions that are due, and arms the timer for the next one. Called from
+    /// `poll_read` too: fe2o3 always has a read pending, so that is what wakes us when it is time.
+    fn release_due(&mut self, cx: &mut Context<'_>) {
+        loop {
+            let now = tokio::time::Instant::now();
+            while self.held.front().is_some_and(|h| h.due <= now) {
+                if let Some(held) = self.held.pop_front() {
+                    let start = self.outbound_ready.len();
+                    self.outbound_ready.extend_from_slice(&held.frame);
+                    self.renumber_from(start);
+                }
+            }
+            let Some(next) = self.held.front().map(|h| h.due) else {
+                self.held_timer = None;
+                return;
+            };
+            let timer = self
+                .held_timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(next)));
+            if timer.deadline() != next {
+                timer.as_mut().reset(next);
+            }
+            if timer.as_mut().poll(cx).is_pending() {
+                return;
+            }
+        }
+    }
+}
+
+/// An outgoing Disposition from one of our receiving links (role `true`) that settles.
+fn is_settled_receiver_disposition(frame: &[u8]) -> bool {
+    let Some(body) = frame.get(usize::from(frame[4]) * 4..) else {
+        return false;
+    };
+    if !body.starts_with(&[0x00, 0x53, 0x15]) {
+        return false;
+    }
+    wire::parse_performative(body).is_ok_and(|p| {
+        p.fields.first() == Some(&&[0x41][..]) && p.fields.get(3) == Some(&&[0x41][..])
+    })
+}
+
+/// The unsettled twin of a settled disposition (field 3 is `settled`).
+fn unsettled_disposition(p: &Performative<'_>) -> Vec<FieldOverride> {
+    let mut overrides = service_shaped_fields(p);
+    if p.descriptor == code::DISPOSITION {
+        overrides.push(FieldOverride {
+            index: 3,
+            encoded: vec![0x42],
+        });
+    }
+    overrides
+}
+
+/// An incoming Attach from a sending client (role `false`) asking for rcv-settle-mode `second`.
+fn asks_to_settle_second(frame: &[u8]) -> bool {
+    let Some(body) = frame.get(usize::from(frame[4]) * 4..) else {
+        return false;
+    };
+    if !body.starts_with(&[0x00, 0x53, 0x12]) {
+        return false;
+    }
+    wire::parse_performative(body).is_ok_and(|p| {
+        p.fields.get(2) == Some(&&[0x42][..]) && p.fields.get(4) == Some(&&[0x50, 0x01][..])
+    })
 }
 
 /// `true` for an End performative: `0x00 0x53 0x17` at the start of the body.
@@ -290,13 +419,20 @@ fn service_shaped_fields(p: &Performative<'_>) -> Vec<FieldOverride> {
     vec![]
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for ServiceShapedStream<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for ServiceShapedStream<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        this.release_due(cx);
+        if this.outbound_ready_pos < this.outbound_ready.len() {
+            // Released dispositions go out now; if the socket is full, it wakes this read.
+            if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
+                return Poll::Ready(Err(e));
+            }
+        }
         loop {
             if this.inbound_ready_pos < this.inbound_ready.len() {
                 let available = &this.inbound_ready[this.inbound_ready_pos..];
