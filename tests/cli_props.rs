@@ -221,3 +221,31 @@ async fn an_unknown_hub_is_named_in_the_error() {
     let message = stderr(&out);
     assert!(message.contains("nosuchhub"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_key_is_refused_with_a_clear_message() {
+    use hubscope::emulator::{AuthMode, EmulatorConfig, DEFAULT_KEY_NAME};
+    let emu = common::emulator_with(EmulatorConfig {
+        auth: AuthMode::SharedAccessKey {
+            key_name: DEFAULT_KEY_NAME.to_owned(),
+            key: "the-right-key".to_owned(),
+        },
+        ..EmulatorConfig::default()
+    })
+    .await;
+    // The emulator's printed connection string carries the default key, not the one it verifies.
+    let cs = emu.connection_string();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let started = Instant::now();
+    let out = tokio::task::spawn_blocking(move || {
+        hubscope(&["props", "--connection-string", &cs, "--hub", "eh1"], &path)
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(started.elapsed() < Duration::from_secs(15), "refused within the timeout");
+    let message = stderr(&out);
+    assert!(message.starts_with("error: could not"), "{message}");
+    assert!(message.to_lowercase().contains("authoriz"), "{message}");
+}
