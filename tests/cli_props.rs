@@ -239,12 +239,18 @@ async fn a_wrong_key_is_refused_with_a_clear_message() {
     let path = dir.path().to_path_buf();
     let started = Instant::now();
     let out = tokio::task::spawn_blocking(move || {
-        hubscope(&["props", "--connection-string", &cs, "--hub", "eh1"], &path)
+        hubscope(
+            &["props", "--connection-string", &cs, "--hub", "eh1"],
+            &path,
+        )
     })
     .await
     .unwrap();
     assert!(!out.status.success());
-    assert!(started.elapsed() < Duration::from_secs(15), "refused within the timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "refused within the timeout"
+    );
     let message = stderr(&out);
     assert!(message.starts_with("error: could not"), "{message}");
     assert!(message.to_lowercase().contains("authoriz"), "{message}");

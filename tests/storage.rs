@@ -110,7 +110,10 @@ fn spawn_binary(dir: &std::path::Path) -> (Child, u16) {
     let mut first = String::new();
     lines.read_line(&mut first).expect("first line");
     // Keep draining, as a terminal would.
-    std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
+    std::thread::Builder::new()
+        .name("drain-stdout".into())
+        .spawn(move || std::io::copy(&mut lines, &mut std::io::sink()))
+        .expect("thread");
     let port = first
         .trim()
         .rsplit(':')

@@ -193,7 +193,14 @@ impl Profile {
             }
         }
         match &self.kind {
-            ProfileKind::LocalEmulator { port, hub, .. } => {
+            ProfileKind::LocalEmulator {
+                port,
+                hub,
+                config_path,
+            } => {
+                if let Some(path) = config_path.as_ref().filter(|p| !p.is_file()) {
+                    fail("config_path", format!("no file at {}", path.display()));
+                }
                 if *port == 0 {
                     fail("port", "choose a port between 1 and 65535".into());
                 }

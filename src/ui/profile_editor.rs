@@ -255,18 +255,26 @@ fn local_rows(
         field_errors(ui, errors, "port");
     });
     ui.end_row();
-    ui.label("Config.json");
-    ui.horizontal(|ui| {
-        match config_path {
-            Some(path) => ui.label(path.display().to_string()),
-            None => ui.weak("default topology (hub eh1, 2 partitions)"),
-        };
-        if ui.button("Choose…").clicked() {
-            outbox.push(Command::PickEmulatorConfig);
-        }
-        if config_path.is_some() && ui.button("Use default").clicked() {
-            *config_path = None;
-        }
+    // A text field as well as the dialog: desktops without a file-dialog portal can still type it.
+    let label = ui.label("Config.json");
+    ui.vertical(|ui| {
+        ui.horizontal(|ui| {
+            let mut text = config_path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            let edit = egui::TextEdit::singleline(&mut text)
+                .hint_text("default topology (hub eh1, 2 partitions)")
+                .desired_width(330.0);
+            if ui.add(edit).labelled_by(label.id).changed() {
+                *config_path =
+                    Some(PathBuf::from(text.trim())).filter(|p| !p.as_os_str().is_empty());
+            }
+            if ui.button("Choose…").clicked() {
+                outbox.push(Command::PickEmulatorConfig);
+            }
+        });
+        field_errors(ui, errors, "config_path");
     });
     ui.end_row();
     text_row(ui, "Hub", hub, errors, "hub", None);
