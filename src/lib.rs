@@ -11,5 +11,6 @@ pub mod bridge;
 pub mod emulator;
 pub mod hub;
 pub mod partition_key;
+pub mod producer;
 pub mod profiles;
 pub mod ui;

@@ -3,24 +3,11 @@
 
 mod common;
 
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use azure_messaging_eventhubs::SendEventOptions;
+use common::{hubscope, stderr};
 use hubscope::profiles::{Profile, ProfileKind, ProfileStore, ProfilesFile, Secret};
-
-fn hubscope(args: &[&str], config_dir: &std::path::Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hubscope"))
-        .args(args)
-        .env("HUBSCOPE_CONFIG_DIR", config_dir)
-        .env_remove("HUBSCOPE_CONNECTION_STRING")
-        .output()
-        .expect("hubscope runs")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prints_partition_properties_as_json_and_text() {

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 mod emulator;
 mod props;
+mod send;
 mod target;
 
 /// hubscope: explore and load-test Azure Event Hubs.
@@ -26,6 +27,8 @@ enum Command {
     Emulator(emulator::EmulatorArgs),
     /// Print a hub's and its partitions' properties.
     Props(props::PropsArgs),
+    /// Send events: one, many from a template, a file of bodies, or a replayed export.
+    Send(send::SendArgs),
 }
 
 /// Logs to stderr; `RUST_LOG` wins over `-v`.
@@ -53,6 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gui => hubscope::ui::run(hubscope::profiles::ProfileStore::open_default()?),
         Command::Emulator(args) => emulator::run(args),
         Command::Props(args) => props::run(&args),
+        Command::Send(args) => send::run(&args),
     }
 }
 

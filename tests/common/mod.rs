@@ -119,3 +119,34 @@ pub async fn nothing_within(receiver: &EventReceiver, wait: Duration) -> bool {
 pub fn body_text(event: &ReceivedEventData) -> String {
     String::from_utf8_lossy(event.event_data().body().unwrap_or_default()).into_owned()
 }
+
+/// Runs the real `hubscope` binary with its config directory at `config_dir`.
+pub fn hubscope(args: &[&str], config_dir: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_hubscope"))
+        .args(args)
+        .env("HUBSCOPE_CONFIG_DIR", config_dir)
+        .env_remove("HUBSCOPE_CONNECTION_STRING")
+        .output()
+        .expect("hubscope runs")
+}
+
+/// [`hubscope`] off the async runtime, with owned arguments.
+pub async fn hubscope_async(
+    args: Vec<String>,
+    config_dir: std::path::PathBuf,
+) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        hubscope(&args, &config_dir)
+    })
+    .await
+    .expect("hubscope task")
+}
+
+pub fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}

@@ -1,0 +1,158 @@
+//! `hubscope send`: one event, an event N times from a template, a file of bodies, or a replay of
+//! an export. Everything is read and checked before the first publish; each publish prints a
+//! line; a failure says how many events had gone out.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use hubscope::hub::{self, HubError};
+use hubscope::producer::{
+    self, export_format, parse_property, OutgoingEvent, Packing, Routing, Template,
+};
+
+use super::target::TargetArgs;
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["body", "file", "replay"])))]
+pub struct SendArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Send to this partition.
+    #[arg(long, conflicts_with = "partition_key")]
+    partition_id: Option<String>,
+    /// Send with this partition key (the service hashes it to a partition).
+    #[arg(long)]
+    partition_key: Option<String>,
+    /// An application property: KEY=VALUE (a string) or KEY:int|float|bool=VALUE. Repeatable.
+    #[arg(long = "property", value_name = "KEY=VALUE")]
+    properties: Vec<String>,
+    /// Content type, e.g. application/json (the body is then checked to be JSON).
+    #[arg(long)]
+    content_type: Option<String>,
+    #[arg(long)]
+    correlation_id: Option<String>,
+    #[arg(long)]
+    message_id: Option<String>,
+    #[arg(
+        long,
+        help = "The body; may hold {{seq}}, {{uuid}}, {{now}}, {{rand_int(a,b)}}, {{rand_choice(a|b)}}"
+    )]
+    body: Option<String>,
+    /// With --body: how many events to send.
+    #[arg(long, default_value_t = 1, requires = "body")]
+    count: u64,
+    /// Send each line of PATH as one event body.
+    #[arg(long, value_name = "PATH")]
+    file: Option<PathBuf>,
+    /// Pack events into as few batches as the size limit allows (one publish per event otherwise).
+    #[arg(long)]
+    batch: bool,
+    /// Re-send an export (`hubscope tail --output jsonl`) with its properties and keys.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["partition_id", "partition_key", "properties", "content_type"])]
+    replay: Option<PathBuf>,
+    /// Seconds each publish may take before it counts as failed.
+    #[arg(long, default_value_t = 10)]
+    timeout_secs: u64,
+}
+
+pub fn run(args: &SendArgs) -> anyhow::Result<()> {
+    let target = args.target.resolve()?;
+    let events = compose(args)?;
+    // Refuse bad events before connecting (partition ids are checked once the hub is known).
+    producer::check(&events, &[])?;
+    let timeout = Duration::from_secs(args.timeout_secs.max(1));
+    let packing = if args.batch || args.count > 1 {
+        Packing::Batches
+    } else {
+        Packing::OnePerSend
+    };
+    super::runtime()?.block_on(async move {
+        let client = hub::within("connect", timeout, target.open_producer()).await?;
+        let properties = tokio::time::timeout(timeout, client.get_eventhub_properties())
+            .await
+            .map_err(|_| HubError::Timeout {
+                what: "read the hub's properties",
+                after: timeout,
+            })?
+            .map_err(|e| HubError::Service {
+                what: "read the hub's properties",
+                detail: hub::error_chain(&e),
+            })?;
+        let outcome = producer::send_events(
+            &client,
+            &events,
+            &properties.partition_ids,
+            packing,
+            timeout,
+            |r| {
+                println!(
+                    "sent {} event{} to {}: {} bytes in {} ms",
+                    r.events,
+                    if r.events == 1 { "" } else { "s" },
+                    r.destination,
+                    r.bytes,
+                    r.latency.as_millis()
+                );
+            },
+        )
+        .await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), client.close()).await;
+        outcome?;
+        anyhow::Ok(())
+    })
+}
+
+/// The events the flags describe, read from files where they say so.
+fn compose(args: &SendArgs) -> anyhow::Result<Vec<OutgoingEvent>> {
+    if let Some(path) = &args.replay {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let events = export_format::read_export(&text)
+            .with_context(|| format!("{} is not a hubscope export", path.display()))?;
+        anyhow::ensure!(!events.is_empty(), "{} holds no events", path.display());
+        return Ok(events);
+    }
+    let mut properties = Vec::new();
+    for text in &args.properties {
+        properties.push(parse_property(text)?);
+    }
+    let routing = match (&args.partition_id, &args.partition_key) {
+        (Some(id), _) => Routing::Partition(id.clone()),
+        (None, Some(key)) => Routing::Key(key.clone()),
+        (None, None) => Routing::Spread,
+    };
+    let prototype = OutgoingEvent {
+        body: Vec::new(),
+        content_type: args.content_type.clone(),
+        correlation_id: args.correlation_id.clone(),
+        message_id: args.message_id.clone(),
+        properties,
+        routing,
+    };
+    let bodies: Vec<String> = if let Some(path) = &args.file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect();
+        anyhow::ensure!(!lines.is_empty(), "{} has no lines to send", path.display());
+        lines
+    } else {
+        let template = Template::parse(args.body.as_deref().unwrap_or_default())?;
+        let mut rng = fastrand::Rng::new();
+        (0..args.count)
+            .map(|seq| template.render(seq, &mut rng))
+            .collect()
+    };
+    Ok(bodies
+        .into_iter()
+        .map(|body| OutgoingEvent {
+            body: body.into_bytes(),
+            ..prototype.clone()
+        })
+        .collect())
+}
