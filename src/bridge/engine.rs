@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Command, ConnectionState, Event, Notice, Snapshot, TestReport, Waker};
 use crate::hub::{self, HubError, LocalEndpoint, Target};
+use crate::producer::{self, Packing, SendReceipt, SendSource};
 use crate::profiles::{store, Profile, ProfileKind, ProfileStore};
 
 /// Refreshes faster than this would only load the endpoint.
@@ -21,6 +22,8 @@ struct Engine {
     store: ProfileStore,
     local: Option<LocalEndpoint>,
     session: Option<CancellationToken>,
+    /// The connected hub, for sends.
+    connected: Option<Target>,
     refresh_interval: watch::Sender<Duration>,
     refresh_now: Arc<Notify>,
 }
@@ -40,6 +43,7 @@ pub(super) async fn run(
         store,
         local: None,
         session: None,
+        connected: None,
         refresh_interval,
         refresh_now: Arc::new(Notify::new()),
     };
@@ -82,6 +86,13 @@ impl Engine {
             } => self.spawn_export(profiles, include_secrets),
             Command::ImportProfiles => self.spawn_import(),
             Command::PickEmulatorConfig => self.spawn_pick_config(),
+            Command::PickSendFile => self.spawn_pick_send_file(),
+            Command::Send {
+                request_id,
+                source,
+                packing,
+                partition_ids,
+            } => self.spawn_send(request_id, source, packing, partition_ids),
         }
     }
 
@@ -159,6 +170,7 @@ impl Engine {
         });
         let cancel = CancellationToken::new();
         self.session = Some(cancel.clone());
+        self.connected = Some(target.clone());
         let session = Session {
             name,
             target,
@@ -172,6 +184,7 @@ impl Engine {
     }
 
     fn stop_session(&mut self) {
+        self.connected = None;
         if let Some(cancel) = self.session.take() {
             cancel.cancel();
         }
@@ -285,6 +298,52 @@ impl Engine {
         });
     }
 
+    /// Opens a producer for this one send and closes it after; the pooled producer (the load
+    /// generator's) will take this over.
+    fn spawn_send(
+        &self,
+        request_id: u64,
+        source: SendSource,
+        packing: Packing,
+        partition_ids: Vec<String>,
+    ) {
+        let events = self.events.clone();
+        let waker = self.waker.clone();
+        let target = self.connected.clone();
+        tokio::spawn(async move {
+            let mut receipts = Vec::new();
+            let error = match target {
+                None => Some("not connected: connect to a profile first".to_string()),
+                Some(target) => send_from(&target, source, packing, &partition_ids, &mut receipts)
+                    .await
+                    .err(),
+            };
+            send_event(
+                &events,
+                &waker,
+                Event::SendFinished {
+                    request_id,
+                    receipts,
+                    error,
+                },
+            );
+        });
+    }
+
+    fn spawn_pick_send_file(&self) {
+        let events = self.events.clone();
+        let waker = self.waker.clone();
+        tokio::spawn(async move {
+            if let Some(file) = rfd::AsyncFileDialog::new().pick_file().await {
+                send_event(
+                    &events,
+                    &waker,
+                    Event::SendFilePicked(file.path().to_path_buf()),
+                );
+            }
+        });
+    }
+
     fn spawn_pick_config(&self) {
         let events = self.events.clone();
         let waker = self.waker.clone();
@@ -302,6 +361,35 @@ impl Engine {
             }
         });
     }
+}
+
+/// Loads the events, then sends them over a producer opened for the purpose.
+async fn send_from(
+    target: &Target,
+    source: SendSource,
+    packing: Packing,
+    partition_ids: &[String],
+    receipts: &mut Vec<SendReceipt>,
+) -> Result<(), String> {
+    let loaded = tokio::task::spawn_blocking(move || source.load())
+        .await
+        .map_err(|e| e.to_string())?;
+    let batch = loaded.map_err(|e| e.to_string())?;
+    producer::check(&batch, partition_ids).map_err(|e| e.to_string())?;
+    let client = hub::within("connect", hub::DEFAULT_TIMEOUT, target.open_producer())
+        .await
+        .map_err(|e| e.to_string())?;
+    let outcome = producer::send_events(
+        &client,
+        &batch,
+        partition_ids,
+        packing,
+        hub::DEFAULT_TIMEOUT,
+        |r| receipts.push(r.clone()),
+    )
+    .await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), client.close()).await;
+    outcome.map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// Hands an event to the UI; if the UI has fallen 256 events behind, this one is dropped

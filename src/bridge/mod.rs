@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch};
 
 use crate::hub::HubSnapshot;
+use crate::producer::{Packing, SendReceipt, SendSource};
 use crate::profiles::{Profile, ProfileStore, ProfilesFile};
 
 /// Asks the UI for a repaint; called from runtime threads.
@@ -47,6 +48,16 @@ pub enum Command {
     ImportProfiles,
     /// Ask for an official-format `Config.json`: answered by [`Event::ConfigPicked`].
     PickEmulatorConfig,
+    /// Send events to the connected hub: answered by [`Event::SendFinished`].
+    Send {
+        request_id: u64,
+        source: SendSource,
+        packing: Packing,
+        /// The hub's partitions as the UI knows them, to refuse an unknown one before sending.
+        partition_ids: Vec<String>,
+    },
+    /// Ask for a file to send from: answered by [`Event::SendFilePicked`].
+    PickSendFile,
 }
 
 /// What the runtime tells the UI, rarely.
@@ -58,6 +69,13 @@ pub enum Event {
     },
     Imported(Vec<Profile>),
     ConfigPicked(PathBuf),
+    SendFilePicked(PathBuf),
+    SendFinished {
+        request_id: u64,
+        /// The publishes acknowledged, and the error that stopped the rest, if any.
+        receipts: Vec<SendReceipt>,
+        error: Option<String>,
+    },
     Notice(Notice),
 }
 

@@ -5,12 +5,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::Args;
 use hubscope::hub::{self, HubError};
-use hubscope::producer::{
-    self, export_format, parse_property, OutgoingEvent, Packing, Routing, Template,
-};
+use hubscope::producer::{self, parse_property, OutgoingEvent, Packing, Routing, SendSource};
 
 use super::target::TargetArgs;
 
@@ -106,53 +103,37 @@ pub fn run(args: &SendArgs) -> anyhow::Result<()> {
 
 /// The events the flags describe, read from files where they say so.
 fn compose(args: &SendArgs) -> anyhow::Result<Vec<OutgoingEvent>> {
-    if let Some(path) = &args.replay {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let events = export_format::read_export(&text)
-            .with_context(|| format!("{} is not a hubscope export", path.display()))?;
-        anyhow::ensure!(!events.is_empty(), "{} holds no events", path.display());
-        return Ok(events);
-    }
-    let mut properties = Vec::new();
-    for text in &args.properties {
-        properties.push(parse_property(text)?);
-    }
-    let routing = match (&args.partition_id, &args.partition_key) {
-        (Some(id), _) => Routing::Partition(id.clone()),
-        (None, Some(key)) => Routing::Key(key.clone()),
-        (None, None) => Routing::Spread,
-    };
-    let prototype = OutgoingEvent {
-        body: Vec::new(),
-        content_type: args.content_type.clone(),
-        correlation_id: args.correlation_id.clone(),
-        message_id: args.message_id.clone(),
-        properties,
-        routing,
-    };
-    let bodies: Vec<String> = if let Some(path) = &args.file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let lines: Vec<String> = text
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(str::to_string)
-            .collect();
-        anyhow::ensure!(!lines.is_empty(), "{} has no lines to send", path.display());
-        lines
+    let source = if let Some(path) = &args.replay {
+        SendSource::Replay { path: path.clone() }
     } else {
-        let template = Template::parse(args.body.as_deref().unwrap_or_default())?;
-        let mut rng = fastrand::Rng::new();
-        (0..args.count)
-            .map(|seq| template.render(seq, &mut rng))
-            .collect()
+        let mut properties = Vec::new();
+        for text in &args.properties {
+            properties.push(parse_property(text)?);
+        }
+        let routing = match (&args.partition_id, &args.partition_key) {
+            (Some(id), _) => Routing::Partition(id.clone()),
+            (None, Some(key)) => Routing::Key(key.clone()),
+            (None, None) => Routing::Spread,
+        };
+        let prototype = OutgoingEvent {
+            body: Vec::new(),
+            content_type: args.content_type.clone(),
+            correlation_id: args.correlation_id.clone(),
+            message_id: args.message_id.clone(),
+            properties,
+            routing,
+        };
+        match &args.file {
+            Some(path) => SendSource::Lines {
+                path: path.clone(),
+                prototype,
+            },
+            None => SendSource::Template {
+                template: args.body.clone().unwrap_or_default(),
+                count: args.count,
+                prototype,
+            },
+        }
     };
-    Ok(bodies
-        .into_iter()
-        .map(|body| OutgoingEvent {
-            body: body.into_bytes(),
-            ..prototype.clone()
-        })
-        .collect())
+    Ok(source.load()?)
 }

@@ -5,10 +5,12 @@
 pub mod event;
 pub mod export_format;
 pub mod send;
+pub mod source;
 pub mod template;
 
 pub use event::{
     parse_property, EventError, OutgoingEvent, PropertyValue, Routing, MAX_EVENT_BYTES,
 };
 pub use send::{check, send_events, Packing, SendError, SendReceipt};
+pub use source::{SendSource, SourceError};
 pub use template::{Template, TemplateError};

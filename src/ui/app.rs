@@ -5,6 +5,7 @@ use crate::bridge::{Bridge, BridgeError, Command, Event, Notice, Snapshot, Waker
 use crate::profiles::store::Loaded;
 use crate::profiles::{Profile, ProfileKind, ProfileStore};
 
+use super::composer::{composer_ui, ComposerState, SendMode};
 use super::inspector::{inspector_ui, InspectorState};
 use super::notifications::Notifications;
 use super::profile_editor::{editor_ui, EditorOutcome};
@@ -14,10 +15,19 @@ use super::status_bar::status_bar_ui;
 /// Events handled per frame at most, so a burst cannot stall a frame.
 const EVENTS_PER_FRAME: usize = 64;
 
+/// The views of the central area.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Inspector,
+    Send,
+}
+
 pub struct HubscopeApp {
     bridge: Bridge,
     pub profiles: ProfilesState,
     inspector: InspectorState,
+    pub composer: ComposerState,
+    pub view: View,
     notifications: Notifications,
     snapshot: Snapshot,
 }
@@ -44,6 +54,8 @@ impl HubscopeApp {
             bridge,
             profiles: ProfilesState::new(file),
             inspector: InspectorState::default(),
+            composer: ComposerState::default(),
+            view: View::Inspector,
             notifications,
             snapshot: Snapshot::default(),
         };
@@ -99,7 +111,35 @@ impl HubscopeApp {
                     EditorOutcome::Cancel => self.profiles.editor = None,
                 }
             } else {
-                inspector_ui(ui, &mut self.inspector, &self.snapshot, &mut outbox);
+                ui.horizontal(|ui| {
+                    ui.selectable_value(&mut self.view, View::Inspector, "Inspector");
+                    ui.selectable_value(&mut self.view, View::Send, "Composer");
+                });
+                ui.separator();
+                match self.view {
+                    View::Inspector => {
+                        inspector_ui(ui, &mut self.inspector, &self.snapshot, &mut outbox);
+                    }
+                    View::Send => {
+                        let partition_ids: Vec<String> = match &self.snapshot.connection {
+                            crate::bridge::ConnectionState::Connected { .. } => self
+                                .snapshot
+                                .hub
+                                .iter()
+                                .flat_map(|h| h.partitions.iter().map(|p| p.id.clone()))
+                                .collect(),
+                            _ => Vec::new(),
+                        };
+                        let profile = self.snapshot.connection.profile().map(str::to_string);
+                        composer_ui(
+                            ui,
+                            &mut self.composer,
+                            &partition_ids,
+                            profile.as_deref(),
+                            &mut outbox,
+                        );
+                    }
+                }
             }
         });
         self.notifications.toasts_ui(ui);
@@ -130,6 +170,24 @@ impl HubscopeApp {
                     {
                         *config_path = Some(path);
                     }
+                }
+                Event::SendFilePicked(path) => {
+                    let draft = &mut self.composer.draft;
+                    let text = path.display().to_string();
+                    if matches!(draft.mode, SendMode::LinesFile | SendMode::Replay) {
+                        draft.file = text;
+                    } else {
+                        draft.body_file = text;
+                    }
+                }
+                Event::SendFinished {
+                    request_id,
+                    receipts,
+                    error,
+                } => {
+                    let profile = self.snapshot.connection.profile().map(str::to_string);
+                    self.composer
+                        .finished(request_id, receipts, error, profile.as_deref());
                 }
                 Event::Notice(notice) => self.notifications.push(notice),
             }

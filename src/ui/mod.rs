@@ -3,6 +3,8 @@
 //! `egui_kittest` with or without a runtime.
 
 mod app;
+pub mod composer;
+mod composer_fields;
 pub mod inspector;
 pub mod notifications;
 pub mod profile_editor;
