@@ -8,6 +8,7 @@
 //! - [`bridge`] and [`ui`]: the desktop app's runtime side and its egui panels.
 
 pub mod bridge;
+pub mod consumer;
 pub mod emulator;
 pub mod hub;
 pub mod partition_key;

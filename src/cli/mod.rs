@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 mod emulator;
 mod props;
 mod send;
+mod tail;
 mod target;
 
 /// hubscope: explore and load-test Azure Event Hubs.
@@ -29,6 +30,8 @@ enum Command {
     Props(props::PropsArgs),
     /// Send events: one, many from a template, a file of bodies, or a replayed export.
     Send(send::SendArgs),
+    /// Print events as they arrive (or from a start position), as text or JSON Lines.
+    Tail(tail::TailArgs),
 }
 
 /// Logs to stderr; `RUST_LOG` wins over `-v`.
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Emulator(args) => emulator::run(args),
         Command::Props(args) => props::run(&args),
         Command::Send(args) => send::run(&args),
+        Command::Tail(args) => tail::run(&args),
     }
 }
 

@@ -60,7 +60,7 @@ pub fn run(args: &SendArgs) -> anyhow::Result<()> {
     // Refuse bad events before connecting (partition ids are checked once the hub is known).
     producer::check(&events, &[])?;
     let timeout = Duration::from_secs(args.timeout_secs.max(1));
-    let packing = if args.batch || args.count > 1 {
+    let packing = if args.batch || args.count > 1 || args.replay.is_some() {
         Packing::Batches
     } else {
         Packing::OnePerSend

@@ -149,10 +149,30 @@ impl Target {
 
     /// Opens a consumer client (management calls, receivers) on this target's consumer group.
     pub async fn open_consumer(&self) -> Result<ConsumerClient, HubError> {
+        self.open_consumer_with(None).await
+    }
+
+    /// A consumer client whose receivers do not recover by themselves: the SDK's recovery
+    /// replays from the original start position, so readers reconnect on their own instead.
+    pub async fn open_consumer_for_reader(&self) -> Result<ConsumerClient, HubError> {
+        self.open_consumer_with(Some(azure_messaging_eventhubs::RetryOptions {
+            max_retries: 0,
+            ..Default::default()
+        }))
+        .await
+    }
+
+    async fn open_consumer_with(
+        &self,
+        retry: Option<azure_messaging_eventhubs::RetryOptions>,
+    ) -> Result<ConsumerClient, HubError> {
         let mut builder = ConsumerClient::builder()
             .with_application_id("hubscope".to_string())
             .with_consumer_group(self.consumer_group.clone())
             .with_transport(self.transport());
+        if let Some(retry) = retry {
+            builder = builder.with_retry_options(retry);
+        }
         if let Some(endpoint) = &self.custom_endpoint {
             builder = builder.with_custom_endpoint(endpoint.clone());
         }

@@ -120,14 +120,47 @@ pub fn body_text(event: &ReceivedEventData) -> String {
     String::from_utf8_lossy(event.event_data().body().unwrap_or_default()).into_owned()
 }
 
-/// Runs the real `hubscope` binary with its config directory at `config_dir`.
+/// Runs the real `hubscope` binary with its config directory at `config_dir`. A run that has
+/// not ended within a minute is killed and fails the test, so a hang cannot stall CI.
 pub fn hubscope(args: &[&str], config_dir: &std::path::Path) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_hubscope"))
+    use std::io::Read as _;
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hubscope"))
         .args(args)
         .env("HUBSCOPE_CONFIG_DIR", config_dir)
         .env_remove("HUBSCOPE_CONNECTION_STRING")
-        .output()
-        .expect("hubscope runs")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("hubscope runs");
+    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::Builder::new()
+            .name("test-pipe".into())
+            .spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = pipe.read_to_end(&mut bytes);
+                bytes
+            })
+            .expect("thread")
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("hubscope {args:?} did not finish within a minute");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::process::Output {
+        status,
+        stdout: stdout.join().expect("stdout"),
+        stderr: stderr.join().expect("stderr"),
+    }
 }
 
 /// [`hubscope`] off the async runtime, with owned arguments.

@@ -1,0 +1,11 @@
+//! Consuming: one reader per partition ([`reader`]) with start positions ([`position`]),
+//! reconnects from the last sequence number seen, and owned records ([`record`]) that the live
+//! view and `hubscope tail` share.
+
+pub mod position;
+pub mod reader;
+pub mod record;
+
+pub use position::StartFrom;
+pub use reader::{spawn_reader, ReaderHandle, ReaderSpec, ReaderState};
+pub use record::ReceivedRecord;
