@@ -2,6 +2,7 @@
 //! reconnects from the last sequence number seen, and owned records ([`record`]) that the live
 //! view and `hubscope tail` share.
 
+pub mod filter;
 pub mod position;
 pub mod reader;
 pub mod record;
