@@ -3,6 +3,7 @@
 //! view and `hubscope tail` share.
 
 pub mod filter;
+pub mod lag;
 pub mod position;
 pub mod reader;
 pub mod record;
