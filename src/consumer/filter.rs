@@ -28,6 +28,16 @@ impl std::fmt::Debug for EventFilter {
 }
 
 impl EventFilter {
+    /// The filter that lets everything through.
+    #[must_use]
+    pub fn none() -> Self {
+        Self {
+            jq: None,
+            text: String::new(),
+            description: "no filter".into(),
+        }
+    }
+
     /// `jq` is a jq program (empty: none); `text` a substring to look for (empty: none).
     pub fn new(jq: &str, text: &str) -> Result<Self, String> {
         let jq = jq.trim();

@@ -4,6 +4,7 @@
 
 pub mod filter;
 pub mod lag;
+pub mod live;
 pub mod position;
 pub mod reader;
 pub mod record;
