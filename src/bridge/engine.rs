@@ -7,7 +7,10 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
-use super::{Command, ConnectionState, Event, Notice, Snapshot, TestReport, Waker};
+use super::{Command, ConnectionState, Event, LiveHandle, Notice, Snapshot, TestReport, Waker};
+use crate::consumer::filter::EventFilter;
+use crate::consumer::live::{self, LiveConfig, LiveSession};
+use crate::consumer::ReceivedRecord;
 use crate::hub::{self, HubError, LocalEndpoint, Target};
 use crate::producer::{self, Packing, SendReceipt, SendSource};
 use crate::profiles::{store, Profile, ProfileKind, ProfileStore};
@@ -22,8 +25,9 @@ struct Engine {
     store: ProfileStore,
     local: Option<LocalEndpoint>,
     session: Option<CancellationToken>,
-    /// The connected hub, for sends.
+    /// The connected hub, for sends and live views.
     connected: Option<Target>,
+    live: Option<LiveSession>,
     refresh_interval: watch::Sender<Duration>,
     refresh_now: Arc<Notify>,
 }
@@ -44,6 +48,7 @@ pub(super) async fn run(
         local: None,
         session: None,
         connected: None,
+        live: None,
         refresh_interval,
         refresh_now: Arc::new(Notify::new()),
     };
@@ -93,6 +98,20 @@ impl Engine {
                 packing,
                 partition_ids,
             } => self.spawn_send(request_id, source, packing, partition_ids),
+            Command::StartLive(config) => self.start_live(&config),
+            Command::PauseLive(paused) => {
+                if let Some(live) = &self.live {
+                    live.pause(paused);
+                }
+            }
+            Command::StopLive => self.live = None,
+            Command::SetLiveFilter { jq, text } => self.spawn_live_filter(&jq, &text),
+            Command::SetLiveCapacity(capacity) => {
+                if let Some(live) = &self.live {
+                    live::lock(&live.store).set_capacity(capacity);
+                }
+            }
+            Command::ExportLive { only_shown } => self.spawn_live_export(only_shown),
         }
     }
 
@@ -185,6 +204,7 @@ impl Engine {
 
     fn stop_session(&mut self) {
         self.connected = None;
+        self.live = None;
         if let Some(cancel) = self.session.take() {
             cancel.cancel();
         }
@@ -330,6 +350,81 @@ impl Engine {
         });
     }
 
+    fn start_live(&mut self, config: &LiveConfig) {
+        self.live = None;
+        let Some(target) = &self.connected else {
+            self.notify(Notice::error("No live view", "connect to a profile first"));
+            return;
+        };
+        let mut target = target.clone();
+        if let Some(group) = config.consumer_group.as_ref().filter(|g| !g.is_empty()) {
+            target.consumer_group.clone_from(group);
+        }
+        let waker = self.waker.clone();
+        let session = LiveSession::start(
+            &target,
+            &config.partitions,
+            config,
+            Arc::new(move || waker()),
+        );
+        let handle = LiveHandle {
+            store: session.store.clone(),
+            snapshot: session.snapshot.clone(),
+        };
+        self.live = Some(session);
+        send_event(&self.events, &self.waker, Event::LiveStarted(handle));
+    }
+
+    /// Compiles the filter and refilters what is kept off the runtime's async threads; the
+    /// store's lock is held only to swap filters and results, never while filtering.
+    fn spawn_live_filter(&self, jq: &str, text: &str) {
+        let Some(live) = &self.live else { return };
+        let filter = match EventFilter::new(jq, text) {
+            Ok(filter) => filter,
+            Err(e) => {
+                send_event(&self.events, &self.waker, Event::LiveFilterRejected(e));
+                return;
+            }
+        };
+        let store = live.store.clone();
+        let waker = self.waker.clone();
+        tokio::task::spawn_blocking(move || {
+            let (kept, filter) = live::lock(&store).begin_refilter(filter);
+            let matched = kept.into_iter().filter(|r| filter.matches(r)).collect();
+            live::lock(&store).finish_refilter(matched);
+            waker();
+        });
+    }
+
+    fn spawn_live_export(&self, only_shown: bool) {
+        let Some(live) = &self.live else { return };
+        let store = live.store.clone();
+        let events = self.events.clone();
+        let waker = self.waker.clone();
+        tokio::spawn(async move {
+            let Some(file) = rfd::AsyncFileDialog::new()
+                .set_file_name("hubscope-events.jsonl")
+                .save_file()
+                .await
+            else {
+                return;
+            };
+            let path = file.path().to_path_buf();
+            let rows = live::lock(&store).export_rows(only_shown);
+            let written =
+                tokio::task::spawn_blocking(move || write_jsonl(&path, &rows).map(|n| (path, n)))
+                    .await;
+            let notice = match written {
+                Ok(Ok((path, n))) => {
+                    Notice::info(format!("Exported {n} events to {}", path.display()))
+                }
+                Ok(Err(e)) => Notice::error("Export failed", e.to_string()),
+                Err(e) => Notice::error("Export failed", e.to_string()),
+            };
+            send_event(&events, &waker, Event::Notice(notice));
+        });
+    }
+
     fn spawn_pick_send_file(&self) {
         let events = self.events.clone();
         let waker = self.waker.clone();
@@ -361,6 +456,18 @@ impl Engine {
             }
         });
     }
+}
+
+/// Writes events in the export format, one per line.
+fn write_jsonl(path: &std::path::Path, rows: &[Arc<ReceivedRecord>]) -> std::io::Result<usize> {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for row in rows {
+        serde_json::to_writer(&mut out, &row.to_export())?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(rows.len())
 }
 
 /// Loads the events, then sends them over a producer opened for the purpose.

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, watch};
 
+use crate::consumer::live::{LiveConfig, LiveSnapshot, LiveStore};
 use crate::hub::HubSnapshot;
 use crate::producer::{Packing, SendReceipt, SendSource};
 use crate::profiles::{Profile, ProfileStore, ProfilesFile};
@@ -58,6 +59,33 @@ pub enum Command {
     },
     /// Ask for a file to send from: answered by [`Event::SendFilePicked`].
     PickSendFile,
+    /// Start a live view on the connected hub (replacing any): answered by [`Event::LiveStarted`].
+    StartLive(LiveConfig),
+    PauseLive(bool),
+    StopLive,
+    /// Filter the live view: a jq program and a substring (either may be empty).
+    SetLiveFilter {
+        jq: String,
+        text: String,
+    },
+    SetLiveCapacity(usize),
+    /// Ask for a file name, then write the live view (or its filtered subset) as JSON Lines.
+    ExportLive {
+        only_shown: bool,
+    },
+}
+
+/// The UI's view of a running live session: rows under a briefly held lock, states by watch.
+#[derive(Clone)]
+pub struct LiveHandle {
+    pub store: Arc<std::sync::Mutex<LiveStore>>,
+    pub snapshot: watch::Receiver<LiveSnapshot>,
+}
+
+impl std::fmt::Debug for LiveHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LiveHandle")
+    }
 }
 
 /// What the runtime tells the UI, rarely.
@@ -76,6 +104,9 @@ pub enum Event {
         receipts: Vec<SendReceipt>,
         error: Option<String>,
     },
+    LiveStarted(LiveHandle),
+    /// The filter did not compile; the previous one stays.
+    LiveFilterRejected(String),
     Notice(Notice),
 }
 

@@ -41,7 +41,11 @@ impl EventFilter {
     /// `jq` is a jq program (empty: none); `text` a substring to look for (empty: none).
     pub fn new(jq: &str, text: &str) -> Result<Self, String> {
         let jq = jq.trim();
-        let program = if jq.is_empty() { None } else { Some(compile(jq)?) };
+        let program = if jq.is_empty() {
+            None
+        } else {
+            Some(compile(jq)?)
+        };
         Ok(Self {
             jq: program,
             text: text.to_string(),
@@ -67,8 +71,12 @@ impl EventFilter {
 }
 
 fn compile(code: &str) -> Result<Program, String> {
-    let defs = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
-    let funs = jaq_core::funs().chain(jaq_std::funs()).chain(jaq_json::funs());
+    let defs = jaq_core::defs()
+        .chain(jaq_std::defs())
+        .chain(jaq_json::defs());
+    let funs = jaq_core::funs()
+        .chain(jaq_std::funs())
+        .chain(jaq_json::funs());
     let loader = Loader::new(defs);
     let arena = Arena::default();
     let modules = loader
@@ -82,7 +90,10 @@ fn compile(code: &str) -> Result<Program, String> {
                 .into_iter()
                 .flat_map(|(_, errs)| errs.into_iter().map(|(name, _)| name.to_string()))
                 .collect();
-            format!("the jq program does not compile: unknown {}", names.join(", "))
+            format!(
+                "the jq program does not compile: unknown {}",
+                names.join(", ")
+            )
         })
 }
 
@@ -155,15 +166,23 @@ mod tests {
         let f = EventFilter::new(".body | has(\"temp\")", "").expect("std filters work");
         assert!(f.matches(&hot));
         // A text body is a string to jq; `.temp` of it is an error, which does not match.
-        assert!(!EventFilter::new(".body.temp > 1", "").expect("compiles").matches(&record("plain", "x")));
+        assert!(!EventFilter::new(".body.temp > 1", "")
+            .expect("compiles")
+            .matches(&record("plain", "x")));
     }
 
     #[test]
     fn substring_search_and_the_empty_filter() {
         let r = record(r#"{"temp": 25}"#, "Berlin");
         assert!(EventFilter::new("", "").expect("empty").is_empty());
-        assert!(EventFilter::new("", "berlin").expect("ok").matches(&r), "case-insensitive, properties");
-        assert!(EventFilter::new("", "DEVICE-1").expect("ok").matches(&r), "partition key");
+        assert!(
+            EventFilter::new("", "berlin").expect("ok").matches(&r),
+            "case-insensitive, properties"
+        );
+        assert!(
+            EventFilter::new("", "DEVICE-1").expect("ok").matches(&r),
+            "partition key"
+        );
         assert!(!EventFilter::new("", "paris").expect("ok").matches(&r));
     }
 

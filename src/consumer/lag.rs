@@ -135,30 +135,38 @@ impl Series {
 mod tests {
     use super::*;
 
-    fn at(secs: u64) -> Option<SystemTime> {
-        Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
     }
 
     #[test]
     fn lag_in_events_and_time() {
         let mut lag = PartitionLag {
             last_enqueued_sequence: Some(99),
-            last_enqueued_time: at(1_000),
+            last_enqueued_time: Some(at(1_000)),
             beginning_sequence: Some(10),
             ..PartitionLag::default()
         };
-        assert_eq!(lag.events(), Some(90), "nothing read: all 90 retained events");
+        assert_eq!(
+            lag.events(),
+            Some(90),
+            "nothing read: all 90 retained events"
+        );
         assert_eq!(lag.time(), None, "no event read, no time lag yet");
         lag.last_read_sequence = Some(89);
-        lag.last_read_enqueued_time = at(970);
+        lag.last_read_enqueued_time = Some(at(970));
         assert_eq!(lag.events(), Some(10));
         assert_eq!(lag.time(), Some(Duration::from_secs(30)));
         lag.last_read_sequence = Some(99);
-        lag.last_read_enqueued_time = at(1_000);
+        lag.last_read_enqueued_time = Some(at(1_000));
         assert_eq!(lag.events(), Some(0));
         assert_eq!(lag.time(), Some(Duration::ZERO));
         lag.last_read_sequence = Some(105);
-        assert_eq!(lag.events(), Some(0), "a reader ahead of the last poll is not negative");
+        assert_eq!(
+            lag.events(),
+            Some(0),
+            "a reader ahead of the last poll is not negative"
+        );
         assert_eq!(PartitionLag::default().events(), None);
     }
 
@@ -183,6 +191,9 @@ mod tests {
         assert_eq!(series.len(), 61, "older than 60 s is gone");
         let drawn = series.window(900.0, 10);
         assert!(drawn.len() <= 10);
-        assert!(drawn.iter().any(|p| (p[1] - 500.0).abs() < f64::EPSILON), "the spike survives");
+        assert!(
+            drawn.iter().any(|p| (p[1] - 500.0).abs() < f64::EPSILON),
+            "the spike survives"
+        );
     }
 }

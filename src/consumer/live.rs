@@ -34,11 +34,14 @@ pub struct LiveConfig {
     pub owner_level: Option<i64>,
     pub prefetch: Option<u32>,
     pub capacity: usize,
+    /// Read as this consumer group instead of the profile's.
+    pub consumer_group: Option<String>,
 }
 
 impl Default for LiveConfig {
     fn default() -> Self {
         Self {
+            consumer_group: None,
             partitions: Vec::new(),
             start: StartFrom::Latest,
             owner_level: None,
@@ -100,7 +103,11 @@ impl LiveStore {
 
     fn push(&mut self, record: ReceivedRecord) {
         self.received += 1;
-        if let Some(p) = self.partitions.iter_mut().find(|p| p.id == record.partition_id) {
+        if let Some(p) = self
+            .partitions
+            .iter_mut()
+            .find(|p| p.id == record.partition_id)
+        {
             p.rate.record(record.body.len());
             p.lag.last_read_sequence = Some(record.sequence_number);
             p.lag.last_read_enqueued_time = record.enqueued_time;
@@ -140,16 +147,41 @@ impl LiveStore {
         self.started.elapsed().as_secs_f64()
     }
 
-    /// Applies a new filter to what is kept, and to what comes.
+    /// Applies a new filter to what is kept, and to what comes (small stores; tests).
     pub fn set_filter(&mut self, filter: EventFilter) {
+        let (kept, filter) = self.begin_refilter(filter);
+        let matched = kept.into_iter().filter(|r| filter.matches(r)).collect();
+        self.finish_refilter(matched);
+    }
+
+    /// First half of a refilter that runs outside the lock: new events use `filter` from now
+    /// on; the events kept so far are returned to be filtered by the caller.
+    pub fn begin_refilter(
+        &mut self,
+        filter: EventFilter,
+    ) -> (Vec<Arc<ReceivedRecord>>, Arc<EventFilter>) {
         self.filter = Arc::new(filter);
-        self.shown = self
-            .all
-            .iter()
-            .filter(|r| self.filter.matches(r))
-            .cloned()
-            .collect();
+        self.shown.clear();
         self.scrolled_out = 0;
+        (self.all.iter().cloned().collect(), self.filter.clone())
+    }
+
+    /// Second half: `matched` (in order) goes before whatever matched since the first half.
+    pub fn finish_refilter(&mut self, matched: Vec<Arc<ReceivedRecord>>) {
+        let since = std::mem::take(&mut self.shown);
+        self.shown = matched.into_iter().chain(since).collect();
+        self.set_capacity(self.capacity);
+        self.scrolled_out = 0;
+    }
+
+    /// Copies of the events shown (or all kept ones), for an export written outside the lock.
+    #[must_use]
+    pub fn export_rows(&self, only_shown: bool) -> Vec<Arc<ReceivedRecord>> {
+        if only_shown {
+            self.shown.iter().cloned().collect()
+        } else {
+            self.all.iter().cloned().collect()
+        }
     }
 
     pub fn set_capacity(&mut self, capacity: usize) {
@@ -166,7 +198,9 @@ impl LiveStore {
 
 /// Locks the store, recovering from a poisoned lock (a panic elsewhere must not blank the view).
 pub fn lock(store: &Mutex<LiveStore>) -> MutexGuard<'_, LiveStore> {
-    store.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    store
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What the UI shows besides the rows: reader states, a few times a second.
@@ -188,7 +222,12 @@ pub struct LiveSession {
 
 impl LiveSession {
     /// Starts readers on `partitions` (already checked against the hub) and the collector.
-    pub fn start(target: &Target, partitions: &[String], config: &LiveConfig, waker: Arc<dyn Fn() + Send + Sync>) -> Self {
+    pub fn start(
+        target: &Target,
+        partitions: &[String],
+        config: &LiveConfig,
+        waker: Arc<dyn Fn() + Send + Sync>,
+    ) -> Self {
         let store = Arc::new(Mutex::new(LiveStore::new(partitions, config.capacity)));
         let (tx, rx) = mpsc::channel(BATCH * 4);
         let readers: Vec<ReaderHandle> = partitions
@@ -213,8 +252,20 @@ impl LiveSession {
             .iter()
             .map(|r| (r.partition_id.clone(), r.state.clone()))
             .collect();
-        tokio::spawn(collect(rx, store.clone(), states, snapshot_tx, paused_rx, waker, cancel.clone()));
-        tokio::spawn(poll_properties(target.clone(), store.clone(), cancel.clone()));
+        tokio::spawn(collect(
+            rx,
+            store.clone(),
+            states,
+            snapshot_tx,
+            paused_rx,
+            waker,
+            cancel.clone(),
+        ));
+        tokio::spawn(poll_properties(
+            target.clone(),
+            store.clone(),
+            cancel.clone(),
+        ));
         Self {
             store,
             snapshot,
@@ -293,7 +344,11 @@ async fn poll_properties(target: Target, store: Arc<Mutex<LiveStore>>, cancel: C
     let Ok(client) = client else {
         return; // the readers report connection trouble; lag stays unknown
     };
-    let ids: Vec<String> = lock(&store).partitions.iter().map(|p| p.id.clone()).collect();
+    let ids: Vec<String> = lock(&store)
+        .partitions
+        .iter()
+        .map(|p| p.id.clone())
+        .collect();
     let mut every = tokio::time::interval(PROPERTIES_EVERY);
     'poll: loop {
         tokio::select! {
@@ -309,7 +364,8 @@ async fn poll_properties(target: Target, store: Arc<Mutex<LiveStore>>, cancel: C
             let mut store = lock(&store);
             if let Some(p) = store.partitions.iter_mut().find(|p| p.id == *id) {
                 p.lag.beginning_sequence = Some(props.beginning_sequence_number);
-                p.lag.last_enqueued_sequence = (!props.is_empty).then_some(props.last_enqueued_sequence_number);
+                p.lag.last_enqueued_sequence =
+                    (!props.is_empty).then_some(props.last_enqueued_sequence_number);
                 p.lag.last_enqueued_time = props.last_enqueued_time_utc.filter(|_| !props.is_empty);
             }
         }

@@ -7,6 +7,7 @@ use crate::profiles::{Profile, ProfileKind, ProfileStore};
 
 use super::composer::{composer_ui, ComposerState, SendMode};
 use super::inspector::{inspector_ui, InspectorState};
+use super::live_view::{live_view_ui, LiveViewState};
 use super::notifications::Notifications;
 use super::profile_editor::{editor_ui, EditorOutcome};
 use super::profiles_panel::{profiles_ui, ProfilesState};
@@ -20,6 +21,7 @@ const EVENTS_PER_FRAME: usize = 64;
 pub enum View {
     Inspector,
     Send,
+    Live,
 }
 
 pub struct HubscopeApp {
@@ -27,6 +29,7 @@ pub struct HubscopeApp {
     pub profiles: ProfilesState,
     inspector: InspectorState,
     pub composer: ComposerState,
+    pub live: LiveViewState,
     pub view: View,
     notifications: Notifications,
     snapshot: Snapshot,
@@ -55,6 +58,7 @@ impl HubscopeApp {
             profiles: ProfilesState::new(file),
             inspector: InspectorState::default(),
             composer: ComposerState::default(),
+            live: LiveViewState::default(),
             view: View::Inspector,
             notifications,
             snapshot: Snapshot::default(),
@@ -114,22 +118,24 @@ impl HubscopeApp {
                 ui.horizontal(|ui| {
                     ui.selectable_value(&mut self.view, View::Inspector, "Inspector");
                     ui.selectable_value(&mut self.view, View::Send, "Composer");
+                    ui.selectable_value(&mut self.view, View::Live, "Live");
                 });
                 ui.separator();
+                let partition_ids: Vec<String> = match &self.snapshot.connection {
+                    crate::bridge::ConnectionState::Connected { .. } => self
+                        .snapshot
+                        .hub
+                        .iter()
+                        .flat_map(|h| h.partitions.iter().map(|p| p.id.clone()))
+                        .collect(),
+                    _ => Vec::new(),
+                };
                 match self.view {
+                    View::Live => live_view_ui(ui, &mut self.live, &partition_ids, &mut outbox),
                     View::Inspector => {
                         inspector_ui(ui, &mut self.inspector, &self.snapshot, &mut outbox);
                     }
                     View::Send => {
-                        let partition_ids: Vec<String> = match &self.snapshot.connection {
-                            crate::bridge::ConnectionState::Connected { .. } => self
-                                .snapshot
-                                .hub
-                                .iter()
-                                .flat_map(|h| h.partitions.iter().map(|p| p.id.clone()))
-                                .collect(),
-                            _ => Vec::new(),
-                        };
                         let profile = self.snapshot.connection.profile().map(str::to_string);
                         composer_ui(
                             ui,
@@ -189,6 +195,8 @@ impl HubscopeApp {
                     self.composer
                         .finished(request_id, receipts, error, profile.as_deref());
                 }
+                Event::LiveStarted(handle) => self.live.handle = Some(handle),
+                Event::LiveFilterRejected(error) => self.live.filter_error = Some(error),
                 Event::Notice(notice) => self.notifications.push(notice),
             }
         }

@@ -6,6 +6,8 @@ mod app;
 pub mod composer;
 mod composer_fields;
 pub mod inspector;
+mod live_charts;
+pub mod live_view;
 pub mod notifications;
 pub mod profile_editor;
 pub mod profiles_panel;

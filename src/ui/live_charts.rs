@@ -1,0 +1,176 @@
+//! The live view's partition table (state, rates, lag) and its charts: lag and receive rate per
+//! partition over a chosen window, decimated to the plot's width, the most-lagging partition
+//! drawn heavier.
+
+use std::time::Duration;
+
+use egui_plot::{Legend, Line, Plot, PlotPoints};
+
+use crate::consumer::live::{LiveStore, PartitionStats};
+use crate::consumer::ReaderState;
+
+/// One partition's numbers, copied out of the store for drawing.
+pub struct PartitionRow {
+    pub id: String,
+    pub state: String,
+    pub events_per_sec: u64,
+    pub bytes_per_sec: u64,
+    pub last_read: Option<i64>,
+    pub last_enqueued: Option<i64>,
+    pub lag_events: Option<i64>,
+    pub lag_time: Option<Duration>,
+}
+
+impl PartitionRow {
+    #[must_use]
+    pub fn from_stats(p: &PartitionStats, states: &[(String, ReaderState)]) -> Self {
+        Self {
+            id: p.id.clone(),
+            state: states
+                .iter()
+                .find(|(id, _)| *id == p.id)
+                .map_or_else(|| "starting".into(), |(_, s)| s.to_string()),
+            events_per_sec: p.rate.events_per_sec,
+            bytes_per_sec: p.rate.bytes_per_sec,
+            last_read: p.lag.last_read_sequence,
+            last_enqueued: p.lag.last_enqueued_sequence,
+            lag_events: p.lag.events(),
+            lag_time: p.lag.time(),
+        }
+    }
+}
+
+/// The partition lagging most, if any lags at all.
+fn most_lagging(rows: &[PartitionRow]) -> Option<&str> {
+    rows.iter()
+        .filter(|r| r.lag_events.unwrap_or(0) > 0)
+        .max_by_key(|r| r.lag_events.unwrap_or(0))
+        .map(|r| r.id.as_str())
+}
+
+pub fn partition_table_ui(ui: &mut egui::Ui, rows: &[PartitionRow]) {
+    let worst = most_lagging(rows);
+    let show = |v: Option<i64>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
+    egui::ScrollArea::vertical()
+        .id_salt("live_partitions")
+        .max_height(180.0)
+        .show(ui, |ui| {
+            egui::Grid::new("live_partitions_grid")
+                .striped(true)
+                .spacing([14.0, 2.0])
+                .show(ui, |ui| {
+                    for title in [
+                        "Partition",
+                        "State",
+                        "Events/s",
+                        "KB/s",
+                        "Last read",
+                        "Last enqueued",
+                        "Lag (events)",
+                        "Lag (time)",
+                    ] {
+                        ui.strong(title);
+                    }
+                    ui.end_row();
+                    for r in rows {
+                        let highlight = worst == Some(r.id.as_str());
+                        let cell = |ui: &mut egui::Ui, text: String| {
+                            if highlight {
+                                ui.colored_label(ui.visuals().warn_fg_color, text);
+                            } else {
+                                ui.label(text);
+                            }
+                        };
+                        cell(
+                            ui,
+                            if highlight {
+                                format!("{} (most lag)", r.id)
+                            } else {
+                                r.id.clone()
+                            },
+                        );
+                        cell(ui, r.state.clone());
+                        cell(ui, r.events_per_sec.to_string());
+                        cell(
+                            ui,
+                            format!(
+                                "{}.{}",
+                                r.bytes_per_sec / 1024,
+                                r.bytes_per_sec % 1024 * 10 / 1024
+                            ),
+                        );
+                        cell(ui, show(r.last_read));
+                        cell(ui, show(r.last_enqueued));
+                        cell(ui, show(r.lag_events));
+                        cell(
+                            ui,
+                            r.lag_time.map_or_else(
+                                || "-".into(),
+                                |t| format!("{:.1} s", t.as_secs_f64()),
+                            ),
+                        );
+                        ui.end_row();
+                    }
+                });
+        });
+}
+
+pub fn charts_ui(
+    ui: &mut egui::Ui,
+    store: &LiveStore,
+    rows: &[PartitionRow],
+    now_secs: f64,
+    window_secs: &mut f64,
+) {
+    ui.horizontal(|ui| {
+        ui.label("Window");
+        for (label, secs) in [("1 min", 60.0), ("5 min", 300.0), ("15 min", 900.0)] {
+            if ui
+                .selectable_label((*window_secs - secs).abs() < f64::EPSILON, label)
+                .clicked()
+            {
+                *window_secs = secs;
+            }
+        }
+    });
+    let worst = most_lagging(rows);
+    let since = now_secs - *window_secs;
+    let width = (ui.available_width() / 2.0 - 8.0).max(120.0);
+    // Never more points than pixels.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let max_points = width as usize;
+    ui.horizontal(|ui| {
+        for (title, pick) in [
+            (
+                "Lag (events)",
+                (|p: &PartitionStats| &p.lag_series)
+                    as fn(&PartitionStats) -> &crate::consumer::lag::Series,
+            ),
+            ("Receive rate (events/s)", |p: &PartitionStats| {
+                &p.rate_series
+            }),
+        ] {
+            ui.vertical(|ui| {
+                ui.label(title);
+                Plot::new(title)
+                    .legend(Legend::default())
+                    .width(width)
+                    .height(150.0)
+                    .include_y(0.0)
+                    .include_x(since.max(0.0))
+                    .include_x(now_secs)
+                    .allow_scroll(false)
+                    .show(ui, |plot| {
+                        for p in &store.partitions {
+                            let points = pick(p).window(since, max_points);
+                            let heavy = worst == Some(p.id.as_str());
+                            plot.line(
+                                Line::new(format!("partition {}", p.id), PlotPoints::from(points))
+                                    .width(if heavy { 3.0 } else { 1.2 }),
+                            );
+                        }
+                    });
+            });
+        }
+    });
+}

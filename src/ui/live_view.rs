@@ -1,0 +1,421 @@
+//! The live consumer view: readers' controls, the partition table with rates and lag, the lag
+//! and rate charts, the filter, a virtualised event list (only visible rows are laid out) and
+//! the selected event's detail. Rows are copied out of the runtime's store under a brief lock.
+
+use std::sync::Arc;
+
+use crate::bridge::{Command, LiveHandle};
+use crate::consumer::live::{self, LiveConfig, DEFAULT_CAPACITY};
+use crate::consumer::{ReaderState, ReceivedRecord, StartFrom};
+use crate::hub::properties::rfc3339_opt;
+
+use super::live_charts::{charts_ui, partition_table_ui, PartitionRow};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyMode {
+    Json,
+    Text,
+    Hex,
+}
+
+pub struct LiveViewState {
+    pub handle: Option<LiveHandle>,
+    pub consumer_group: String,
+    /// Comma-separated partition ids; empty for all.
+    pub partitions: String,
+    /// earliest, latest, seq:N, offset:O, time:RFC3339.
+    pub start: String,
+    pub owner_level: String,
+    pub prefetch: String,
+    pub config_error: Option<String>,
+    pub jq: String,
+    pub text: String,
+    pub filter_error: Option<String>,
+    pub capacity: usize,
+    pub follow: bool,
+    pub selected: Option<Arc<ReceivedRecord>>,
+    pub body_mode: BodyMode,
+    pub window_secs: f64,
+    pub export_only_shown: bool,
+}
+
+impl Default for LiveViewState {
+    fn default() -> Self {
+        Self {
+            handle: None,
+            consumer_group: String::new(),
+            partitions: String::new(),
+            start: "latest".into(),
+            owner_level: String::new(),
+            prefetch: String::new(),
+            config_error: None,
+            jq: String::new(),
+            text: String::new(),
+            filter_error: None,
+            capacity: DEFAULT_CAPACITY,
+            follow: true,
+            selected: None,
+            body_mode: BodyMode::Json,
+            window_secs: 60.0,
+            export_only_shown: true,
+        }
+    }
+}
+
+impl LiveViewState {
+    fn config(&self, hub_partitions: &[String]) -> Result<LiveConfig, String> {
+        let start: StartFrom = self.start.parse()?;
+        let partitions: Vec<String> = if self.partitions.trim().is_empty() {
+            hub_partitions.to_vec()
+        } else {
+            self.partitions
+                .split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect()
+        };
+        if let Some(unknown) = partitions.iter().find(|p| !hub_partitions.contains(p)) {
+            return Err(format!(
+                "partition `{unknown}` does not exist; the hub has {}",
+                hub_partitions.join(", ")
+            ));
+        }
+        let number = |text: &str, what: &str| -> Result<Option<i64>, String> {
+            let text = text.trim();
+            if text.is_empty() {
+                return Ok(None);
+            }
+            text.parse()
+                .map(Some)
+                .map_err(|_| format!("{what} must be a number"))
+        };
+        Ok(LiveConfig {
+            partitions,
+            start,
+            owner_level: number(&self.owner_level, "the owner level")?,
+            prefetch: number(&self.prefetch, "prefetch")?
+                .map(|p| {
+                    u32::try_from(p)
+                        .map_err(|_| "prefetch must be between 0 and 4294967295".to_string())
+                })
+                .transpose()?,
+            capacity: self.capacity,
+            consumer_group: Some(self.consumer_group.trim().to_string()).filter(|g| !g.is_empty()),
+        })
+    }
+}
+
+pub fn live_view_ui(
+    ui: &mut egui::Ui,
+    state: &mut LiveViewState,
+    hub_partitions: &[String],
+    outbox: &mut Vec<Command>,
+) {
+    controls_ui(ui, state, hub_partitions, outbox);
+    let Some(handle) = state.handle.clone() else {
+        ui.weak("Choose where to start and press Start: one reader per partition.");
+        return;
+    };
+    let snapshot = handle.snapshot.borrow().clone();
+    // Everything drawn below is copied out under one short lock.
+    let (partition_rows, received, shown, scrolled_out, now_secs) = {
+        let store = live::lock(&handle.store);
+        let rows: Vec<PartitionRow> = store
+            .partitions
+            .iter()
+            .map(|p| PartitionRow::from_stats(p, &snapshot.states))
+            .collect();
+        (
+            rows,
+            store.received,
+            store.shown.len(),
+            store.scrolled_out,
+            store.elapsed_secs(),
+        )
+    };
+    partition_table_ui(ui, &partition_rows);
+    {
+        let store = live::lock(&handle.store);
+        charts_ui(
+            ui,
+            &store,
+            &partition_rows,
+            now_secs,
+            &mut state.window_secs,
+        );
+    }
+    filter_ui(ui, state, outbox);
+    ui.horizontal(|ui| {
+        ui.label(format!(
+            "{received} received, {shown} shown, {scrolled_out} scrolled out (keeping the newest"
+        ));
+        let changed = ui
+            .add(
+                egui::DragValue::new(&mut state.capacity)
+                    .range(100..=5_000_000)
+                    .speed(1000),
+            )
+            .changed();
+        ui.label(")");
+        if changed {
+            outbox.push(Command::SetLiveCapacity(state.capacity));
+        }
+        ui.checkbox(&mut state.follow, "Follow");
+        if ui.button("Export…").clicked() {
+            outbox.push(Command::ExportLive {
+                only_shown: state.export_only_shown,
+            });
+        }
+        ui.checkbox(&mut state.export_only_shown, "Only what the filter shows");
+    });
+    let height = ui.available_height().max(200.0);
+    let list_width = (ui.available_width() * 0.62).max(300.0);
+    ui.horizontal_top(|ui| {
+        let top_down = egui::Layout::top_down(egui::Align::Min);
+        ui.allocate_ui_with_layout(egui::vec2(list_width, height), top_down, |ui| {
+            ui.set_min_size(egui::vec2(list_width, height));
+            event_list_ui(ui, state, &handle, shown);
+        });
+        ui.separator();
+        ui.vertical(|ui| detail_ui(ui, state));
+    });
+}
+
+fn controls_ui(
+    ui: &mut egui::Ui,
+    state: &mut LiveViewState,
+    hub_partitions: &[String],
+    outbox: &mut Vec<Command>,
+) {
+    let running = state
+        .handle
+        .as_ref()
+        .is_some_and(|h| h.snapshot.borrow().running);
+    let paused = state
+        .handle
+        .as_ref()
+        .is_some_and(|h| h.snapshot.borrow().paused);
+    ui.horizontal_wrapped(|ui| {
+        for (name, value, hint, width) in [
+            (
+                "Consumer group",
+                &mut state.consumer_group,
+                "the profile's",
+                110.0,
+            ),
+            ("Partitions", &mut state.partitions, "all", 80.0),
+            (
+                "Start from",
+                &mut state.start,
+                "earliest, latest, seq:N, offset:O, time:...",
+                150.0,
+            ),
+            ("Owner level", &mut state.owner_level, "none", 60.0),
+            ("Prefetch", &mut state.prefetch, "default", 60.0),
+        ] {
+            let label = ui.label(name);
+            ui.add(
+                egui::TextEdit::singleline(value)
+                    .hint_text(hint)
+                    .desired_width(width),
+            )
+            .labelled_by(label.id);
+        }
+    });
+    ui.horizontal(|ui| {
+        if ui
+            .add_enabled(!hub_partitions.is_empty(), egui::Button::new("Start"))
+            .clicked()
+        {
+            match state.config(hub_partitions) {
+                Ok(config) => {
+                    state.config_error = None;
+                    state.selected = None;
+                    outbox.push(Command::StartLive(config));
+                }
+                Err(e) => state.config_error = Some(e),
+            }
+        }
+        if running && !paused && ui.button("Pause").clicked() {
+            outbox.push(Command::PauseLive(true));
+        }
+        if running && paused && ui.button("Resume").clicked() {
+            outbox.push(Command::PauseLive(false));
+        }
+        if running && ui.button("Stop").clicked() {
+            outbox.push(Command::StopLive);
+        }
+        if hub_partitions.is_empty() {
+            ui.weak("Connect to a hub first.");
+        }
+    });
+    if let Some(error) = &state.config_error {
+        ui.colored_label(ui.visuals().error_fg_color, error);
+    }
+}
+
+fn filter_ui(ui: &mut egui::Ui, state: &mut LiveViewState, outbox: &mut Vec<Command>) {
+    ui.horizontal(|ui| {
+        let label = ui.label("jq filter");
+        let jq = ui
+            .add(
+                egui::TextEdit::singleline(&mut state.jq)
+                    .hint_text(".body.temp > 20")
+                    .desired_width(260.0),
+            )
+            .labelled_by(label.id);
+        let label = ui.label("Search");
+        let text = ui
+            .add(
+                egui::TextEdit::singleline(&mut state.text)
+                    .hint_text("text in body, key or properties")
+                    .desired_width(200.0),
+            )
+            .labelled_by(label.id);
+        let submitted =
+            (jq.lost_focus() || text.lost_focus()) && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        if ui.button("Apply filter").clicked() || submitted {
+            state.filter_error = None;
+            outbox.push(Command::SetLiveFilter {
+                jq: state.jq.clone(),
+                text: state.text.clone(),
+            });
+        }
+    });
+    if let Some(error) = &state.filter_error {
+        ui.colored_label(ui.visuals().error_fg_color, error);
+    }
+}
+
+fn row_text(r: &ReceivedRecord) -> String {
+    let preview: String = r.body_text().map_or_else(
+        || format!("<{} bytes>", r.body.len()),
+        |t| t.chars().take(80).collect::<String>().replace('\n', " "),
+    );
+    format!(
+        "{:>4} {:>9} {:>11} {:<24} {:<14} {:>7}  {}",
+        r.partition_id,
+        r.sequence_number,
+        r.offset,
+        r.enqueued_time
+            .map_or_else(|| "-".into(), rfc3339_opt::format),
+        r.partition_key
+            .as_deref()
+            .unwrap_or("-")
+            .chars()
+            .take(14)
+            .collect::<String>(),
+        r.body.len(),
+        preview
+    )
+}
+
+fn event_list_ui(ui: &mut egui::Ui, state: &mut LiveViewState, handle: &LiveHandle, total: usize) {
+    // One line per row: `show_rows` relies on every row having the same height.
+    ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
+    ui.monospace(format!(
+        "{:>4} {:>9} {:>11} {:<24} {:<14} {:>7}  {}",
+        "part", "seq", "offset", "enqueued", "key", "size", "body"
+    ));
+    let row_height = ui.text_style_height(&egui::TextStyle::Monospace) + 2.0;
+    egui::ScrollArea::both()
+        .id_salt("live_events")
+        .stick_to_bottom(state.follow)
+        .auto_shrink([false, false])
+        .max_height(ui.available_height().max(200.0))
+        .show_rows(ui, row_height, total, |ui, range| {
+            // Only the visible rows are copied out of the store.
+            let rows: Vec<Arc<ReceivedRecord>> = {
+                let store = live::lock(&handle.store);
+                let end = range.end.min(store.shown.len());
+                store
+                    .shown
+                    .range(range.start.min(end)..end)
+                    .cloned()
+                    .collect()
+            };
+            for row in &rows {
+                let selected = state.selected.as_ref().is_some_and(|s| {
+                    s.partition_id == row.partition_id && s.sequence_number == row.sequence_number
+                });
+                let text = egui::RichText::new(row_text(row)).monospace();
+                if ui.selectable_label(selected, text).clicked() {
+                    state.selected = Some(row.clone());
+                }
+            }
+        });
+}
+
+fn detail_ui(ui: &mut egui::Ui, state: &mut LiveViewState) {
+    let Some(record) = state.selected.clone() else {
+        ui.weak("Select an event to see it whole.");
+        return;
+    };
+    ui.strong(format!(
+        "Partition {}, sequence number {}",
+        record.partition_id, record.sequence_number
+    ));
+    ui.horizontal(|ui| {
+        ui.radio_value(&mut state.body_mode, BodyMode::Json, "Pretty JSON");
+        ui.radio_value(&mut state.body_mode, BodyMode::Text, "Text");
+        ui.radio_value(&mut state.body_mode, BodyMode::Hex, "Hex");
+    });
+    let body = match state.body_mode {
+        BodyMode::Json => record
+            .body_text()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or_else(|| String::from_utf8_lossy(&record.body).into_owned()),
+        BodyMode::Text => String::from_utf8_lossy(&record.body).into_owned(),
+        BodyMode::Hex => record
+            .body
+            .chunks(16)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
+    egui::ScrollArea::vertical()
+        .id_salt("live_detail")
+        .max_height(260.0)
+        .show(ui, |ui| {
+            ui.add(egui::Label::new(egui::RichText::new(body).monospace()).selectable(true));
+        });
+    ui.separator();
+    ui.strong("Application properties");
+    if record.properties.is_empty() {
+        ui.weak("none");
+    }
+    for (key, value) in &record.properties {
+        ui.monospace(format!("{key} = {value}"));
+    }
+    ui.strong("System properties");
+    ui.monospace(format!("offset = {}", record.offset));
+    if let Some(t) = record.enqueued_time {
+        ui.monospace(format!("enqueued = {}", rfc3339_opt::format(t)));
+    }
+    for (label, value) in [
+        ("partition key", &record.partition_key),
+        ("content type", &record.content_type),
+        ("correlation id", &record.correlation_id),
+        ("message id", &record.message_id),
+    ] {
+        if let Some(value) = value {
+            ui.monospace(format!("{label} = {value}"));
+        }
+    }
+    for (key, value) in &record.system_properties {
+        ui.monospace(format!("{key} = {value}"));
+    }
+}
+
+/// A reader state as the partition table shows it.
+#[must_use]
+pub fn state_text(state: &ReaderState) -> String {
+    state.to_string()
+}
