@@ -41,7 +41,7 @@ fn wait_for(
 }
 
 fn shows(harness: &Harness<'_, HubscopeApp>, text: &str) -> bool {
-    harness.query_by_label_contains(text).is_some()
+    harness.query_all_by_label_contains(text).next().is_some()
 }
 
 fn saved(dir: &Path) -> ProfilesFile {
