@@ -15,7 +15,7 @@ pub mod status_bar;
 
 use std::sync::Arc;
 
-pub use app::HubscopeApp;
+pub use app::{HubscopeApp, View};
 
 use crate::profiles::ProfileStore;
 

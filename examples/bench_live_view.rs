@@ -1,0 +1,211 @@
+//! The live consumer view under load: 32 partitions, about 50,000 events/s arriving from the
+//! embedded endpoint, and the real app (its runtime, readers, collector and egui frame) driven
+//! headless by `egui_kittest` at ~60 frames per second.
+//!
+//! Run: `cargo run --release --example bench_live_view` (about 40 s). Reports the UI thread's
+//! time per frame (egui's whole frame: layout of every panel, the partition table, both charts
+//! and the visible rows; GPU painting is not part of it, as it happens after the frame) and the
+//! process's resident memory once the view holds its newest 100,000 events and at the end.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use azure_messaging_eventhubs::{EventDataBatchOptions, ProducerClient};
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use hubscope::consumer::live;
+use hubscope::emulator::{EmulatorConfig, HubConfig, RunningEmulator};
+use hubscope::profiles::{Profile, ProfileKind, ProfileStore, ProfilesFile, Secret};
+use hubscope::ui::HubscopeApp;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const PARTITIONS: u32 = 32;
+const TARGET_RATE: u64 = 50_000;
+const TICK: Duration = Duration::from_millis(20);
+const MEASURE: Duration = Duration::from_secs(30);
+const FRAME: Duration = Duration::from_millis(16);
+
+fn rss_mib() -> f64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: f64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0.0);
+    pages * 4096.0 / (1024.0 * 1024.0)
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("bench-load")
+        .enable_all()
+        .build()
+        .unwrap();
+    let emu = runtime.block_on(async {
+        RunningEmulator::start(
+            EmulatorConfig {
+                hubs: vec![HubConfig {
+                    name: "wide".into(),
+                    partition_count: PARTITIONS,
+                    consumer_groups: vec![],
+                }],
+                // Bounded, so that the process memory measured is the view's, not the endpoint's store.
+                max_retained_bytes: 64 * 1024 * 1024,
+                ..EmulatorConfig::default()
+            },
+            "127.0.0.1:0",
+        )
+        .await
+        .unwrap()
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut profile = Profile::new_connection_string();
+    profile.name = "bench".into();
+    profile.kind = ProfileKind::ConnectionString {
+        connection_string: Secret::new(emu.connection_string()),
+        hub: Some("wide".into()),
+    };
+    let store = ProfileStore::in_dir(dir.path());
+    store
+        .save(&ProfilesFile {
+            selected: Some("bench".into()),
+            profiles: vec![profile],
+            ..ProfilesFile::default()
+        })
+        .unwrap();
+    let loaded = store.load().unwrap();
+    let app = HubscopeApp::new(store, loaded, Arc::new(|| {})).unwrap();
+    let mut harness = Harness::builder()
+        .with_size([1400.0, 1000.0])
+        .with_max_steps(u64::MAX)
+        .build_ui_state(|ui, app: &mut HubscopeApp| app.ui(ui), app);
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while harness.state().snapshot().hub.is_none() {
+        assert!(Instant::now() < deadline, "the app did not connect");
+        harness.step();
+        std::thread::sleep(FRAME);
+    }
+    harness.state_mut().view = hubscope::ui::View::Live;
+    harness.run_steps(2);
+    harness.get_by_label("Start").click();
+    while harness.state().live.handle.is_none() {
+        harness.step();
+        std::thread::sleep(FRAME);
+    }
+    std::thread::sleep(Duration::from_secs(2)); // readers attach
+
+    // Open-model load: every partition gets its share each tick.
+    let sent = Arc::new(AtomicU64::new(0));
+    let per_tick = TARGET_RATE * TICK.as_millis() as u64 / 1000 / u64::from(PARTITIONS);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for client in 0..4 {
+        let (emu_cs, endpoint) = (emu.connection_string(), emu.custom_endpoint());
+        let (sent, stop) = (sent.clone(), stop.clone());
+        runtime.spawn(async move {
+            let producer = Arc::new(
+                ProducerClient::builder()
+                    .with_custom_endpoint(endpoint)
+                    .open_with_connection_string(&emu_cs, Some("wide"))
+                    .await
+                    .unwrap(),
+            );
+            let body = format!("{{\"payload\": \"{}\"}}", "x".repeat(180));
+            let mut tasks = Vec::new();
+            for p in (client..PARTITIONS).step_by(4) {
+                let (producer, sent, stop, body) =
+                    (producer.clone(), sent.clone(), stop.clone(), body.clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut due = tokio::time::Instant::now();
+                    while !stop.load(Ordering::Relaxed) {
+                        due += TICK;
+                        let batch = producer
+                            .create_batch(Some(EventDataBatchOptions {
+                                partition_id: Some(p.to_string()),
+                                ..Default::default()
+                            }))
+                            .await
+                            .unwrap();
+                        for _ in 0..per_tick {
+                            batch.try_add_event_data(body.clone(), None).unwrap();
+                        }
+                        if let Ok(Ok(())) = tokio::time::timeout(
+                            Duration::from_secs(10),
+                            producer.send_batch(batch, None),
+                        )
+                        .await
+                        {
+                            sent.fetch_add(per_tick, Ordering::Relaxed);
+                        }
+                        tokio::time::sleep_until(due).await;
+                    }
+                }));
+            }
+            for t in tasks {
+                let _ = t.await;
+            }
+        });
+    }
+
+    let handle = harness.state().live.handle.clone().unwrap();
+    let received = || live::lock(&handle.store).received;
+    let started = Instant::now();
+    let received_at_start = received();
+    let mut frames = Vec::new();
+    let mut rss_full = None;
+    let mut rss_samples = Vec::new();
+    while started.elapsed() < MEASURE {
+        let second = started.elapsed().as_secs();
+        if second > 0 && second % 10 == 0 && rss_samples.last().is_none_or(|(s, _)| *s != second) {
+            rss_samples.push((second, rss_mib()));
+        }
+        let t = Instant::now();
+        harness.step();
+        let took = t.elapsed();
+        frames.push(took);
+        if rss_full.is_none() && live::lock(&handle.store).shown.len() >= live::DEFAULT_CAPACITY {
+            rss_full = Some((started.elapsed().as_secs_f64(), rss_mib()));
+        }
+        std::thread::sleep(FRAME.saturating_sub(took));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    let got = received() - received_at_start;
+    frames.sort();
+    let pct = |p: f64| {
+        frames[((frames.len() as f64 * p) as usize).min(frames.len() - 1)].as_secs_f64() * 1000.0
+    };
+    println!("| measure | value |");
+    println!("|---|---:|");
+    println!(
+        "| events sent (acknowledged) per second | {:.0} |",
+        sent.load(Ordering::Relaxed) as f64 / elapsed
+    );
+    println!(
+        "| events received by the view per second | {:.0} |",
+        got as f64 / elapsed
+    );
+    println!("| frames | {} |", frames.len());
+    println!("| UI frame time p50 | {:.2} ms |", pct(0.50));
+    println!("| UI frame time p90 | {:.2} ms |", pct(0.90));
+    println!("| UI frame time p99 | {:.2} ms |", pct(0.99));
+    println!(
+        "| UI frame time max | {:.2} ms |",
+        frames.last().unwrap().as_secs_f64() * 1000.0
+    );
+    if let Some((at, rss)) = rss_full {
+        println!("| RSS when the view first held 100,000 events ({at:.0} s in) | {rss:.0} MiB |");
+    }
+    for (second, rss) in rss_samples {
+        println!("| RSS at {second} s | {rss:.0} MiB |");
+    }
+    println!("| RSS at the end ({elapsed:.0} s) | {:.0} MiB |", rss_mib());
+    drop(harness);
+    runtime.block_on(emu.shutdown());
+}
