@@ -6,7 +6,13 @@
 //! time per frame (egui's whole frame: layout of every panel, the partition table, both charts
 //! and the visible rows; GPU painting is not part of it, as it happens after the frame) and the
 //! process's resident memory once the view holds its newest 100,000 events and at the end.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -65,13 +71,27 @@ fn main() {
     });
 
     let dir = tempfile::tempdir().unwrap();
+    let mut harness = live_app(&emu, dir.path());
+    let sent = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for client in 0..4 {
+        runtime.spawn(load(&emu, client, sent.clone(), stop.clone()));
+    }
+    measure(&mut harness, &sent);
+    stop.store(true, Ordering::Relaxed);
+    drop(harness);
+    runtime.block_on(emu.shutdown());
+}
+
+/// The app, connected to `emu` through a saved profile, with the live view started.
+fn live_app(emu: &RunningEmulator, dir: &std::path::Path) -> Harness<'static, HubscopeApp> {
     let mut profile = Profile::new_connection_string();
     profile.name = "bench".into();
     profile.kind = ProfileKind::ConnectionString {
         connection_string: Secret::new(emu.connection_string()),
         hub: Some("wide".into()),
     };
-    let store = ProfileStore::in_dir(dir.path());
+    let store = ProfileStore::in_dir(dir);
     store
         .save(&ProfilesFile {
             selected: Some("bench".into()),
@@ -100,59 +120,65 @@ fn main() {
         std::thread::sleep(FRAME);
     }
     std::thread::sleep(Duration::from_secs(2)); // readers attach
+    harness
+}
 
-    // Open-model load: every partition gets its share each tick.
-    let sent = Arc::new(AtomicU64::new(0));
+/// Open-model load from one client: each of its partitions gets its share every tick.
+fn load(
+    emu: &RunningEmulator,
+    client: u32,
+    sent: Arc<AtomicU64>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
     let per_tick = TARGET_RATE * TICK.as_millis() as u64 / 1000 / u64::from(PARTITIONS);
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for client in 0..4 {
-        let (emu_cs, endpoint) = (emu.connection_string(), emu.custom_endpoint());
-        let (sent, stop) = (sent.clone(), stop.clone());
-        runtime.spawn(async move {
-            let producer = Arc::new(
-                ProducerClient::builder()
-                    .with_custom_endpoint(endpoint)
-                    .open_with_connection_string(&emu_cs, Some("wide"))
-                    .await
-                    .unwrap(),
-            );
-            let body = format!("{{\"payload\": \"{}\"}}", "x".repeat(180));
-            let mut tasks = Vec::new();
-            for p in (client..PARTITIONS).step_by(4) {
-                let (producer, sent, stop, body) =
-                    (producer.clone(), sent.clone(), stop.clone(), body.clone());
-                tasks.push(tokio::spawn(async move {
-                    let mut due = tokio::time::Instant::now();
-                    while !stop.load(Ordering::Relaxed) {
-                        due += TICK;
-                        let batch = producer
-                            .create_batch(Some(EventDataBatchOptions {
-                                partition_id: Some(p.to_string()),
-                                ..Default::default()
-                            }))
-                            .await
-                            .unwrap();
-                        for _ in 0..per_tick {
-                            batch.try_add_event_data(body.clone(), None).unwrap();
-                        }
-                        if let Ok(Ok(())) = tokio::time::timeout(
-                            Duration::from_secs(10),
-                            producer.send_batch(batch, None),
-                        )
+    let (emu_cs, endpoint) = (emu.connection_string(), emu.custom_endpoint());
+    async move {
+        let producer = Arc::new(
+            ProducerClient::builder()
+                .with_custom_endpoint(endpoint)
+                .open_with_connection_string(&emu_cs, Some("wide"))
+                .await
+                .unwrap(),
+        );
+        let body = format!("{{\"payload\": \"{}\"}}", "x".repeat(180));
+        let mut tasks = Vec::new();
+        for p in (client..PARTITIONS).step_by(4) {
+            let (producer, sent, stop, body) =
+                (producer.clone(), sent.clone(), stop.clone(), body.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut due = tokio::time::Instant::now();
+                while !stop.load(Ordering::Relaxed) {
+                    due += TICK;
+                    let batch = producer
+                        .create_batch(Some(EventDataBatchOptions {
+                            partition_id: Some(p.to_string()),
+                            ..Default::default()
+                        }))
                         .await
-                        {
-                            sent.fetch_add(per_tick, Ordering::Relaxed);
-                        }
-                        tokio::time::sleep_until(due).await;
+                        .unwrap();
+                    for _ in 0..per_tick {
+                        batch.try_add_event_data(body.clone(), None).unwrap();
                     }
-                }));
-            }
-            for t in tasks {
-                let _ = t.await;
-            }
-        });
+                    if let Ok(Ok(())) = tokio::time::timeout(
+                        Duration::from_secs(10),
+                        producer.send_batch(batch, None),
+                    )
+                    .await
+                    {
+                        sent.fetch_add(per_tick, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep_until(due).await;
+                }
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
     }
+}
 
+/// Steps frames for [`MEASURE`] and prints frame times, rates and memory.
+fn measure(harness: &mut Harness<'static, HubscopeApp>, sent: &AtomicU64) {
     let handle = harness.state().live.handle.clone().unwrap();
     let received = || live::lock(&handle.store).received;
     let started = Instant::now();
@@ -174,7 +200,6 @@ fn main() {
         }
         std::thread::sleep(FRAME.saturating_sub(took));
     }
-    stop.store(true, Ordering::Relaxed);
     let elapsed = started.elapsed().as_secs_f64();
     let got = received() - received_at_start;
     frames.sort();
@@ -206,6 +231,4 @@ fn main() {
         println!("| RSS at {second} s | {rss:.0} MiB |");
     }
     println!("| RSS at the end ({elapsed:.0} s) | {:.0} MiB |", rss_mib());
-    drop(harness);
-    runtime.block_on(emu.shutdown());
 }
