@@ -11,6 +11,7 @@ pub mod bridge;
 pub mod consumer;
 pub mod emulator;
 pub mod hub;
+pub mod loadgen;
 pub mod partition_key;
 pub mod producer;
 pub mod profiles;
