@@ -4,6 +4,7 @@
 
 pub mod event;
 pub mod export_format;
+pub mod pool;
 pub mod send;
 pub mod source;
 pub mod template;
