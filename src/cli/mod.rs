@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod emulator;
+mod load;
 mod props;
 mod send;
 mod tail;
@@ -32,6 +33,8 @@ enum Command {
     Send(send::SendArgs),
     /// Print events as they arrive (or from a start position), as text or JSON Lines.
     Tail(tail::TailArgs),
+    /// Run a load plan (open-model rate, pooled producer) and report latency and throughput.
+    Load(load::LoadArgs),
 }
 
 /// Logs to stderr; `RUST_LOG` wins over `-v`.
@@ -61,6 +64,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Props(args) => props::run(&args),
         Command::Send(args) => send::run(&args),
         Command::Tail(args) => tail::run(&args),
+        Command::Load(args) => load::run(&args),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod metrics;
 pub mod plan;
+pub mod run;
 pub mod schedule;
 
 pub use plan::{parse_rate, parse_routing, Plan, Rate, Routing};

@@ -1,0 +1,145 @@
+//! `hubscope load`: run a load plan through the pooled producer and report what the hub
+//! acknowledged, with latency measured from each event's due time.
+
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use hubscope::hub;
+use hubscope::loadgen::{self, run::Progress, Plan};
+use hubscope::producer::pool::{PoolConfig, ProducerPool};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::target::TargetArgs;
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Events per second, `max`, `ramp:FROM-TO/30s` or `steps:1000/10s,5000/10s`.
+    #[arg(long, value_parser = loadgen::parse_rate)]
+    rate: loadgen::Rate,
+    /// How long to run, e.g. 30s or 5m.
+    #[arg(long, value_parser = hubscope::emulator::config::parse_duration)]
+    duration: Option<Duration>,
+    /// How many events to send.
+    #[arg(long)]
+    events: Option<u64>,
+    /// Body size in bytes (ignored with --template).
+    #[arg(long, default_value_t = 1024)]
+    event_size: usize,
+    /// A body template, as in the composer ({{seq}}, {{uuid}}, {{now}}, ...).
+    #[arg(long)]
+    template: Option<String>,
+    /// Events per batch; by default as many as are due per destination and fit in 1 MB.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Connections in the pool.
+    #[arg(long, default_value_t = 4)]
+    pool_size: usize,
+    /// Sends in flight per connection.
+    #[arg(long, default_value_t = 8)]
+    in_flight: usize,
+    /// spread, round-robin, keys:N[,hot:P] or partition:ID.
+    #[arg(long, default_value = "spread", value_parser = loadgen::parse_routing)]
+    routing: loadgen::Routing,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+    Csv,
+}
+
+pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.duration.is_some()
+            || args.events.is_some()
+            || matches!(args.rate, loadgen::Rate::Steps { .. }),
+        "say how long to run: --duration or --events"
+    );
+    let target = args.target.resolve()?;
+    let plan = Plan {
+        rate: args.rate.clone(),
+        duration: args.duration,
+        events: args.events,
+        event_size: args.event_size,
+        template: args.template.clone(),
+        batch_size: args.batch_size,
+        routing: args.routing.clone(),
+        pool_size: args.pool_size.max(1),
+        in_flight_per_connection: args.in_flight.max(1),
+    };
+    if let Some(tu) = plan.throughput_units() {
+        eprintln!("this plan needs about {tu} throughput unit(s) on a real namespace");
+    }
+    super::runtime()?.block_on(async move {
+        let probe = hub::probe(&target, hub::DEFAULT_TIMEOUT).await?;
+        let partition_ids: Vec<String> = probe.hub.partitions.iter().map(|p| p.id.clone()).collect();
+        let pool = ProducerPool::new(
+            target,
+            PoolConfig {
+                connections: plan.pool_size,
+                in_flight_per_connection: plan.in_flight_per_connection,
+                ..PoolConfig::default()
+            },
+        );
+        let stop = CancellationToken::new();
+        let (progress, mut watch_progress) = watch::channel(Progress::default());
+        let stopper = stop.clone();
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            stopper.cancel();
+        });
+        let text = matches!(args.output, Output::Text);
+        let reporter = tokio::spawn(async move {
+            while watch_progress.changed().await.is_ok() {
+                let p = watch_progress.borrow().clone();
+                if text && !p.finished {
+                    if let Some(s) = &p.last_second {
+                        eprintln!(
+                            "{:>4.0} s  sent {:>8}/s  failed {:>5}  p99 {:>7.2} ms  pool ready {} busy {} opening {}",
+                            p.elapsed_secs, s.sent_events, s.failed_events, s.p99_ms, p.pool.ready, p.pool.busy, p.pool.opening
+                        );
+                    }
+                }
+            }
+        });
+        let outcome = loadgen::run::run(plan, pool.clone(), partition_ids, stop, progress)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let _ = reporter.await;
+        pool.close().await;
+        for note in &outcome.notes {
+            eprintln!("note: {note}");
+        }
+        let r = &outcome.report;
+        match args.output {
+            Output::Json => println!("{}", serde_json::to_string_pretty(r)?),
+            Output::Csv => print!("{}", outcome.metrics.seconds_csv()),
+            Output::Text => {
+                println!(
+                    "target {}  achieved {:.0} events/s  sent {}  failed {}  {} MB in {:.1} s",
+                    r.target_rate_per_sec.map_or_else(|| "max".to_string(), |t| format!("{t:.0}/s")),
+                    r.achieved_rate_per_sec,
+                    r.events_sent,
+                    r.events_failed,
+                    r.bytes_sent / 1_000_000,
+                    r.duration_secs
+                );
+                let l = &r.latency_ms;
+                println!("latency from due time: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2} ms", l.p50, l.p90, l.p99, l.p999, l.max);
+                let l = &r.send_latency_ms;
+                println!("latency from send:     p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2} ms", l.p50, l.p90, l.p99, l.p999, l.max);
+                for (kind, count) in &r.errors {
+                    println!("errors {kind:?}: {count}");
+                }
+            }
+        }
+        anyhow::ensure!(r.events_failed == 0 || r.events_sent > 0, "every send failed; see the errors above");
+        anyhow::Ok(())
+    })
+}

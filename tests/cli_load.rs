@@ -1,0 +1,128 @@
+//! `hubscope load` end to end against the embedded endpoint: what it reports as sent is what the
+//! hub holds.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{hubscope_async, stderr, stdout};
+use hubscope::emulator::RunningEmulator;
+
+async fn load(emu: &RunningEmulator, args: &[&str]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let mut all = vec![
+        "load".to_string(),
+        "--connection-string".into(),
+        format!("{}EntityPath=eh1", emu.connection_string()),
+    ];
+    all.extend(args.iter().map(|s| (*s).to_string()));
+    hubscope_async(all, dir.path().to_path_buf()).await
+}
+
+async fn held(emu: &RunningEmulator) -> u64 {
+    let client = common::consumer(emu, "eh1", None).await;
+    let mut total = 0;
+    for id in ["0", "1"] {
+        let p = client.get_partition_properties(id).await.unwrap();
+        if !p.is_empty {
+            total +=
+                u64::try_from(p.last_enqueued_sequence_number - p.beginning_sequence_number + 1)
+                    .unwrap();
+        }
+    }
+    client.close().await.unwrap();
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixed_rate_run_reports_what_the_hub_holds() {
+    let emu = common::emulator().await;
+    let out = load(
+        &emu,
+        &[
+            "--rate",
+            "1000",
+            "--duration",
+            "2s",
+            "--event-size",
+            "256",
+            "--routing",
+            "round-robin",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON object");
+    let sent = report["events_sent"].as_u64().unwrap();
+    assert_eq!(
+        sent,
+        held(&emu).await,
+        "events_sent counts only what the hub acknowledged"
+    );
+    assert!((1900..=2100).contains(&sent), "{sent}");
+    assert_eq!(report["events_failed"], 0);
+    assert_eq!(report["target_rate_per_sec"], 1000.0);
+    let achieved = report["achieved_rate_per_sec"].as_f64().unwrap();
+    assert!((950.0..=1050.0).contains(&achieved), "{achieved}");
+    assert_eq!(report["bytes_sent"].as_u64().unwrap(), sent * 256);
+    for key in ["p50", "p90", "p99", "p999", "max"] {
+        assert!(report["latency_ms"][key].as_f64().unwrap() > 0.0, "{key}");
+    }
+    assert!(report["errors"].as_object().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_rate_with_an_event_count_and_bad_plans() {
+    let emu = common::emulator().await;
+    let out = load(
+        &emu,
+        &[
+            "--rate",
+            "max",
+            "--events",
+            "5000",
+            "--event-size",
+            "100",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(report["target_rate_per_sec"].is_null());
+    assert_eq!(report["events_sent"], 5000);
+    assert_eq!(held(&emu).await, 5000);
+
+    for (args, expected) in [
+        (
+            vec![
+                "--rate",
+                "100",
+                "--duration",
+                "1s",
+                "--routing",
+                "partition:9",
+            ],
+            "partition `9` does not exist",
+        ),
+        (
+            vec!["--rate", "fast", "--duration", "1s"],
+            "is not a positive rate",
+        ),
+        (vec!["--rate", "100"], "--duration or --events"),
+        (
+            vec!["--rate", "100", "--duration", "1s", "--routing", "keys:0"],
+            "not a number of keys",
+        ),
+    ] {
+        let out = load(&emu, &args).await;
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            stderr(&out).contains(expected),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
