@@ -47,6 +47,17 @@ pub struct LoadArgs {
     output: Output,
 }
 
+/// This process's CPU time (user + system) in seconds, from /proc on Linux.
+fn process_cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // USER_HZ is 100 on every Linux the kernel ships for.
+    Some((utime + stime) / 100.0)
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Output {
     Text,
@@ -87,6 +98,12 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
                 ..PoolConfig::default()
             },
         );
+        // Connection setup is not part of the load: open the pool before the clock starts.
+        // Each connection's open has its own timeout (the pool's send timeout).
+        Box::pin(pool.warm_up())
+            .await
+            .map_err(|e| anyhow::anyhow!("could not open the producer pool: {e}"))?;
+        let cpu_before = process_cpu_secs();
         let stop = CancellationToken::new();
         let (progress, mut watch_progress) = watch::channel(Progress::default());
         let stopper = stop.clone();
@@ -112,6 +129,7 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
             .await
             .map_err(anyhow::Error::msg)?;
         let _ = reporter.await;
+        let cpu = process_cpu_secs().zip(cpu_before).map(|(after, before)| after - before);
         pool.close().await;
         for note in &outcome.notes {
             eprintln!("note: {note}");
@@ -136,6 +154,11 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
                 println!("latency from send:     p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2} ms", l.p50, l.p90, l.p99, l.p999, l.max);
                 for (kind, count) in &r.errors {
                     println!("errors {kind:?}: {count}");
+                }
+                if let Some(cpu) = cpu.filter(|_| r.events_sent > 0) {
+                    #[allow(clippy::cast_precision_loss)]
+                    let per_event = cpu * 1e6 / r.events_sent as f64;
+                    println!("generator CPU: {cpu:.2} s, {per_event:.2} µs per event sent");
                 }
             }
         }

@@ -136,6 +136,15 @@ impl ProducerPool {
         outcome
     }
 
+    /// Opens every connection now, so that a run's first seconds do not pay for connection
+    /// setup; the first failure is returned.
+    pub async fn warm_up(&self) -> Result<(), SendError> {
+        for slot in &self.slots {
+            self.connection(slot).await?;
+        }
+        Ok(())
+    }
+
     /// The slot's open connection, opened (with the ready message) or replaced when expired.
     async fn connection(&self, slot: &Slot) -> Result<Arc<Connection>, SendError> {
         if let Some(c) = slot.connection.read().await.as_ref() {
