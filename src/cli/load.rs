@@ -100,7 +100,7 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
         );
         // Connection setup is not part of the load: open the pool before the clock starts.
         // Each connection's open has its own timeout (the pool's send timeout).
-        Box::pin(pool.warm_up())
+        Box::pin(pool.warm_up(&partition_ids))
             .await
             .map_err(|e| anyhow::anyhow!("could not open the producer pool: {e}"))?;
         let cpu_before = process_cpu_secs();

@@ -136,11 +136,37 @@ impl ProducerPool {
         outcome
     }
 
-    /// Opens every connection now, so that a run's first seconds do not pay for connection
-    /// setup; the first failure is returned.
-    pub async fn warm_up(&self) -> Result<(), SendError> {
+    /// Opens every connection, and on each the sender links for the hub and for `partitions`
+    /// (preparing a batch attaches the link), so that a run's first second does not pay for
+    /// setup: measured, that was the whole of a 1,000 events/s run's p99. Returns the first failure.
+    pub async fn warm_up(&self, partitions: &[String]) -> Result<(), SendError> {
+        let timeout = self.config.send_timeout;
         for slot in &self.slots {
-            self.connection(slot).await?;
+            let connection = self.connection(slot).await?;
+            let paths = std::iter::once(None).chain(partitions.iter().map(Some));
+            for partition in paths {
+                let options = azure_messaging_eventhubs::EventDataBatchOptions {
+                    partition_id: partition.cloned(),
+                    ..Default::default()
+                };
+                match tokio::time::timeout(timeout, connection.client.create_batch(Some(options)))
+                    .await
+                {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        return Err(SendError::Service {
+                            what: "attach a sender link",
+                            detail: hub::error_chain(&e),
+                        })
+                    }
+                    Err(_) => {
+                        return Err(SendError::Timeout {
+                            what: "attach a sender link",
+                            after: timeout,
+                        })
+                    }
+                }
+            }
         }
         Ok(())
     }
