@@ -8,10 +8,13 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::{Command, ConnectionState, Event, LiveHandle, Notice, Snapshot, TestReport, Waker};
+use super::{LoadExport, LoadResult};
 use crate::consumer::filter::EventFilter;
 use crate::consumer::live::{self, LiveConfig, LiveSession};
 use crate::consumer::ReceivedRecord;
 use crate::hub::{self, HubError, LocalEndpoint, Target};
+use crate::loadgen::{self, run::Progress, Plan};
+use crate::producer::pool::{PoolConfig, ProducerPool};
 use crate::producer::{self, Packing, SendReceipt, SendSource};
 use crate::profiles::{store, Profile, ProfileKind, ProfileStore};
 
@@ -28,6 +31,10 @@ struct Engine {
     /// The connected hub, for sends and live views.
     connected: Option<Target>,
     live: Option<LiveSession>,
+    /// Stops the running load, if any.
+    load: Option<CancellationToken>,
+    /// The last finished run, for exports; written by the run's task.
+    last_load: Arc<std::sync::Mutex<Option<Box<LoadResult>>>>,
     refresh_interval: watch::Sender<Duration>,
     refresh_now: Arc<Notify>,
 }
@@ -49,6 +56,8 @@ pub(super) async fn run(
         session: None,
         connected: None,
         live: None,
+        load: None,
+        last_load: Arc::default(),
         refresh_interval,
         refresh_now: Arc::new(Notify::new()),
     };
@@ -112,6 +121,16 @@ impl Engine {
                 }
             }
             Command::ExportLive { only_shown } => self.spawn_live_export(only_shown),
+            Command::StartLoad {
+                plan,
+                partition_ids,
+            } => self.start_load(plan, partition_ids),
+            Command::StopLoad => {
+                if let Some(stop) = self.load.take() {
+                    stop.cancel();
+                }
+            }
+            Command::ExportLoad(format) => self.spawn_load_export(format),
         }
     }
 
@@ -420,6 +439,106 @@ impl Engine {
                 }
                 Ok(Err(e)) => Notice::error("Export failed", e.to_string()),
                 Err(e) => Notice::error("Export failed", e.to_string()),
+            };
+            send_event(&events, &waker, Event::Notice(notice));
+        });
+    }
+
+    fn start_load(&mut self, plan: Plan, partition_ids: Vec<String>) {
+        if let Some(previous) = self.load.take() {
+            previous.cancel();
+        }
+        let Some(target) = self.connected.clone() else {
+            send_event(
+                &self.events,
+                &self.waker,
+                Event::LoadFinished(Err("connect to a profile first".into())),
+            );
+            return;
+        };
+        let stop = CancellationToken::new();
+        self.load = Some(stop.clone());
+        let (progress, watch_progress) = watch::channel(Progress::default());
+        send_event(
+            &self.events,
+            &self.waker,
+            Event::LoadStarted(watch_progress),
+        );
+        let (events, waker) = (self.events.clone(), self.waker.clone());
+        let last_load = self.last_load.clone();
+        let ticker = self.waker.clone();
+        let mut seen = progress.subscribe();
+        tokio::spawn(async move {
+            // Each second's progress wakes the UI.
+            while seen.changed().await.is_ok() {
+                ticker();
+            }
+        });
+        tokio::spawn(async move {
+            let pool = ProducerPool::new(
+                target,
+                PoolConfig {
+                    connections: plan.pool_size,
+                    in_flight_per_connection: plan.in_flight_per_connection,
+                    ..PoolConfig::default()
+                },
+            );
+            let outcome = match Box::pin(pool.warm_up(&partition_ids)).await {
+                Err(e) => Err(format!("could not open the producer pool: {e}")),
+                Ok(()) => {
+                    loadgen::run::run(plan, pool.clone(), partition_ids, stop, progress).await
+                }
+            };
+            pool.close().await;
+            let result = outcome.map(|o| {
+                Box::new(LoadResult {
+                    csv: o.metrics.seconds_csv(),
+                    histogram: o.metrics.hdr_base64(),
+                    report: o.report,
+                    notes: o.notes,
+                })
+            });
+            if let (Ok(result), Ok(mut last)) = (&result, last_load.lock()) {
+                *last = Some(result.clone());
+            }
+            send_event(&events, &waker, Event::LoadFinished(result));
+        });
+    }
+
+    fn spawn_load_export(&self, format: LoadExport) {
+        let last = self.last_load.lock().ok().and_then(|l| l.clone());
+        let Some(result) = last else {
+            self.notify(Notice::error(
+                "Nothing to export",
+                "no load run has finished yet",
+            ));
+            return;
+        };
+        let (events, waker) = (self.events.clone(), self.waker.clone());
+        tokio::spawn(async move {
+            let (name, text) = match format {
+                LoadExport::Json => (
+                    "hubscope-load.json",
+                    serde_json::to_string_pretty(&result.report).map_err(|e| e.to_string()),
+                ),
+                LoadExport::Csv => ("hubscope-load-seconds.csv", Ok(result.csv.clone())),
+                LoadExport::Histogram => {
+                    ("hubscope-load-latency.hgrm.b64", result.histogram.clone())
+                }
+            };
+            let notice = match text {
+                Err(e) => Notice::error("Export failed", e),
+                Ok(text) => match rfd::AsyncFileDialog::new()
+                    .set_file_name(name)
+                    .save_file()
+                    .await
+                {
+                    None => return,
+                    Some(file) => match tokio::fs::write(file.path(), text).await {
+                        Ok(()) => Notice::info(format!("Wrote {}", file.path().display())),
+                        Err(e) => Notice::error("Export failed", e.to_string()),
+                    },
+                },
             };
             send_event(&events, &waker, Event::Notice(notice));
         });

@@ -13,6 +13,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::consumer::live::{LiveConfig, LiveSnapshot, LiveStore};
 use crate::hub::HubSnapshot;
+use crate::loadgen::metrics::Report;
+use crate::loadgen::run::Progress;
+use crate::loadgen::Plan;
 use crate::producer::{Packing, SendReceipt, SendSource};
 use crate::profiles::{Profile, ProfileStore, ProfilesFile};
 
@@ -73,6 +76,31 @@ pub enum Command {
     ExportLive {
         only_shown: bool,
     },
+    /// Run a load plan on the connected hub: answered by [`Event::LoadStarted`], then
+    /// [`Event::LoadFinished`].
+    StartLoad {
+        plan: Plan,
+        partition_ids: Vec<String>,
+    },
+    StopLoad,
+    /// Ask for a file name, then write the last load report in this format.
+    ExportLoad(LoadExport),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadExport {
+    Json,
+    Csv,
+    Histogram,
+}
+
+/// The finished run's report and its exports, ready to write.
+#[derive(Debug, Clone)]
+pub struct LoadResult {
+    pub report: Report,
+    pub notes: Vec<String>,
+    pub csv: String,
+    pub histogram: Result<String, String>,
 }
 
 /// The UI's view of a running live session: rows under a briefly held lock, states by watch.
@@ -105,6 +133,8 @@ pub enum Event {
         error: Option<String>,
     },
     LiveStarted(LiveHandle),
+    LoadStarted(watch::Receiver<Progress>),
+    LoadFinished(Result<Box<LoadResult>, String>),
     /// The filter did not compile; the previous one stays.
     LiveFilterRejected(String),
     Notice(Notice),

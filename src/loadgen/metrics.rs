@@ -54,6 +54,7 @@ pub struct SecondStats {
     pub failed_events: u64,
     pub bytes: u64,
     pub p50_ms: f64,
+    pub p90_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
 }
@@ -95,7 +96,9 @@ pub struct Metrics {
     events_sent: u64,
     events_failed: u64,
     bytes_sent: u64,
-    errors: BTreeMap<ErrorKind, u64>,
+    pub errors: BTreeMap<ErrorKind, u64>,
+    /// Acknowledged events per destination (a partition id, `key …`, or `spread`).
+    pub per_destination: BTreeMap<String, u64>,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -127,6 +130,7 @@ impl Default for Metrics {
             events_failed: 0,
             bytes_sent: 0,
             errors: BTreeMap::new(),
+            per_destination: BTreeMap::new(),
         }
     }
 }
@@ -154,6 +158,25 @@ impl Metrics {
         self.current.bytes += bytes;
     }
 
+    pub fn count_destination(&mut self, destination: &str, events: u64) {
+        *self
+            .per_destination
+            .entry(destination.to_string())
+            .or_default() += events;
+    }
+
+    /// The latency-from-due histogram in the HDR V2 compressed format, base64 (what `HdrHistogram`
+    /// tools read).
+    pub fn hdr_base64(&self) -> Result<String, String> {
+        use base64::Engine as _;
+        use hdrhistogram::serialization::Serializer as _;
+        let mut bytes = Vec::new();
+        hdrhistogram::serialization::V2DeflateSerializer::new()
+            .serialize(&self.from_due, &mut bytes)
+            .map_err(|e| format!("{e:?}"))?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
     pub fn failed(&mut self, error: &str, events: u64) {
         *self.errors.entry(ErrorKind::classify(error)).or_default() += events;
         self.events_failed += events;
@@ -167,6 +190,7 @@ impl Metrics {
         done.target_events = target_events;
         if !self.window.is_empty() {
             done.p50_ms = ms(self.window.value_at_quantile(0.5));
+            done.p90_ms = ms(self.window.value_at_quantile(0.9));
             done.p99_ms = ms(self.window.value_at_quantile(0.99));
             done.max_ms = ms(self.window.max());
         }
@@ -204,18 +228,19 @@ impl Metrics {
     #[must_use]
     pub fn seconds_csv(&self) -> String {
         let mut out = String::from(
-            "second,target_events,sent_events,failed_events,bytes,p50_ms,p99_ms,max_ms\n",
+            "second,target_events,sent_events,failed_events,bytes,p50_ms,p90_ms,p99_ms,max_ms\n",
         );
         for s in &self.seconds {
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{:.3},{:.3},{:.3}",
+                "{},{},{},{},{},{:.3},{:.3},{:.3},{:.3}",
                 s.second,
                 s.target_events,
                 s.sent_events,
                 s.failed_events,
                 s.bytes,
                 s.p50_ms,
+                s.p90_ms,
                 s.p99_ms,
                 s.max_ms
             );

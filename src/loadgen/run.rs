@@ -33,6 +33,10 @@ pub struct Progress {
     pub events_sent: u64,
     pub events_failed: u64,
     pub last_second: Option<super::metrics::SecondStats>,
+    /// Every second so far, for charts.
+    pub seconds: Vec<super::metrics::SecondStats>,
+    pub errors: std::collections::BTreeMap<super::metrics::ErrorKind, u64>,
+    pub per_destination: std::collections::BTreeMap<String, u64>,
     pub pool: PoolState,
     pub finished: bool,
 }
@@ -201,6 +205,11 @@ async fn send_batch(
     batch: Batch,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) {
+    let destination = match batch.first().map(|(e, _)| &e.routing) {
+        Some(producer::Routing::Partition(id)) => id.clone(),
+        Some(producer::Routing::Key(key)) => format!("key {key}"),
+        _ => "spread".to_string(),
+    };
     let (events, dues): (Vec<OutgoingEvent>, Vec<Instant>) = batch.into_iter().unzip();
     let bytes: u64 = events.iter().map(|e| e.body.len() as u64).sum();
     let sent_at = Instant::now();
@@ -208,7 +217,10 @@ async fn send_batch(
     let acked = Instant::now();
     let mut m = lock(&metrics);
     match outcome {
-        Ok(_) => m.acknowledged(dues.iter().map(|d| acked - *d), acked - sent_at, bytes),
+        Ok(_) => {
+            m.acknowledged(dues.iter().map(|d| acked - *d), acked - sent_at, bytes);
+            m.count_destination(&destination, events.len() as u64);
+        }
         Err(e) => m.failed(&e.to_string(), events.len() as u64),
     }
     drop(permit);
@@ -230,6 +242,9 @@ fn close_second(
         events_sent: m.seconds.iter().map(|s| s.sent_events).sum(),
         events_failed: m.seconds.iter().map(|s| s.failed_events).sum(),
         last_second: m.seconds.last().cloned(),
+        seconds: m.seconds.clone(),
+        errors: m.errors.clone(),
+        per_destination: m.per_destination.clone(),
         pool: state,
         finished: false,
     });

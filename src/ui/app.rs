@@ -8,6 +8,7 @@ use crate::profiles::{Profile, ProfileKind, ProfileStore};
 use super::composer::{composer_ui, ComposerState, SendMode};
 use super::inspector::{inspector_ui, InspectorState};
 use super::live_view::{live_view_ui, LiveViewState};
+use super::load_panel::{load_panel_ui, LoadPanelState};
 use super::notifications::Notifications;
 use super::profile_editor::{editor_ui, EditorOutcome};
 use super::profiles_panel::{profiles_ui, ProfilesState};
@@ -22,6 +23,7 @@ pub enum View {
     Inspector,
     Send,
     Live,
+    Load,
 }
 
 pub struct HubscopeApp {
@@ -30,6 +32,7 @@ pub struct HubscopeApp {
     inspector: InspectorState,
     pub composer: ComposerState,
     pub live: LiveViewState,
+    pub load: LoadPanelState,
     pub view: View,
     notifications: Notifications,
     snapshot: Snapshot,
@@ -59,6 +62,7 @@ impl HubscopeApp {
             inspector: InspectorState::default(),
             composer: ComposerState::default(),
             live: LiveViewState::default(),
+            load: LoadPanelState::default(),
             view: View::Inspector,
             notifications,
             snapshot: Snapshot::default(),
@@ -119,6 +123,7 @@ impl HubscopeApp {
                     ui.selectable_value(&mut self.view, View::Inspector, "Inspector");
                     ui.selectable_value(&mut self.view, View::Send, "Composer");
                     ui.selectable_value(&mut self.view, View::Live, "Live");
+                    ui.selectable_value(&mut self.view, View::Load, "Load");
                 });
                 ui.separator();
                 let partition_ids: Vec<String> = match &self.snapshot.connection {
@@ -132,6 +137,7 @@ impl HubscopeApp {
                 };
                 match self.view {
                     View::Live => live_view_ui(ui, &mut self.live, &partition_ids, &mut outbox),
+                    View::Load => load_panel_ui(ui, &mut self.load, &partition_ids, &mut outbox),
                     View::Inspector => {
                         inspector_ui(ui, &mut self.inspector, &self.snapshot, &mut outbox);
                     }
@@ -196,6 +202,8 @@ impl HubscopeApp {
                         .finished(request_id, receipts, error, profile.as_deref());
                 }
                 Event::LiveStarted(handle) => self.live.handle = Some(handle),
+                Event::LoadStarted(progress) => self.load.progress = Some(progress),
+                Event::LoadFinished(result) => self.load.result = Some(result),
                 Event::LiveFilterRejected(error) => self.live.filter_error = Some(error),
                 Event::Notice(notice) => self.notifications.push(notice),
             }

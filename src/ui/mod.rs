@@ -8,6 +8,7 @@ mod composer_fields;
 pub mod inspector;
 mod live_charts;
 pub mod live_view;
+pub mod load_panel;
 pub mod notifications;
 pub mod profile_editor;
 pub mod profiles_panel;
