@@ -1,0 +1,300 @@
+//! The engine's longer jobs: sends, live views, load runs, exports and file dialogs. Each runs
+//! in its own task and reports back with [`Event`]s; none holds the engine's loop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::{send_event, Engine};
+use crate::bridge::{Event, LiveHandle, LoadExport, LoadResult, Notice};
+use crate::consumer::filter::EventFilter;
+use crate::consumer::live::{self, LiveConfig, LiveSession};
+use crate::consumer::ReceivedRecord;
+use crate::hub::{self, Target};
+use crate::loadgen::{self, run::Progress, Plan};
+use crate::producer::pool::{PoolConfig, ProducerPool};
+use crate::producer::{self, Packing, SendReceipt, SendSource};
+
+impl Engine {
+    /// Opens a producer for this one send and closes it after; the pooled producer (the load
+    /// generator's) will take this over.
+    pub(super) fn spawn_send(
+        &self,
+        request_id: u64,
+        source: SendSource,
+        packing: Packing,
+        partition_ids: Vec<String>,
+    ) {
+        let events = self.events.clone();
+        let waker = self.waker.clone();
+        let target = self.connected.clone();
+        tokio::spawn(async move {
+            let mut receipts = Vec::new();
+            let error = match target {
+                None => Some("not connected: connect to a profile first".to_string()),
+                Some(target) => send_from(&target, source, packing, &partition_ids, &mut receipts)
+                    .await
+                    .err(),
+            };
+            send_event(
+                &events,
+                &waker,
+                Event::SendFinished {
+                    request_id,
+                    receipts,
+                    error,
+                },
+            );
+        });
+    }
+
+    pub(super) fn start_live(&mut self, config: &LiveConfig) {
+        self.live = None;
+        let Some(target) = &self.connected else {
+            self.notify(Notice::error("No live view", "connect to a profile first"));
+            return;
+        };
+        let mut target = target.clone();
+        if let Some(group) = config.consumer_group.as_ref().filter(|g| !g.is_empty()) {
+            target.consumer_group.clone_from(group);
+        }
+        let waker = self.waker.clone();
+        let session = LiveSession::start(
+            &target,
+            &config.partitions,
+            config,
+            Arc::new(move || waker()),
+        );
+        let handle = LiveHandle {
+            store: session.store.clone(),
+            snapshot: session.snapshot.clone(),
+        };
+        self.live = Some(session);
+        send_event(&self.events, &self.waker, Event::LiveStarted(handle));
+    }
+
+    /// Compiles the filter and refilters what is kept off the runtime's async threads; the
+    /// store's lock is held only to swap filters and results, never while filtering.
+    pub(super) fn spawn_live_filter(&self, jq: &str, text: &str) {
+        let Some(live) = &self.live else { return };
+        let filter = match EventFilter::new(jq, text) {
+            Ok(filter) => filter,
+            Err(e) => {
+                send_event(&self.events, &self.waker, Event::LiveFilterRejected(e));
+                return;
+            }
+        };
+        let store = live.store.clone();
+        let waker = self.waker.clone();
+        tokio::task::spawn_blocking(move || {
+            let (kept, filter) = live::lock(&store).begin_refilter(filter);
+            let matched = kept.into_iter().filter(|r| filter.matches(r)).collect();
+            live::lock(&store).finish_refilter(matched);
+            waker();
+        });
+    }
+
+    pub(super) fn spawn_live_export(&self, only_shown: bool) {
+        let Some(live) = &self.live else { return };
+        let store = live.store.clone();
+        let events = self.events.clone();
+        let waker = self.waker.clone();
+        tokio::spawn(async move {
+            let Some(file) = rfd::AsyncFileDialog::new()
+                .set_file_name("hubscope-events.jsonl")
+                .save_file()
+                .await
+            else {
+                return;
+            };
+            let path = file.path().to_path_buf();
+            let rows = live::lock(&store).export_rows(only_shown);
+            let written =
+                tokio::task::spawn_blocking(move || write_jsonl(&path, &rows).map(|n| (path, n)))
+                    .await;
+            let notice = match written {
+                Ok(Ok((path, n))) => {
+                    Notice::info(format!("Exported {n} events to {}", path.display()))
+                }
+                Ok(Err(e)) => Notice::error("Export failed", e.to_string()),
+                Err(e) => Notice::error("Export failed", e.to_string()),
+            };
+            send_event(&events, &waker, Event::Notice(notice));
+        });
+    }
+
+    pub(super) fn start_load(&mut self, plan: Plan, partition_ids: Vec<String>) {
+        if let Some(previous) = self.load.take() {
+            previous.cancel();
+        }
+        let Some(target) = self.connected.clone() else {
+            send_event(
+                &self.events,
+                &self.waker,
+                Event::LoadFinished(Err("connect to a profile first".into())),
+            );
+            return;
+        };
+        let stop = CancellationToken::new();
+        self.load = Some(stop.clone());
+        let (progress, watch_progress) = watch::channel(Progress::default());
+        send_event(
+            &self.events,
+            &self.waker,
+            Event::LoadStarted(watch_progress),
+        );
+        let (events, waker) = (self.events.clone(), self.waker.clone());
+        let last_load = self.last_load.clone();
+        let ticker = self.waker.clone();
+        let mut seen = progress.subscribe();
+        tokio::spawn(async move {
+            // Each second's progress wakes the UI.
+            while seen.changed().await.is_ok() {
+                ticker();
+            }
+        });
+        tokio::spawn(async move {
+            let pool = ProducerPool::new(
+                target,
+                PoolConfig {
+                    connections: plan.pool_size,
+                    in_flight_per_connection: plan.in_flight_per_connection,
+                    ..PoolConfig::default()
+                },
+            );
+            let outcome = match Box::pin(pool.warm_up(&partition_ids)).await {
+                Err(e) => Err(format!("could not open the producer pool: {e}")),
+                Ok(()) => {
+                    loadgen::run::run(plan, pool.clone(), partition_ids, stop, progress).await
+                }
+            };
+            pool.close().await;
+            let result = outcome.map(|o| {
+                Box::new(LoadResult {
+                    csv: o.metrics.seconds_csv(),
+                    histogram: o.metrics.hdr_base64(),
+                    report: o.report,
+                    notes: o.notes,
+                })
+            });
+            if let (Ok(result), Ok(mut last)) = (&result, last_load.lock()) {
+                *last = Some(result.clone());
+            }
+            send_event(&events, &waker, Event::LoadFinished(result));
+        });
+    }
+
+    pub(super) fn spawn_load_export(&self, format: LoadExport) {
+        let last = self.last_load.lock().ok().and_then(|l| l.clone());
+        let Some(result) = last else {
+            self.notify(Notice::error(
+                "Nothing to export",
+                "no load run has finished yet",
+            ));
+            return;
+        };
+        let (events, waker) = (self.events.clone(), self.waker.clone());
+        tokio::spawn(async move {
+            let (name, text) = match format {
+                LoadExport::Json => (
+                    "hubscope-load.json",
+                    serde_json::to_string_pretty(&result.report).map_err(|e| e.to_string()),
+                ),
+                LoadExport::Csv => ("hubscope-load-seconds.csv", Ok(result.csv.clone())),
+                LoadExport::Histogram => {
+                    ("hubscope-load-latency.hgrm.b64", result.histogram.clone())
+                }
+            };
+            let notice = match text {
+                Err(e) => Notice::error("Export failed", e),
+                Ok(text) => match rfd::AsyncFileDialog::new()
+                    .set_file_name(name)
+                    .save_file()
+                    .await
+                {
+                    None => return,
+                    Some(file) => match tokio::fs::write(file.path(), text).await {
+                        Ok(()) => Notice::info(format!("Wrote {}", file.path().display())),
+                        Err(e) => Notice::error("Export failed", e.to_string()),
+                    },
+                },
+            };
+            send_event(&events, &waker, Event::Notice(notice));
+        });
+    }
+
+    pub(super) fn spawn_pick_send_file(&self) {
+        let events = self.events.clone();
+        let waker = self.waker.clone();
+        tokio::spawn(async move {
+            if let Some(file) = rfd::AsyncFileDialog::new().pick_file().await {
+                send_event(
+                    &events,
+                    &waker,
+                    Event::SendFilePicked(file.path().to_path_buf()),
+                );
+            }
+        });
+    }
+
+    pub(super) fn spawn_pick_config(&self) {
+        let events = self.events.clone();
+        let waker = self.waker.clone();
+        tokio::spawn(async move {
+            if let Some(file) = rfd::AsyncFileDialog::new()
+                .add_filter("Config.json", &["json"])
+                .pick_file()
+                .await
+            {
+                send_event(
+                    &events,
+                    &waker,
+                    Event::ConfigPicked(file.path().to_path_buf()),
+                );
+            }
+        });
+    }
+}
+
+/// Writes events in the export format, one per line.
+fn write_jsonl(path: &std::path::Path, rows: &[Arc<ReceivedRecord>]) -> std::io::Result<usize> {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for row in rows {
+        serde_json::to_writer(&mut out, &row.to_export())?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(rows.len())
+}
+
+/// Loads the events, then sends them over a producer opened for the purpose.
+async fn send_from(
+    target: &Target,
+    source: SendSource,
+    packing: Packing,
+    partition_ids: &[String],
+    receipts: &mut Vec<SendReceipt>,
+) -> Result<(), String> {
+    let loaded = tokio::task::spawn_blocking(move || source.load())
+        .await
+        .map_err(|e| e.to_string())?;
+    let batch = loaded.map_err(|e| e.to_string())?;
+    producer::check(&batch, partition_ids).map_err(|e| e.to_string())?;
+    let client = hub::within("connect", hub::DEFAULT_TIMEOUT, target.open_producer())
+        .await
+        .map_err(|e| e.to_string())?;
+    let outcome = producer::send_events(
+        &client,
+        &batch,
+        partition_ids,
+        packing,
+        hub::DEFAULT_TIMEOUT,
+        |r| receipts.push(r.clone()),
+    )
+    .await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), client.close()).await;
+    outcome.map(|_| ()).map_err(|e| e.to_string())
+}

@@ -1,0 +1,347 @@
+//! The runtime side of the bridge: one task that owns the connection, the embedded endpoint and
+//! the inspector's refresh loop, and turns [`Command`]s into work.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch, Notify};
+use tokio_util::sync::CancellationToken;
+
+mod jobs;
+mod session;
+
+use session::Session;
+
+use super::{Command, ConnectionState, Event, LoadResult, Notice, Snapshot, TestReport, Waker};
+use crate::consumer::live::{self, LiveSession};
+use crate::hub::{self, HubError, LocalEndpoint, Target};
+use crate::profiles::{store, Profile, ProfileKind, ProfileStore};
+
+/// Refreshes faster than this would only load the endpoint.
+const MIN_REFRESH: Duration = Duration::from_millis(250);
+
+struct Engine {
+    events: mpsc::Sender<Event>,
+    snapshot: watch::Sender<Snapshot>,
+    waker: Waker,
+    store: ProfileStore,
+    local: Option<LocalEndpoint>,
+    session: Option<CancellationToken>,
+    /// The connected hub, for sends and live views.
+    connected: Option<Target>,
+    live: Option<LiveSession>,
+    /// Stops the running load, if any.
+    load: Option<CancellationToken>,
+    /// The last finished run, for exports; written by the run's task.
+    last_load: Arc<std::sync::Mutex<Option<Box<LoadResult>>>>,
+    refresh_interval: watch::Sender<Duration>,
+    refresh_now: Arc<Notify>,
+}
+
+pub(super) async fn run(
+    mut commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<Event>,
+    snapshot: watch::Sender<Snapshot>,
+    store: ProfileStore,
+    waker: Waker,
+) {
+    let (refresh_interval, _) = watch::channel(super::DEFAULT_REFRESH);
+    let mut engine = Engine {
+        events,
+        snapshot,
+        waker,
+        store,
+        local: None,
+        session: None,
+        connected: None,
+        live: None,
+        load: None,
+        last_load: Arc::default(),
+        refresh_interval,
+        refresh_now: Arc::new(Notify::new()),
+    };
+    while let Some(command) = commands.recv().await {
+        engine.handle(command).await;
+    }
+    engine.disconnect().await;
+}
+
+impl Engine {
+    async fn handle(&mut self, command: Command) {
+        match command {
+            Command::Connect(profile) => self.connect(profile).await,
+            Command::Disconnect => self.disconnect().await,
+            Command::Test {
+                request_id,
+                profile,
+            } => self.test(request_id, &profile).await,
+            Command::SetRefreshInterval(interval) => {
+                let interval = interval.max(MIN_REFRESH);
+                self.refresh_interval.send_replace(interval);
+                self.update(|s| s.refresh_interval = interval);
+            }
+            Command::RefreshNow => self.refresh_now.notify_one(),
+            Command::SaveProfiles(file) => {
+                let store = self.store.clone();
+                let saved = tokio::task::spawn_blocking(move || store.save(&file)).await;
+                let failure = match saved {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(e) => Some(e.to_string()),
+                };
+                if let Some(detail) = failure {
+                    self.notify(Notice::error("Profiles were not saved", detail));
+                }
+            }
+            Command::ExportProfiles {
+                profiles,
+                include_secrets,
+            } => self.spawn_export(profiles, include_secrets),
+            Command::ImportProfiles => self.spawn_import(),
+            Command::PickEmulatorConfig => self.spawn_pick_config(),
+            Command::PickSendFile => self.spawn_pick_send_file(),
+            Command::Send {
+                request_id,
+                source,
+                packing,
+                partition_ids,
+            } => self.spawn_send(request_id, source, packing, partition_ids),
+            Command::StartLive(config) => self.start_live(&config),
+            Command::PauseLive(paused) => {
+                if let Some(live) = &self.live {
+                    live.pause(paused);
+                }
+            }
+            Command::StopLive => self.live = None,
+            Command::SetLiveFilter { jq, text } => self.spawn_live_filter(&jq, &text),
+            Command::SetLiveCapacity(capacity) => {
+                if let Some(live) = &self.live {
+                    live::lock(&live.store).set_capacity(capacity);
+                }
+            }
+            Command::ExportLive { only_shown } => self.spawn_live_export(only_shown),
+            Command::StartLoad {
+                plan,
+                partition_ids,
+            } => self.start_load(plan, partition_ids),
+            Command::StopLoad => {
+                if let Some(stop) = self.load.take() {
+                    stop.cancel();
+                }
+            }
+            Command::ExportLoad(format) => self.spawn_load_export(format),
+        }
+    }
+
+    /// Replaces the snapshot and wakes the UI.
+    fn update(&self, change: impl FnOnce(&mut Snapshot)) {
+        self.snapshot.send_modify(change);
+        (self.waker)();
+    }
+
+    fn notify(&self, notice: Notice) {
+        send_event(&self.events, &self.waker, Event::Notice(notice));
+    }
+
+    /// The target for `profile`, starting (or restarting) the embedded endpoint it needs.
+    async fn resolve(&mut self, profile: &Profile) -> Result<Target, HubError> {
+        let ProfileKind::LocalEmulator {
+            port, config_path, ..
+        } = &profile.kind
+        else {
+            return Target::from_profile(profile);
+        };
+        if !self.local.as_ref().is_some_and(|l| l.serves(profile)) {
+            if let Some(old) = self.local.take() {
+                old.shutdown().await;
+            }
+            let local = LocalEndpoint::start(*port, config_path.as_deref()).await?;
+            if local.port() != *port {
+                self.notify(Notice::info(format!(
+                    "Port {port} is taken: the embedded endpoint listens on port {} instead",
+                    local.port()
+                )));
+            }
+            self.local = Some(local);
+        }
+        match &self.local {
+            Some(local) => local.target(profile),
+            None => Err(HubError::Emulator(
+                "the embedded endpoint is not running".into(),
+            )),
+        }
+    }
+
+    async fn connect(&mut self, profile: Profile) {
+        self.stop_session();
+        let name = profile.name.clone();
+        let target = match self.resolve(&profile).await {
+            Ok(target) => target,
+            Err(e) => {
+                let error = e.to_string();
+                self.update(|s| {
+                    *s = Snapshot {
+                        connection: ConnectionState::Failed {
+                            profile: name.clone(),
+                            endpoint: profile.endpoint_label(),
+                            error: error.clone(),
+                        },
+                        refresh_interval: s.refresh_interval,
+                        ..Snapshot::default()
+                    };
+                });
+                self.notify(Notice::error(format!("Could not connect to {name}"), error));
+                return;
+            }
+        };
+        let endpoint = target.endpoint_label.clone();
+        self.update(|s| {
+            *s = Snapshot {
+                connection: ConnectionState::Connecting {
+                    profile: name.clone(),
+                    endpoint: endpoint.clone(),
+                },
+                refresh_interval: s.refresh_interval,
+                ..Snapshot::default()
+            };
+        });
+        let cancel = CancellationToken::new();
+        self.session = Some(cancel.clone());
+        self.connected = Some(target.clone());
+        let session = Session {
+            name,
+            target,
+            snapshot: self.snapshot.clone(),
+            events: self.events.clone(),
+            waker: self.waker.clone(),
+            interval: self.refresh_interval.subscribe(),
+            refresh_now: self.refresh_now.clone(),
+        };
+        tokio::spawn(session.run(cancel));
+    }
+
+    fn stop_session(&mut self) {
+        self.connected = None;
+        self.live = None;
+        if let Some(cancel) = self.session.take() {
+            cancel.cancel();
+        }
+    }
+
+    async fn disconnect(&mut self) {
+        self.stop_session();
+        if let Some(local) = self.local.take() {
+            local.shutdown().await;
+        }
+        self.update(|s| {
+            *s = Snapshot {
+                refresh_interval: s.refresh_interval,
+                ..Snapshot::default()
+            };
+        });
+    }
+
+    async fn test(&mut self, request_id: u64, profile: &Profile) {
+        let target = match self.resolve(profile).await {
+            Ok(target) => target,
+            Err(e) => {
+                let outcome = Err(e.to_string());
+                send_event(
+                    &self.events,
+                    &self.waker,
+                    Event::TestFinished {
+                        request_id,
+                        outcome,
+                    },
+                );
+                return;
+            }
+        };
+        let events = self.events.clone();
+        let waker = self.waker.clone();
+        tokio::spawn(async move {
+            let outcome = hub::probe(&target, hub::DEFAULT_TIMEOUT)
+                .await
+                .map(|probe| TestReport {
+                    round_trip: probe.round_trip,
+                    hub: probe.hub.name,
+                    partition_ids: probe.hub.partitions.into_iter().map(|p| p.id).collect(),
+                    endpoint: target.endpoint_label.clone(),
+                })
+                .map_err(|e| e.to_string());
+            send_event(
+                &events,
+                &waker,
+                Event::TestFinished {
+                    request_id,
+                    outcome,
+                },
+            );
+        });
+    }
+
+    fn spawn_export(&self, profiles: Vec<Profile>, include_secrets: bool) {
+        let events = self.events.clone();
+        let waker = self.waker.clone();
+        tokio::spawn(async move {
+            let Some(file) = rfd::AsyncFileDialog::new()
+                .set_file_name("hubscope-profiles.json")
+                .add_filter("JSON", &["json"])
+                .save_file()
+                .await
+            else {
+                return;
+            };
+            let path = file.path().to_path_buf();
+            let count = profiles.len();
+            let written = tokio::task::spawn_blocking(move || {
+                store::export(&path, &profiles, include_secrets).map(|()| path)
+            })
+            .await;
+            let notice = match written {
+                Ok(Ok(path)) => Notice::info(format!(
+                    "Exported {count} profile(s) to {}{}",
+                    path.display(),
+                    if include_secrets {
+                        " with their secrets"
+                    } else {
+                        " without secrets"
+                    }
+                )),
+                Ok(Err(e)) => Notice::error("Export failed", e.to_string()),
+                Err(e) => Notice::error("Export failed", e.to_string()),
+            };
+            send_event(&events, &waker, Event::Notice(notice));
+        });
+    }
+
+    fn spawn_import(&self) {
+        let events = self.events.clone();
+        let waker = self.waker.clone();
+        tokio::spawn(async move {
+            let Some(file) = rfd::AsyncFileDialog::new()
+                .add_filter("JSON", &["json"])
+                .pick_file()
+                .await
+            else {
+                return;
+            };
+            let path = file.path().to_path_buf();
+            let event = match tokio::task::spawn_blocking(move || store::import(&path)).await {
+                Ok(Ok(profiles)) => Event::Imported(profiles),
+                Ok(Err(e)) => Event::Notice(Notice::error("Import failed", e.to_string())),
+                Err(e) => Event::Notice(Notice::error("Import failed", e.to_string())),
+            };
+            send_event(&events, &waker, event);
+        });
+    }
+}
+
+/// Hands an event to the UI; if the UI has fallen 256 events behind, this one is dropped
+/// (and logged) rather than stalling the runtime.
+fn send_event(events: &mpsc::Sender<Event>, waker: &Waker, event: Event) {
+    if let Err(e) = events.try_send(event) {
+        tracing::warn!("event for the UI dropped: {e}");
+    }
+    waker();
+}
