@@ -126,3 +126,38 @@ async fn max_rate_with_an_event_count_and_bad_plans() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_to_end_mode_reads_every_event_back() {
+    let emu = common::emulator().await;
+    let out = load(
+        &emu,
+        &[
+            "--rate",
+            "500",
+            "--duration",
+            "2s",
+            "--routing",
+            "round-robin",
+            "--end-to-end",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let sent = report["events_sent"].as_u64().unwrap();
+    assert_eq!(
+        report["end_to_end"]["received"].as_u64().unwrap(),
+        sent,
+        "every acknowledged event read back"
+    );
+    let per_partition = report["end_to_end"]["per_partition_ms"]
+        .as_object()
+        .unwrap();
+    assert_eq!(per_partition.len(), 2, "{per_partition:?}");
+    for latency in per_partition.values() {
+        assert!(latency["p50"].as_f64().unwrap() > 0.0);
+    }
+}

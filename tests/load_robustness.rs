@@ -66,6 +66,7 @@ async fn the_endpoint_dies_and_returns_mid_run() {
         vec!["0".into(), "1".into()],
         CancellationToken::new(),
         progress,
+        None,
     ));
 
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -81,6 +81,8 @@ pub enum Command {
     StartLoad {
         plan: Plan,
         partition_ids: Vec<String>,
+        /// Read every event back and report produce → consume latency per partition.
+        end_to_end: bool,
     },
     StopLoad,
     /// Ask for a file name, then write the last load report in this format.

@@ -43,6 +43,9 @@ pub struct LoadArgs {
     /// spread, round-robin, keys:N[,hot:P] or partition:ID.
     #[arg(long, default_value = "spread", value_parser = loadgen::parse_routing)]
     routing: loadgen::Routing,
+    /// Read every event back and report produce → consume latency per partition.
+    #[arg(long)]
+    end_to_end: bool,
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
 }
@@ -89,6 +92,7 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
     }
     super::runtime()?.block_on(async move {
         let probe = hub::probe(&target, hub::DEFAULT_TIMEOUT).await?;
+        let e2e_target = target.clone();
         let partition_ids: Vec<String> = probe.hub.partitions.iter().map(|p| p.id.clone()).collect();
         let pool = ProducerPool::new(
             target,
@@ -103,6 +107,15 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
         Box::pin(pool.warm_up(&partition_ids))
             .await
             .map_err(|e| anyhow::anyhow!("could not open the producer pool: {e}"))?;
+        let end_to_end = if args.end_to_end {
+            Some(
+                loadgen::end_to_end::EndToEnd::start(&e2e_target, &partition_ids)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("end-to-end readers: {e}"))?,
+            )
+        } else {
+            None
+        };
         let cpu_before = process_cpu_secs();
         let stop = CancellationToken::new();
         let (progress, mut watch_progress) = watch::channel(Progress::default());
@@ -125,7 +138,7 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
                 }
             }
         });
-        let outcome = loadgen::run::run(plan, pool.clone(), partition_ids, stop, progress)
+        let outcome = loadgen::run::run(plan, pool.clone(), partition_ids, stop, progress, end_to_end)
             .await
             .map_err(anyhow::Error::msg)?;
         let _ = reporter.await;
@@ -138,31 +151,53 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
         match args.output {
             Output::Json => println!("{}", serde_json::to_string_pretty(r)?),
             Output::Csv => print!("{}", outcome.metrics.seconds_csv()),
-            Output::Text => {
-                println!(
-                    "target {}  achieved {:.0} events/s  sent {}  failed {}  {} MB in {:.1} s",
-                    r.target_rate_per_sec.map_or_else(|| "max".to_string(), |t| format!("{t:.0}/s")),
-                    r.achieved_rate_per_sec,
-                    r.events_sent,
-                    r.events_failed,
-                    r.bytes_sent / 1_000_000,
-                    r.duration_secs
-                );
-                let l = &r.latency_ms;
-                println!("latency from due time: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2} ms", l.p50, l.p90, l.p99, l.p999, l.max);
-                let l = &r.send_latency_ms;
-                println!("latency from send:     p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2} ms", l.p50, l.p90, l.p99, l.p999, l.max);
-                for (kind, count) in &r.errors {
-                    println!("errors {kind:?}: {count}");
-                }
-                if let Some(cpu) = cpu.filter(|_| r.events_sent > 0) {
-                    #[allow(clippy::cast_precision_loss)]
-                    let per_event = cpu * 1e6 / r.events_sent as f64;
-                    println!("generator CPU: {cpu:.2} s, {per_event:.2} µs per event sent");
-                }
-            }
+            Output::Text => print_text(r, cpu),
         }
         anyhow::ensure!(r.events_failed == 0 || r.events_sent > 0, "every send failed; see the errors above");
         anyhow::Ok(())
     })
+}
+
+/// The summary as a person reads it.
+fn print_text(r: &hubscope::loadgen::metrics::Report, cpu: Option<f64>) {
+    println!(
+        "target {}  achieved {:.0} events/s  sent {}  failed {}  {} MB in {:.1} s",
+        r.target_rate_per_sec
+            .map_or_else(|| "max".to_string(), |t| format!("{t:.0}/s")),
+        r.achieved_rate_per_sec,
+        r.events_sent,
+        r.events_failed,
+        r.bytes_sent / 1_000_000,
+        r.duration_secs
+    );
+    let l = &r.latency_ms;
+    println!(
+        "latency from due time: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2} ms",
+        l.p50, l.p90, l.p99, l.p999, l.max
+    );
+    let l = &r.send_latency_ms;
+    println!(
+        "latency from send:     p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2} ms",
+        l.p50, l.p90, l.p99, l.p999, l.max
+    );
+    for (kind, count) in &r.errors {
+        println!("errors {kind:?}: {count}");
+    }
+    if let Some(e2e) = &r.end_to_end {
+        println!(
+            "end to end: {} of {} events read back",
+            e2e.received, r.events_sent
+        );
+        for (partition, l) in &e2e.per_partition_ms {
+            println!(
+                "  partition {partition}: produce to consume p50 {:.2}  p99 {:.2}  max {:.2} ms",
+                l.p50, l.p99, l.max
+            );
+        }
+    }
+    if let Some(cpu) = cpu.filter(|_| r.events_sent > 0) {
+        #[allow(clippy::cast_precision_loss)]
+        let per_event = cpu * 1e6 / r.events_sent as f64;
+        println!("generator CPU: {cpu:.2} s, {per_event:.2} µs per event sent");
+    }
 }

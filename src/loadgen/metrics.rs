@@ -85,6 +85,9 @@ pub struct Report {
     pub send_latency_ms: Percentiles,
     pub errors: BTreeMap<ErrorKind, u64>,
     pub throughput_units_needed: Option<u32>,
+    /// With `--end-to-end`: events read back and produce → consume latency per partition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_to_end: Option<super::end_to_end::EndToEndReport>,
 }
 
 pub struct Metrics {
@@ -221,6 +224,7 @@ impl Metrics {
             send_latency_ms: percentiles(&self.from_send),
             errors: self.errors.clone(),
             throughput_units_needed: plan.throughput_units(),
+            end_to_end: None,
         }
     }
 

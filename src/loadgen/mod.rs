@@ -1,6 +1,7 @@
 //! The load generator: a plan ([`plan`]), its open-model schedule ([`schedule`]), and (to come)
 //! the runner over the pooled producer and its metrics.
 
+pub mod end_to_end;
 pub mod metrics;
 pub mod plan;
 pub mod run;

@@ -11,6 +11,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::end_to_end::EndToEnd;
 use super::metrics::{Metrics, Report};
 use super::plan::{Plan, Routing};
 use super::schedule::Schedule;
@@ -55,11 +56,14 @@ pub async fn run(
     partition_ids: Vec<String>,
     stop: CancellationToken,
     progress: watch::Sender<Progress>,
+    end_to_end: Option<EndToEnd>,
 ) -> Result<Outcome, String> {
-    let template = match &plan.template {
-        Some(t) => Some(Template::parse(t).map_err(|e| e.to_string())?),
-        None => None,
-    };
+    let template = plan
+        .template
+        .as_deref()
+        .map(Template::parse)
+        .transpose()
+        .map_err(|e| e.to_string())?;
     if let super::plan::Routing::Partition { id } = &plan.routing {
         if !partition_ids.contains(id) {
             return Err(format!(
@@ -111,7 +115,7 @@ pub async fn run(
                     due
                 };
                 target_this_second += due - next;
-                let maker = EventMaker { plan: &plan, schedule: &schedule, template: template.as_ref(), filler: &filler, partition_ids: &partition_ids, start };
+                let maker = EventMaker { plan: &plan, schedule: &schedule, template: template.as_ref(), filler: &filler, partition_ids: &partition_ids, start, end_to_end: end_to_end.as_ref() };
                 let batches = maker.batches(next, due, &mut rng);
                 next = due;
                 for batch in batches {
@@ -127,33 +131,37 @@ pub async fn run(
         }
     }
     let dispatched_for = start.elapsed();
-    // Sends in flight: wait for them, but never longer than the grace period.
-    let all = u32::try_from(plan.pool_size.max(1) * plan.in_flight_per_connection.max(1))
-        .unwrap_or(u32::MAX);
-    let grace = if stop.is_cancelled() {
-        STOP_GRACE
-    } else {
-        FINISH_GRACE
-    };
-    if tokio::time::timeout(grace, in_flight.acquire_many(all))
-        .await
-        .is_err()
-    {
+    if !wait_for_sends(&plan, &in_flight, stop.is_cancelled()).await {
         notes.push(
             "some sends were still in flight when the run ended; they are not counted as sent"
                 .into(),
         );
     }
-    let mut m = lock(&metrics);
-    m.close_second(target_this_second);
-    let report = m.report(&plan, dispatched_for);
+    let (mut report, metrics) = {
+        let mut m = lock(&metrics);
+        m.close_second(target_this_second);
+        (m.report(&plan, dispatched_for), std::mem::take(&mut *m))
+    };
+    if let Some(e2e) = end_to_end {
+        report.end_to_end = Some(e2e.finish(report.events_sent).await);
+    }
     progress.send_modify(|p| p.finished = true);
-    let metrics = std::mem::take(&mut *m);
     Ok(Outcome {
         report,
         metrics,
         notes,
     })
+}
+
+/// Waits for sends in flight (a second after a stop, longer after a natural end); `false` if
+/// some were still out when the wait ended.
+async fn wait_for_sends(plan: &Plan, in_flight: &Semaphore, stopped: bool) -> bool {
+    let all = u32::try_from(plan.pool_size.max(1) * plan.in_flight_per_connection.max(1))
+        .unwrap_or(u32::MAX);
+    let grace = if stopped { STOP_GRACE } else { FINISH_GRACE };
+    tokio::time::timeout(grace, in_flight.acquire_many(all))
+        .await
+        .is_ok()
 }
 
 /// Builds the events `from..to` and groups them into batches by destination.
@@ -164,6 +172,7 @@ struct EventMaker<'a> {
     filler: &'a str,
     partition_ids: &'a [String],
     start: Instant,
+    end_to_end: Option<&'a EndToEnd>,
 }
 
 type Batch = Vec<(OutgoingEvent, Instant)>;
@@ -182,10 +191,13 @@ impl EventMaker<'_> {
                 .template
                 .map_or_else(|| self.filler.to_string(), |t| t.render(i, rng));
             let routing = route(&self.plan.routing, i, self.partition_ids, rng);
-            let event = OutgoingEvent {
+            let mut event = OutgoingEvent {
                 routing: routing.clone(),
                 ..OutgoingEvent::text(body)
             };
+            if let Some(e2e) = self.end_to_end {
+                e2e.stamp(&mut event);
+            }
             let open = batches.iter_mut().find(|(r, events)| {
                 *r == routing && self.plan.batch_size.is_none_or(|b| events.len() < b)
             });

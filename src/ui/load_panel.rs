@@ -20,6 +20,7 @@ pub struct LoadPanelState {
     pub routing: String,
     pub pool_size: usize,
     pub in_flight: usize,
+    pub end_to_end: bool,
     pub progress: Option<watch::Receiver<Progress>>,
     pub result: Option<Result<Box<LoadResult>, String>>,
 }
@@ -36,6 +37,7 @@ impl Default for LoadPanelState {
             routing: "spread".into(),
             pool_size: 4,
             in_flight: 8,
+            end_to_end: false,
             progress: None,
             result: None,
         }
@@ -129,6 +131,7 @@ pub fn load_panel_ui(
                         outbox.push(Command::StartLoad {
                             plan,
                             partition_ids: partition_ids.to_vec(),
+                            end_to_end: state.end_to_end,
                         });
                     }
                 }
@@ -322,6 +325,18 @@ fn result_ui(ui: &mut egui::Ui, state: &LoadPanelState, outbox: &mut Vec<Command
                     ui.end_row();
                 }
             });
+            if let Some(e2e) = &r.end_to_end {
+                ui.label(format!(
+                    "End to end: {} of {} events read back",
+                    e2e.received, r.events_sent
+                ));
+                for (partition, l) in &e2e.per_partition_ms {
+                    ui.label(format!(
+                        "  partition {partition}: produce to consume p50 {:.2} / p99 {:.2} / max {:.2} ms",
+                        l.p50, l.p99, l.max
+                    ));
+                }
+            }
             for note in &result.notes {
                 ui.weak(format!("Note: {note}"));
             }

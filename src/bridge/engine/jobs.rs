@@ -13,7 +13,7 @@ use crate::consumer::filter::EventFilter;
 use crate::consumer::live::{self, LiveConfig, LiveSession};
 use crate::consumer::ReceivedRecord;
 use crate::hub::{self, Target};
-use crate::loadgen::{self, run::Progress, Plan};
+use crate::loadgen::{self, end_to_end::EndToEnd, run::Progress, Plan};
 use crate::producer::pool::{PoolConfig, ProducerPool};
 use crate::producer::{self, Packing, SendReceipt, SendSource};
 
@@ -125,7 +125,7 @@ impl Engine {
         });
     }
 
-    pub(super) fn start_load(&mut self, plan: Plan, partition_ids: Vec<String>) {
+    pub(super) fn start_load(&mut self, plan: Plan, partition_ids: Vec<String>, end_to_end: bool) {
         if let Some(previous) = self.load.take() {
             previous.cancel();
         }
@@ -155,6 +155,7 @@ impl Engine {
                 ticker();
             }
         });
+        let e2e_target = target.clone();
         tokio::spawn(async move {
             let pool = ProducerPool::new(
                 target,
@@ -164,12 +165,15 @@ impl Engine {
                     ..PoolConfig::default()
                 },
             );
-            let outcome = match Box::pin(pool.warm_up(&partition_ids)).await {
-                Err(e) => Err(format!("could not open the producer pool: {e}")),
-                Ok(()) => {
-                    loadgen::run::run(plan, pool.clone(), partition_ids, stop, progress).await
-                }
-            };
+            let outcome = prepare_and_run(
+                plan,
+                &pool,
+                partition_ids,
+                stop,
+                progress,
+                end_to_end.then_some(&e2e_target),
+            )
+            .await;
             pool.close().await;
             let result = outcome.map(|o| {
                 Box::new(LoadResult {
@@ -297,4 +301,27 @@ async fn send_from(
     .await;
     let _ = tokio::time::timeout(Duration::from_secs(2), client.close()).await;
     outcome.map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Opens the pool (and, for end-to-end runs, the readers) before the clock starts, then runs.
+async fn prepare_and_run(
+    plan: Plan,
+    pool: &Arc<ProducerPool>,
+    partition_ids: Vec<String>,
+    stop: CancellationToken,
+    progress: watch::Sender<Progress>,
+    end_to_end: Option<&Target>,
+) -> Result<loadgen::run::Outcome, String> {
+    Box::pin(pool.warm_up(&partition_ids))
+        .await
+        .map_err(|e| format!("could not open the producer pool: {e}"))?;
+    let e2e = match end_to_end {
+        Some(target) => Some(
+            EndToEnd::start(target, &partition_ids)
+                .await
+                .map_err(|e| format!("end-to-end readers: {e}"))?,
+        ),
+        None => None,
+    };
+    loadgen::run::run(plan, pool.clone(), partition_ids, stop, progress, e2e).await
 }

@@ -123,7 +123,8 @@ impl Engine {
             Command::StartLoad {
                 plan,
                 partition_ids,
-            } => self.start_load(plan, partition_ids),
+                end_to_end,
+            } => self.start_load(plan, partition_ids, end_to_end),
             Command::StopLoad => {
                 if let Some(stop) = self.load.take() {
                     stop.cancel();
