@@ -108,6 +108,16 @@ impl ProducerPool {
         events: &[OutgoingEvent],
         packing: Packing,
     ) -> Result<Vec<SendReceipt>, SendError> {
+        self.send_described(events, &[], packing).await
+    }
+
+    /// [`Self::send`], with the hub's partitions so that receipts say where keyed events went.
+    pub async fn send_described(
+        &self,
+        events: &[OutgoingEvent],
+        partition_ids: &[String],
+        packing: Packing,
+    ) -> Result<Vec<SendReceipt>, SendError> {
         let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
         let _permit = slot
             .permits
@@ -121,7 +131,7 @@ impl ProducerPool {
         let outcome = send_events(
             &connection.client,
             events,
-            &[],
+            partition_ids,
             packing,
             self.config.send_timeout,
             |_| {},

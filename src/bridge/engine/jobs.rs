@@ -2,7 +2,6 @@
 //! in its own task and reports back with [`Event`]s; none holds the engine's loop.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -12,7 +11,7 @@ use crate::bridge::{Event, LiveHandle, LoadExport, LoadResult, Notice};
 use crate::consumer::filter::EventFilter;
 use crate::consumer::live::{self, LiveConfig, LiveSession};
 use crate::consumer::ReceivedRecord;
-use crate::hub::{self, Target};
+use crate::hub::Target;
 use crate::loadgen::{self, end_to_end::EndToEnd, run::Progress, Plan};
 use crate::producer::pool::{PoolConfig, ProducerPool};
 use crate::producer::{self, Packing, SendReceipt, SendSource};
@@ -21,7 +20,7 @@ impl Engine {
     /// Opens a producer for this one send and closes it after; the pooled producer (the load
     /// generator's) will take this over.
     pub(super) fn spawn_send(
-        &self,
+        &mut self,
         request_id: u64,
         source: SendSource,
         packing: Packing,
@@ -29,12 +28,23 @@ impl Engine {
     ) {
         let events = self.events.clone();
         let waker = self.waker.clone();
-        let target = self.connected.clone();
+        if self.composer_pool.is_none() {
+            self.composer_pool = self.connected.clone().map(|target| {
+                ProducerPool::new(
+                    target,
+                    PoolConfig {
+                        connections: 1,
+                        ..PoolConfig::default()
+                    },
+                )
+            });
+        }
+        let pool = self.composer_pool.clone();
         tokio::spawn(async move {
             let mut receipts = Vec::new();
-            let error = match target {
+            let error = match pool {
                 None => Some("not connected: connect to a profile first".to_string()),
-                Some(target) => send_from(&target, source, packing, &partition_ids, &mut receipts)
+                Some(pool) => send_from(&pool, source, packing, &partition_ids, &mut receipts)
                     .await
                     .err(),
             };
@@ -274,9 +284,9 @@ fn write_jsonl(path: &std::path::Path, rows: &[Arc<ReceivedRecord>]) -> std::io:
     Ok(rows.len())
 }
 
-/// Loads the events, then sends them over a producer opened for the purpose.
+/// Loads the events, then sends them through the composer's pool.
 async fn send_from(
-    target: &Target,
+    pool: &ProducerPool,
     source: SendSource,
     packing: Packing,
     partition_ids: &[String],
@@ -287,20 +297,12 @@ async fn send_from(
         .map_err(|e| e.to_string())?;
     let batch = loaded.map_err(|e| e.to_string())?;
     producer::check(&batch, partition_ids).map_err(|e| e.to_string())?;
-    let client = hub::within("connect", hub::DEFAULT_TIMEOUT, target.open_producer())
+    let sent = pool
+        .send_described(&batch, partition_ids, packing)
         .await
         .map_err(|e| e.to_string())?;
-    let outcome = producer::send_events(
-        &client,
-        &batch,
-        partition_ids,
-        packing,
-        hub::DEFAULT_TIMEOUT,
-        |r| receipts.push(r.clone()),
-    )
-    .await;
-    let _ = tokio::time::timeout(Duration::from_secs(2), client.close()).await;
-    outcome.map(|_| ()).map_err(|e| e.to_string())
+    receipts.extend(sent);
+    Ok(())
 }
 
 /// Opens the pool (and, for end-to-end runs, the readers) before the clock starts, then runs.

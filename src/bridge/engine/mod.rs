@@ -30,6 +30,8 @@ struct Engine {
     /// The connected hub, for sends and live views.
     connected: Option<Target>,
     live: Option<LiveSession>,
+    /// The composer's producers: a small pool on the connected hub, opened on first send.
+    composer_pool: Option<Arc<crate::producer::pool::ProducerPool>>,
     /// Stops the running load, if any.
     load: Option<CancellationToken>,
     /// The last finished run, for exports; written by the run's task.
@@ -56,6 +58,7 @@ pub(super) async fn run(
         connected: None,
         live: None,
         load: None,
+        composer_pool: None,
         last_load: Arc::default(),
         refresh_interval,
         refresh_now: Arc::new(Notify::new()),
@@ -224,6 +227,9 @@ impl Engine {
     fn stop_session(&mut self) {
         self.connected = None;
         self.live = None;
+        if let Some(pool) = self.composer_pool.take() {
+            tokio::spawn(async move { pool.close().await });
+        }
         if let Some(cancel) = self.session.take() {
             cancel.cancel();
         }
