@@ -2,54 +2,23 @@
 //! real runtime and the embedded endpoint.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::ui::{app, shows, type_into, wait_for};
+
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use egui_kittest::kittest::Queryable;
-use egui_kittest::Harness;
 use hubscope::emulator::{EmulatorConfig, RunningEmulator};
 use hubscope::profiles::{ProfileStore, ProfilesFile};
-use hubscope::ui::HubscopeApp;
-
-const PATIENCE: Duration = Duration::from_secs(20);
-
-fn app(dir: &Path) -> Harness<'static, HubscopeApp> {
-    let store = ProfileStore::in_dir(dir);
-    let loaded = store.load().expect("profiles load");
-    let app = HubscopeApp::new(store, loaded, Arc::new(|| {})).expect("app starts");
-    Harness::builder()
-        .with_size([1280.0, 800.0])
-        .build_ui_state(|ui, app: &mut HubscopeApp| app.ui(ui), app)
-}
-
-/// Steps frames until `done` holds; the runtime answers in real time, so frames are spaced out.
-fn wait_for(
-    harness: &mut Harness<'_, HubscopeApp>,
-    what: &str,
-    done: impl Fn(&Harness<'_, HubscopeApp>) -> bool,
-) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        harness.step();
-        if done(harness) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn shows(harness: &Harness<'_, HubscopeApp>, text: &str) -> bool {
-    harness.query_all_by_label_contains(text).next().is_some()
-}
 
 fn saved(dir: &Path) -> ProfilesFile {
     ProfileStore::in_dir(dir).load().expect("load").file
 }
 
 fn wait_until_saved(dir: &Path, what: &str, done: impl Fn(&ProfilesFile) -> bool) {
-    let deadline = Instant::now() + PATIENCE;
+    let deadline = Instant::now() + common::PATIENCE;
     while !done(&saved(dir)) {
         assert!(
             Instant::now() < deadline,
@@ -57,15 +26,6 @@ fn wait_until_saved(dir: &Path, what: &str, done: impl Fn(&ProfilesFile) -> bool
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn type_into(harness: &mut Harness<'_, HubscopeApp>, label: &str, text: &str) {
-    harness.get_by_label(label).click();
-    harness.run_steps(2);
-    // Select what is there so the new text replaces it.
-    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-    harness.get_by_label(label).type_text(text);
-    harness.run_steps(2);
 }
 
 fn background_emulator() -> (tokio::runtime::Runtime, RunningEmulator) {
@@ -82,7 +42,7 @@ fn background_emulator() -> (tokio::runtime::Runtime, RunningEmulator) {
 #[test]
 fn first_run_connects_to_the_embedded_endpoint_and_previews_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let mut harness = app(dir.path());
+    let mut harness = app(dir.path(), [1280.0, 800.0]);
     wait_for(&mut harness, "the inspector", |h| shows(h, "Hub eh1"));
     assert!(shows(&harness, "Connected to Local emulator"));
     assert_eq!(harness.get_all_by_label("Retained events").count(), 1);
@@ -100,7 +60,7 @@ fn first_run_connects_to_the_embedded_endpoint_and_previews_keys() {
 fn a_new_profile_is_validated_saved_tested_edited_and_deleted() {
     let (_runtime, emulator) = background_emulator();
     let dir = tempfile::tempdir().unwrap();
-    let mut harness = app(dir.path());
+    let mut harness = app(dir.path(), [1280.0, 800.0]);
     wait_for(&mut harness, "the first connection", |h| {
         shows(h, "Hub eh1")
     });
@@ -177,7 +137,7 @@ fn an_unreachable_endpoint_fails_the_test_with_a_clear_message() {
         .unwrap()
         .port();
     let dir = tempfile::tempdir().unwrap();
-    let mut harness = app(dir.path());
+    let mut harness = app(dir.path(), [1280.0, 800.0]);
     harness.get_by_label("New profile").click();
     harness.run_steps(3);
     type_into(&mut harness, "Name", "dead");
@@ -204,7 +164,7 @@ fn an_unreachable_endpoint_fails_the_test_with_a_clear_message() {
 fn a_corrupt_profiles_file_is_reported_and_kept() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("profiles.json"), "{ this is not json").unwrap();
-    let mut harness = app(dir.path());
+    let mut harness = app(dir.path(), [1280.0, 800.0]);
     harness.run_steps(3);
     assert!(shows(&harness, "Your profiles file could not be used"));
     let kept = std::fs::read_dir(dir.path())

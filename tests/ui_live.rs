@@ -1,59 +1,16 @@
 //! The live consumer view driven by label: start readers, see events arrive, select one, filter.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod common;
+
+use common::ui::{app, shows, type_into, wait_for, App};
 
 use azure_messaging_eventhubs::{EventDataBatchOptions, ProducerClient};
 use egui_kittest::kittest::Queryable;
-use egui_kittest::Harness;
 use hubscope::bridge::ConnectionState;
-use hubscope::profiles::ProfileStore;
-use hubscope::ui::HubscopeApp;
-
-const PATIENCE: Duration = Duration::from_secs(20);
-
-fn app(dir: &Path) -> Harness<'static, HubscopeApp> {
-    let store = ProfileStore::in_dir(dir);
-    let loaded = store.load().expect("profiles load");
-    let app = HubscopeApp::new(store, loaded, Arc::new(|| {})).expect("app starts");
-    Harness::builder()
-        .with_size([1400.0, 1000.0])
-        .build_ui_state(|ui, app: &mut HubscopeApp| app.ui(ui), app)
-}
-
-fn wait_for(
-    harness: &mut Harness<'_, HubscopeApp>,
-    what: &str,
-    done: impl Fn(&Harness<'_, HubscopeApp>) -> bool,
-) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        harness.step();
-        if done(harness) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn shows(harness: &Harness<'_, HubscopeApp>, text: &str) -> bool {
-    harness.query_all_by_label_contains(text).next().is_some()
-}
-
-fn type_into(harness: &mut Harness<'_, HubscopeApp>, label: &str, text: &str) {
-    harness.get_by_label(label).click();
-    harness.run_steps(2);
-    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-    harness.key_press(egui::Key::Backspace);
-    harness.get_by_label(label).type_text(text);
-    harness.run_steps(2);
-}
 
 /// Sends `count` events to partition 0 of the app's own embedded endpoint.
-fn send_to_app(harness: &Harness<'_, HubscopeApp>, count: usize) {
+fn send_to_app(harness: &App, count: usize) {
     let ConnectionState::Connected { endpoint, .. } = &harness.state().snapshot().connection else {
         panic!("not connected");
     };
@@ -79,7 +36,7 @@ fn send_to_app(harness: &Harness<'_, HubscopeApp>, count: usize) {
                 .try_add_event_data(format!("{{\"n\": {i}, \"tag\": \"event-{i}\"}}"), None)
                 .unwrap());
         }
-        tokio::time::timeout(PATIENCE, producer.send_batch(batch, None))
+        tokio::time::timeout(common::PATIENCE, producer.send_batch(batch, None))
             .await
             .unwrap()
             .unwrap();
@@ -90,7 +47,7 @@ fn send_to_app(harness: &Harness<'_, HubscopeApp>, count: usize) {
 #[test]
 fn live_view_reads_selects_and_filters() {
     let dir = tempfile::tempdir().unwrap();
-    let mut harness = app(dir.path());
+    let mut harness = app(dir.path(), [1400.0, 1000.0]);
     wait_for(&mut harness, "the connection", |h| shows(h, "Hub eh1"));
     send_to_app(&harness, 6);
 

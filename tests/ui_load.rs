@@ -1,59 +1,18 @@
 //! The load panel driven by label against the app's own embedded endpoint.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-use std::sync::Arc;
+mod common;
+
+use common::ui::{app, shows, type_into, wait_for};
+
 use std::time::{Duration, Instant};
 
 use egui_kittest::kittest::Queryable;
-use egui_kittest::Harness;
-use hubscope::profiles::ProfileStore;
-use hubscope::ui::HubscopeApp;
-
-const PATIENCE: Duration = Duration::from_secs(30);
-
-fn app(dir: &Path) -> Harness<'static, HubscopeApp> {
-    let store = ProfileStore::in_dir(dir);
-    let loaded = store.load().expect("profiles load");
-    let app = HubscopeApp::new(store, loaded, Arc::new(|| {})).expect("app starts");
-    Harness::builder()
-        .with_size([1400.0, 1000.0])
-        .build_ui_state(|ui, app: &mut HubscopeApp| app.ui(ui), app)
-}
-
-fn wait_for(
-    harness: &mut Harness<'_, HubscopeApp>,
-    what: &str,
-    done: impl Fn(&Harness<'_, HubscopeApp>) -> bool,
-) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        harness.step();
-        if done(harness) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn shows(harness: &Harness<'_, HubscopeApp>, text: &str) -> bool {
-    harness.query_all_by_label_contains(text).next().is_some()
-}
-
-fn type_into(harness: &mut Harness<'_, HubscopeApp>, label: &str, text: &str) {
-    harness.get_by_label(label).click();
-    harness.run_steps(2);
-    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-    harness.key_press(egui::Key::Backspace);
-    harness.get_by_label(label).type_text(text);
-    harness.run_steps(2);
-}
 
 #[test]
 fn plan_start_watch_and_report() {
     let dir = tempfile::tempdir().unwrap();
-    let mut harness = app(dir.path());
+    let mut harness = app(dir.path(), [1400.0, 1000.0]);
     wait_for(&mut harness, "the connection", |h| shows(h, "Hub eh1"));
     harness.get_by_label("Load").click();
     harness.run_steps(3);

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+pub mod ui;
+
 use azure_messaging_eventhubs::{
     models::ReceivedEventData, ConsumerClient, EventReceiver, OpenReceiverOptions, ProducerClient,
     StartLocation, StartPosition,

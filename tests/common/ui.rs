@@ -1,0 +1,53 @@
+//! Driving the real app by label: a harness over a fresh profiles directory, waiting on the
+//! runtime in real time, and typing into labelled fields.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use hubscope::profiles::ProfileStore;
+use hubscope::ui::HubscopeApp;
+
+const UI_PATIENCE: Duration = Duration::from_secs(30);
+
+pub type App = Harness<'static, HubscopeApp>;
+
+/// The app on the profiles in `dir` (a first run when empty), in a window of `size`.
+pub fn app(dir: &Path, size: [f32; 2]) -> App {
+    let store = ProfileStore::in_dir(dir);
+    let loaded = store.load().expect("profiles load");
+    let app = HubscopeApp::new(store, loaded, Arc::new(|| {})).expect("app starts");
+    Harness::builder()
+        .with_size(size)
+        .build_ui_state(|ui, app: &mut HubscopeApp| app.ui(ui), app)
+}
+
+/// Steps frames until `done` holds; the runtime answers in real time, so frames are spaced out.
+pub fn wait_for(harness: &mut App, what: &str, done: impl Fn(&App) -> bool) {
+    let deadline = Instant::now() + UI_PATIENCE;
+    loop {
+        harness.step();
+        if done(harness) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether any node's label contains `text`.
+pub fn shows(harness: &App, text: &str) -> bool {
+    harness.query_all_by_label_contains(text).next().is_some()
+}
+
+/// Replaces the text of the field labelled `label` with `text`.
+pub fn type_into(harness: &mut App, label: &str, text: &str) {
+    harness.get_by_label(label).click();
+    harness.run_steps(2);
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness.key_press(egui::Key::Backspace);
+    harness.get_by_label(label).type_text(text);
+    harness.run_steps(2);
+}
