@@ -160,11 +160,7 @@ fn bad_input_and_dead_endpoints_fail_clearly() {
         stderr(&no_hub)
     );
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let started = Instant::now();
     let dead = hubscope(
         &[

@@ -18,15 +18,7 @@ async fn start(port: u16, dir: &std::path::Path) -> RunningEmulator {
         data_dir: Some(dir.to_path_buf()),
         ..EmulatorConfig::default()
     };
-    // The old listener may linger a moment after shutdown.
-    for _ in 0..50 {
-        if let Ok(emu) = RunningEmulator::start(config.clone(), &format!("127.0.0.1:{port}")).await
-        {
-            return emu;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the endpoint did not restart on port {port}");
+    common::emulator_on(port, &config).await
 }
 
 async fn send(emu: &RunningEmulator, from: usize, count: usize) {
@@ -69,11 +61,7 @@ async fn collect(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readers_reconnect_from_the_last_event_without_gaps_or_duplicates() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let emu = start(port, dir.path()).await;
     let target = Target::from_connection_string(&emu.connection_string(), Some("eh1")).unwrap();
     let (tx, mut rx) = mpsc::channel(1024);

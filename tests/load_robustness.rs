@@ -6,23 +6,12 @@ mod common;
 
 use std::time::Duration;
 
-use hubscope::emulator::{EmulatorConfig, RunningEmulator};
+use hubscope::emulator::EmulatorConfig;
 use hubscope::hub::Target;
 use hubscope::loadgen::run::{run, Progress};
 use hubscope::loadgen::{Plan, Rate, Routing};
 use hubscope::producer::pool::{PoolConfig, ProducerPool};
 use tokio_util::sync::CancellationToken;
-
-async fn start(port: u16, config: &EmulatorConfig) -> RunningEmulator {
-    for _ in 0..50 {
-        if let Ok(emu) = RunningEmulator::start(config.clone(), &format!("127.0.0.1:{port}")).await
-        {
-            return emu;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the endpoint did not start on port {port}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_endpoint_dies_and_returns_mid_run() {
@@ -31,12 +20,8 @@ async fn the_endpoint_dies_and_returns_mid_run() {
         data_dir: Some(dir.path().to_path_buf()),
         ..EmulatorConfig::default()
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let emu = start(port, &config).await;
+    let port = common::free_port();
+    let emu = common::emulator_on(port, &config).await;
     let target = Target::from_connection_string(&emu.connection_string(), Some("eh1")).unwrap();
     let pool = ProducerPool::new(
         target,
@@ -72,7 +57,7 @@ async fn the_endpoint_dies_and_returns_mid_run() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     emu.shutdown().await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let emu = start(port, &config).await;
+    let emu = common::emulator_on(port, &config).await;
 
     let outcome = tokio::time::timeout(Duration::from_secs(30), running)
         .await

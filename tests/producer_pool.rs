@@ -83,11 +83,7 @@ async fn idle_connections_close_and_old_ones_are_recycled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_connection_is_replaced_and_ready_messages_prove_new_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let config_with_dir = EmulatorConfig {
         data_dir: Some(dir.path().to_path_buf()),
         ..EmulatorConfig::default()
@@ -115,17 +111,7 @@ async fn a_failed_connection_is_replaced_and_ready_messages_prove_new_ones() {
     assert!(failed.is_err());
     assert_eq!(pool.state().discarded_total, 1);
 
-    let mut emu = None;
-    for _ in 0..50 {
-        if let Ok(e) =
-            RunningEmulator::start(config_with_dir.clone(), &format!("127.0.0.1:{port}")).await
-        {
-            emu = Some(e);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let emu = emu.expect("endpoint restarts");
+    let emu = common::emulator_on(port, &config_with_dir).await;
     pool.send(&one(), Packing::Batches)
         .await
         .expect("a fresh connection takes over");

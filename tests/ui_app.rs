@@ -131,11 +131,7 @@ fn a_new_profile_is_validated_saved_tested_edited_and_deleted() {
 #[test]
 fn an_unreachable_endpoint_fails_the_test_with_a_clear_message() {
     // A port that was free a moment ago: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let dir = tempfile::tempdir().unwrap();
     let mut harness = app(dir.path(), [1280.0, 800.0]);
     harness.get_by_label("New profile").click();

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use hubscope::hub;
 use hubscope::loadgen::{self, run::Progress, Plan};
-use hubscope::producer::pool::{PoolConfig, ProducerPool};
+use hubscope::producer::pool::ProducerPool;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -94,14 +94,7 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
         let probe = hub::probe(&target, hub::DEFAULT_TIMEOUT).await?;
         let e2e_target = target.clone();
         let partition_ids: Vec<String> = probe.hub.partitions.iter().map(|p| p.id.clone()).collect();
-        let pool = ProducerPool::new(
-            target,
-            PoolConfig {
-                connections: plan.pool_size,
-                in_flight_per_connection: plan.in_flight_per_connection,
-                ..PoolConfig::default()
-            },
-        );
+        let pool = ProducerPool::new(target, plan.pool_config());
         // Connection setup is not part of the load: open the pool before the clock starts.
         // Each connection's open has its own timeout (the pool's send timeout).
         Box::pin(pool.warm_up(&partition_ids))

@@ -6,7 +6,7 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use hubscope::consumer::{spawn_reader, ReaderSpec, ReaderState, ReceivedRecord, StartFrom};
+use hubscope::consumer::{spawn_readers, ReaderSpec, ReaderState, ReceivedRecord, StartFrom};
 use hubscope::hub::{self, properties::rfc3339_opt};
 use tokio::sync::mpsc;
 
@@ -68,21 +68,13 @@ pub fn run(args: &TailArgs) -> anyhow::Result<()> {
             args.partitions.clone()
         };
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-        let readers: Vec<_> = partitions
-            .iter()
-            .map(|id| {
-                spawn_reader(
-                    target.clone(),
-                    ReaderSpec {
-                        partition_id: id.clone(),
-                        start: args.from.clone(),
-                        owner_level: args.owner_level,
-                        prefetch: None,
-                    },
-                    tx.clone(),
-                )
-            })
-            .collect();
+        let like = ReaderSpec {
+            partition_id: String::new(),
+            start: args.from.clone(),
+            owner_level: args.owner_level,
+            prefetch: None,
+        };
+        let readers = spawn_readers(&target, &partitions, &like, &tx);
         drop(tx);
         let outcome = print_until_done(args, rx, &readers).await;
         for reader in &readers {

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::filter::EventFilter;
 use super::lag::{PartitionLag, RateMeter, Series};
-use super::reader::{spawn_reader, ReaderHandle, ReaderSpec, ReaderState};
+use super::reader::{spawn_readers, ReaderHandle, ReaderSpec, ReaderState};
 use super::record::ReceivedRecord;
 use super::StartFrom;
 use crate::hub::{self, Target};
@@ -230,21 +230,13 @@ impl LiveSession {
     ) -> Self {
         let store = Arc::new(Mutex::new(LiveStore::new(partitions, config.capacity)));
         let (tx, rx) = mpsc::channel(BATCH * 4);
-        let readers: Vec<ReaderHandle> = partitions
-            .iter()
-            .map(|id| {
-                spawn_reader(
-                    target.clone(),
-                    ReaderSpec {
-                        partition_id: id.clone(),
-                        start: config.start.clone(),
-                        owner_level: config.owner_level,
-                        prefetch: config.prefetch,
-                    },
-                    tx.clone(),
-                )
-            })
-            .collect();
+        let like = ReaderSpec {
+            partition_id: String::new(),
+            start: config.start.clone(),
+            owner_level: config.owner_level,
+            prefetch: config.prefetch,
+        };
+        let readers = spawn_readers(target, partitions, &like, &tx);
         let (snapshot_tx, snapshot) = watch::channel(LiveSnapshot::default());
         let (paused, paused_rx) = watch::channel(false);
         let cancel = CancellationToken::new();

@@ -10,5 +10,5 @@ pub mod reader;
 pub mod record;
 
 pub use position::StartFrom;
-pub use reader::{spawn_reader, ReaderHandle, ReaderSpec, ReaderState};
+pub use reader::{spawn_reader, spawn_readers, ReaderHandle, ReaderSpec, ReaderState};
 pub use record::ReceivedRecord;

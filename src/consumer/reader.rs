@@ -122,6 +122,26 @@ pub fn spawn_reader(
     }
 }
 
+/// A reader per partition, all alike but for the partition, feeding one channel.
+#[must_use = "dropping the handles stops the readers"]
+pub fn spawn_readers(
+    target: &Target,
+    partitions: &[String],
+    like: &ReaderSpec,
+    out: &mpsc::Sender<ReceivedRecord>,
+) -> Vec<ReaderHandle> {
+    partitions
+        .iter()
+        .map(|id| {
+            let spec = ReaderSpec {
+                partition_id: id.clone(),
+                ..like.clone()
+            };
+            spawn_reader(target.clone(), spec, out.clone())
+        })
+        .collect()
+}
+
 struct Reader {
     target: Target,
     spec: ReaderSpec,

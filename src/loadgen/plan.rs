@@ -90,6 +90,16 @@ impl Plan {
         }
     }
 
+    /// The pool the plan asks for.
+    #[must_use]
+    pub fn pool_config(&self) -> crate::producer::pool::PoolConfig {
+        crate::producer::pool::PoolConfig {
+            connections: self.pool_size,
+            in_flight_per_connection: self.in_flight_per_connection,
+            ..crate::producer::pool::PoolConfig::default()
+        }
+    }
+
     /// Throughput units a real namespace would need at the plan's peak.
     #[must_use]
     pub fn throughput_units(&self) -> Option<u32> {

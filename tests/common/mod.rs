@@ -185,3 +185,25 @@ pub fn stderr(output: &std::process::Output) -> String {
 pub fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// An endpoint on a fixed port (to restart one where clients expect it); the old listener may
+/// linger a moment after a shutdown, so binding is retried for up to five seconds.
+pub async fn emulator_on(port: u16, config: &EmulatorConfig) -> RunningEmulator {
+    for _ in 0..50 {
+        if let Ok(emu) = RunningEmulator::start(config.clone(), &format!("127.0.0.1:{port}")).await
+        {
+            return emu;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the endpoint did not start on port {port}");
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -167,14 +167,7 @@ impl Engine {
         });
         let e2e_target = target.clone();
         tokio::spawn(async move {
-            let pool = ProducerPool::new(
-                target,
-                PoolConfig {
-                    connections: plan.pool_size,
-                    in_flight_per_connection: plan.in_flight_per_connection,
-                    ..PoolConfig::default()
-                },
-            );
+            let pool = ProducerPool::new(target, plan.pool_config());
             let outcome = prepare_and_run(
                 plan,
                 &pool,
