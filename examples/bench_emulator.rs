@@ -10,11 +10,19 @@
 //! - Live: batched 1 KiB ingest with the 8 readers running at the same time; the readers' final
 //!   lag says whether they kept up.
 //! - Memory: resident bytes per million stored 1 KiB events, measured first, on the store alone.
+//!
+//! `BENCH_ONLY=live` runs the live cases and memory only; `BENCH_LIVE_RATE=75000` runs only a live
+//! case paced at that rate (for finding where the readers stop keeping up, or for profiling). The
+//! endpoint runs on its own runtime (threads named `emulator`), the SDK clients on another
+//! (`clients`), so `perf report --sort comm` tells their CPU apart.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use hdrhistogram::Histogram;
 
 use azure_messaging_eventhubs::{
     ConsumerClient, EventDataBatchOptions, OpenReceiverOptions, ProducerClient, SendEventOptions,
@@ -30,6 +38,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const PARTITIONS: u32 = 8;
 const CASE_DURATION: Duration = Duration::from_secs(4);
+/// Live cases run longer, so that readers falling behind show as a growing lag.
+const LIVE_DURATION: Duration = Duration::from_secs(10);
 /// The SDK has no send timeout; a send that takes this long is reported as hung.
 const SEND_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -51,10 +61,26 @@ fn config(hub: &str) -> EmulatorConfig {
     }
 }
 
-async fn producer(emu: &RunningEmulator, hub: &str) -> ProducerClient {
-    let connection_string = emu.connection_string();
+/// Where the clients connect.
+#[derive(Clone)]
+struct Endpoint {
+    connection_string: String,
+    custom: String,
+}
+
+impl Endpoint {
+    fn of(emu: &RunningEmulator) -> Self {
+        Self {
+            connection_string: emu.connection_string(),
+            custom: emu.custom_endpoint(),
+        }
+    }
+}
+
+async fn producer(emu: &Endpoint, hub: &str) -> ProducerClient {
+    let connection_string = emu.connection_string.clone();
     let open = ProducerClient::builder()
-        .with_custom_endpoint(emu.custom_endpoint())
+        .with_custom_endpoint(emu.custom.clone())
         .open_with_connection_string(&connection_string, Some(hub));
     tokio::time::timeout(SEND_TIMEOUT, open)
         .await
@@ -62,10 +88,10 @@ async fn producer(emu: &RunningEmulator, hub: &str) -> ProducerClient {
         .expect("producer")
 }
 
-async fn consumer(emu: &RunningEmulator, hub: &str) -> ConsumerClient {
-    let connection_string = emu.connection_string();
+async fn consumer(emu: &Endpoint, hub: &str) -> ConsumerClient {
+    let connection_string = emu.connection_string.clone();
     let open = ConsumerClient::builder()
-        .with_custom_endpoint(emu.custom_endpoint())
+        .with_custom_endpoint(emu.custom.clone())
         .open_with_connection_string(&connection_string, Some(hub));
     tokio::time::timeout(SEND_TIMEOUT, open)
         .await
@@ -130,12 +156,13 @@ async fn send_loop(
 }
 
 async fn ingest(
-    emu: &RunningEmulator,
+    emu: &Endpoint,
     hub: &str,
     size: usize,
     mode: Mode,
     connections: usize,
     total_rate_per_sec: Option<f64>,
+    duration: Duration,
 ) -> (u64, Duration) {
     let mut clients = Vec::new();
     for _ in 0..connections {
@@ -156,7 +183,7 @@ async fn ingest(
             .expect("warm up");
     }
     let started = Instant::now();
-    let deadline = started + CASE_DURATION;
+    let deadline = started + duration;
     let tasks: Vec<_> = (0..PARTITIONS)
         .map(|p| {
             let client = clients[p as usize % connections].clone();
@@ -177,19 +204,22 @@ async fn ingest(
     (total, elapsed)
 }
 
-/// Eight readers, one per partition, from the earliest event; stops each at `target` events in
-/// its partition, or when `stop` says so. Returns events read.
+/// Eight readers, one per partition, from the earliest event. Each stops once it has read its
+/// partition's target (which may be raised or set later, for live runs) or after 30 s of
+/// silence. Every read event counts in `counter` and adds its age (now − enqueued time) to
+/// `age_ms`. Returns how long the readers took.
 async fn read_all(
-    emu: &RunningEmulator,
+    emu: &Endpoint,
     hub: &str,
-    targets: Vec<u64>,
+    targets: Arc<Vec<AtomicU64>>,
     counter: Arc<AtomicU64>,
+    age_ms: Arc<Mutex<Histogram<u64>>>,
 ) -> Duration {
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for (p, target) in targets.into_iter().enumerate() {
+    for p in 0..targets.len() {
         let client = consumer(emu, hub).await;
-        let counter = counter.clone();
+        let (counter, targets, age_ms) = (counter.clone(), targets.clone(), age_ms.clone());
         tasks.push(tokio::spawn(async move {
             let open = client.open_receiver_on_partition(
                 p.to_string(),
@@ -208,17 +238,29 @@ async fn read_all(
                 .expect("receiver");
             let stream = receiver.stream_events();
             futures::pin_mut!(stream);
+            let mut ages = Histogram::<u64>::new(3).expect("histogram");
             let mut read = 0;
-            while read < target {
+            while read < targets[p].load(Ordering::Relaxed) {
                 match tokio::time::timeout(Duration::from_secs(30), stream.next()).await {
-                    Ok(Some(Ok(_))) => {
+                    Ok(Some(Ok(event))) => {
                         read += 1;
                         counter.fetch_add(1, Ordering::Relaxed);
+                        if let Some(age) = event
+                            .enqueued_time()
+                            .and_then(|t| SystemTime::now().duration_since(t).ok())
+                        {
+                            // Auto-resizing, so it records any age.
+                            let _ = ages.record(u64::try_from(age.as_millis()).unwrap_or(0));
+                        }
                     }
                     _ => break,
                 }
             }
-            read
+            age_ms
+                .lock()
+                .expect("ages")
+                .add(&ages)
+                .expect("same histogram shape");
         }));
     }
     for t in tasks {
@@ -227,7 +269,7 @@ async fn read_all(
     started.elapsed()
 }
 
-async fn partition_totals(emu: &RunningEmulator, hub: &str) -> Vec<u64> {
+async fn partition_totals(emu: &Endpoint, hub: &str) -> Vec<u64> {
     let p = producer(emu, hub).await;
     let mut totals = Vec::new();
     for id in 0..PARTITIONS {
@@ -252,6 +294,37 @@ fn rss_bytes() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
+/// CPU seconds (user + system) used so far by a `/proc` stat file's process or thread.
+fn cpu_seconds_in(stat_path: &std::path::Path) -> f64 {
+    let ticks_per_second = 100.0; // USER_HZ on Linux
+    std::fs::read_to_string(stat_path)
+        .ok()
+        .and_then(|s| {
+            // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+            let rest = s.rsplit_once(')')?.1;
+            let mut fields = rest.split_whitespace().skip(11);
+            let utime: f64 = fields.next()?.parse().ok()?;
+            let stime: f64 = fields.next()?.parse().ok()?;
+            Some((utime + stime) / ticks_per_second)
+        })
+        .unwrap_or(0.0)
+}
+
+/// CPU seconds used so far by the whole process, and by the endpoint's threads alone.
+fn cpu_seconds() -> (f64, f64) {
+    let process = cpu_seconds_in(std::path::Path::new("/proc/self/stat"));
+    let endpoint = std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|c| c.trim() == "emulator")
+        })
+        .map(|task| cpu_seconds_in(&task.path().join("stat")))
+        .sum();
+    (process, endpoint)
+}
+
 fn memory_per_million() -> f64 {
     let ns = Namespace::open(&config("mem")).expect("namespace");
     let hub = ns.hub("mem").expect("hub").clone();
@@ -273,8 +346,46 @@ fn memory_per_million() -> f64 {
     (after.saturating_sub(before)) as f64
 }
 
-#[tokio::main]
-async fn main() {
+/// The endpoint, the producers and the live readers each run on their own runtime (threads named
+/// `emulator`, `clients` and `readers`), as three processes would: a live reader is its own
+/// program, not a task queued behind a producer's batch building. Profiles can tell them apart.
+fn main() {
+    let emulator_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("emulator")
+        .enable_all()
+        .build()
+        .expect("emulator runtime");
+    let clients_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("clients")
+        .enable_all()
+        .build()
+        .expect("clients runtime");
+    let readers_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("readers")
+        .enable_all()
+        .build()
+        .expect("readers runtime");
+    clients_runtime.block_on(run(
+        emulator_runtime.handle().clone(),
+        readers_runtime.handle().clone(),
+    ));
+}
+
+async fn start(on: &tokio::runtime::Handle, config: EmulatorConfig) -> RunningEmulator {
+    on.spawn(RunningEmulator::start(config, "127.0.0.1:0"))
+        .await
+        .expect("emulator task")
+        .expect("emulator")
+}
+
+async fn stop(on: &tokio::runtime::Handle, emu: RunningEmulator) {
+    on.spawn(emu.shutdown()).await.expect("emulator shutdown");
+}
+
+async fn run(emulator_runtime: tokio::runtime::Handle, readers_runtime: tokio::runtime::Handle) {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
@@ -283,72 +394,149 @@ async fn main() {
     println!("|---|---:|---:|");
     // First, while the process is fresh: the allocator keeps freed memory for reuse, which would
     // hide the store's footprint behind what earlier cases left.
-    let bytes = memory_per_million();
-    println!(
-        "| memory: 1M stored 1 KiB events (store alone) | {:.0} MiB RSS | {:.0} B/event |",
-        bytes / 1024.0 / 1024.0,
-        bytes / 1e6
-    );
-    let mut round = 0;
     let only_live = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "live");
-    for size in [100usize, 1024].into_iter().filter(|_| !only_live) {
+    let chosen_rate: Option<f64> = std::env::var("BENCH_LIVE_RATE")
+        .ok()
+        .and_then(|r| r.parse().ok());
+    if chosen_rate.is_none() {
+        let bytes = memory_per_million();
+        println!(
+            "| memory: 1M stored 1 KiB events (store alone) | {:.0} MiB RSS | {:.0} B/event |",
+            bytes / 1024.0 / 1024.0,
+            bytes / 1e6
+        );
+    }
+    let mut round = 0;
+    for size in [100usize, 1024]
+        .into_iter()
+        .filter(|_| !only_live && chosen_rate.is_none())
+    {
         for mode in [Mode::Single, Mode::Batched] {
             for connections in [1usize, 8] {
                 round += 1;
                 let hub = format!("ingest{round}");
-                let emu = RunningEmulator::start(config(&hub), "127.0.0.1:0")
-                    .await
-                    .expect("emulator");
-                let (events, elapsed) = ingest(&emu, &hub, size, mode, connections, None).await;
+                let emu = start(&emulator_runtime, config(&hub)).await;
+                let endpoint = Endpoint::of(&emu);
+                let (events, elapsed) = ingest(
+                    &endpoint,
+                    &hub,
+                    size,
+                    mode,
+                    connections,
+                    None,
+                    CASE_DURATION,
+                )
+                .await;
                 let rate = events as f64 / elapsed.as_secs_f64();
                 println!(
                     "| ingest {size} B, {mode:?}, {connections} conn | {rate:.0} | {:.1} |",
                     rate * size as f64 / 1e6
                 );
                 if matches!(mode, Mode::Batched) && connections == 8 {
-                    let totals = partition_totals(&emu, &hub).await;
+                    let totals = partition_totals(&endpoint, &hub).await;
                     let total: u64 = totals.iter().sum();
-                    let elapsed = read_all(&emu, &hub, totals, Arc::new(AtomicU64::new(0))).await;
+                    let targets = Arc::new(totals.into_iter().map(AtomicU64::new).collect());
+                    let elapsed = read_all(
+                        &endpoint,
+                        &hub,
+                        targets,
+                        Arc::new(AtomicU64::new(0)),
+                        Arc::new(Mutex::new(Histogram::new(3).expect("histogram"))),
+                    )
+                    .await;
                     let rate = total as f64 / elapsed.as_secs_f64();
                     println!(
                         "| deliver {size} B, 8 readers (backlog of {total}) | {rate:.0} | {:.1} |",
                         rate * size as f64 / 1e6
                     );
                 }
-                emu.shutdown().await;
+                stop(&emulator_runtime, emu).await;
             }
         }
     }
 
-    // Live: ingest and read at the same time, flat out and paced at the target rate.
-    for (label, rate) in [("flat out", None), ("paced at 100k/s", Some(100_000.0))] {
+    // Live: ingest and read at the same time, flat out and paced at the target rate (or only
+    // paced, at BENCH_LIVE_RATE events/s).
+    let live_cases = match chosen_rate {
+        Some(rate) => vec![(format!("paced at {rate}/s"), Some(rate))],
+        None => vec![
+            ("flat out".to_owned(), None),
+            ("paced at 100k/s".to_owned(), Some(100_000.0)),
+        ],
+    };
+    for (label, rate) in live_cases {
         let hub = "live";
-        let emu = RunningEmulator::start(config(hub), "127.0.0.1:0")
-            .await
-            .expect("emulator");
+        let emu = start(&emulator_runtime, config(hub)).await;
         let read = Arc::new(AtomicU64::new(0));
-        let targets = vec![u64::MAX; PARTITIONS as usize];
-        // Readers get one second past the ingest window to catch up.
-        let reader = tokio::time::timeout(
-            CASE_DURATION + Duration::from_secs(1),
-            read_all(&emu, hub, targets, read.clone()),
-        );
+        let ages = Arc::new(Mutex::new(Histogram::<u64>::new(3).expect("histogram")));
+        // Unbounded until ingest ends; then each reader's target is what its partition holds.
+        let targets: Arc<Vec<AtomicU64>> =
+            Arc::new((0..PARTITIONS).map(|_| AtomicU64::new(u64::MAX)).collect());
+        let endpoint = Endpoint::of(&emu);
+        let readers = readers_runtime.spawn({
+            let (endpoint, targets) = (endpoint.clone(), targets.clone());
+            let (read, ages) = (read.clone(), ages.clone());
+            async move { read_all(&endpoint, hub, targets, read, ages).await }
+        });
         eprintln!("live {label}: starting");
-        let (ingest_result, _) =
-            tokio::join!(ingest(&emu, hub, 1024, Mode::Batched, 8, rate), reader);
-        let (events, elapsed) = ingest_result;
-        let read_now = read.load(Ordering::Relaxed);
+        let progress = tokio::spawn({
+            let read = read.clone();
+            async move {
+                let t0 = Instant::now();
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    eprintln!(
+                        "{:5.1} s: {} events read so far",
+                        t0.elapsed().as_secs_f64(),
+                        read.load(Ordering::Relaxed)
+                    );
+                }
+            }
+        });
+        let (cpu_before, wall_before) = (cpu_seconds(), Instant::now());
+        let (events, elapsed) =
+            ingest(&endpoint, hub, 1024, Mode::Batched, 8, rate, LIVE_DURATION).await;
+        let ingest_ended = Instant::now();
+        let read_at_end = read.load(Ordering::Relaxed);
+        for (target, total) in targets.iter().zip(partition_totals(&endpoint, hub).await) {
+            target.store(total, Ordering::Relaxed);
+        }
+        let caught_up = tokio::time::timeout(Duration::from_secs(60), readers)
+            .await
+            .is_ok();
+        let catch_up = ingest_ended.elapsed();
+        let (cpu_after, wall) = (cpu_seconds(), wall_before.elapsed().as_secs_f64());
+        let read_total = read.load(Ordering::Relaxed);
         let ingested = events + u64::from(PARTITIONS);
+        eprintln!(
+            "live {label}: {:.2} cores busy on average, the endpoint's threads {:.2} \
+             ({:.1} µs of endpoint CPU per event, in and out)",
+            (cpu_after.0 - cpu_before.0) / wall,
+            (cpu_after.1 - cpu_before.1) / wall,
+            (cpu_after.1 - cpu_before.1) * 1e6 / ingested as f64
+        );
         println!(
             "| live {label}: 1 KiB batched ingest, 8 conn, with 8 readers | {:.0} | {:.1} |",
             events as f64 / elapsed.as_secs_f64(),
             events as f64 * 1024.0 / elapsed.as_secs_f64() / 1e6
         );
+        let ages = ages.lock().expect("ages");
         println!(
-            "| live {label}: read within 1 s of the last send | {read_now} of {ingested} ({:.0} %) | |",
-            read_now as f64 * 100.0 / ingested as f64
+            "| live {label}: read by the end of ingest; all {ingested} read {} after it; \
+             age when read p50 / p99 / max | {:.0} % | {} / {} / {} ms |",
+            if caught_up && read_total >= ingested {
+                format!("{} ms", catch_up.as_millis())
+            } else {
+                format!("not within 60 s ({read_total} read)")
+            },
+            read_at_end as f64 * 100.0 / ingested as f64,
+            ages.value_at_quantile(0.5),
+            ages.value_at_quantile(0.99),
+            ages.max(),
         );
-        emu.shutdown().await;
+        drop(ages);
+        progress.abort();
+        stop(&emulator_runtime, emu).await;
     }
     eprintln!("live: emulator stopped");
 }

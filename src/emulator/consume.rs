@@ -6,16 +6,21 @@
 //! `amqp:link:stolen`.
 
 use fe2o3_amqp::acceptor::LinkEndpoint;
-use fe2o3_amqp::types::messaging::{Body, Data, DeliveryAnnotations, Message};
+use fe2o3_amqp::types::messaging::{
+    AmqpValue, Body, DeliveryAnnotations, Message, MessageAnnotations,
+};
 use fe2o3_amqp::types::performatives::Attach;
 use fe2o3_amqp::types::primitives::{Binary, OrderedMap, Symbol, Timestamp, Value};
 use fe2o3_amqp::{Sendable, Sender};
 use fe2o3_amqp_types::messaging::annotations::OwnedKey;
+use serde::Serialize;
 
 use super::address::{parse_selector, Node};
-use super::amqp::{self, AmqpMessage};
+use super::amqp;
 use super::auth::ConnectionGrants;
 use super::connection::{refuse, Shared};
+use super::sections;
+use super::shim::PRE_ENCODED_MESSAGE_FORMAT;
 use super::store::{now_ms, Partition, StartPosition, StoredEvent};
 
 const SELECTOR_FILTER: &str = "apache.org:selector-filter:string";
@@ -168,8 +173,7 @@ pub async fn serve(sender: Sender, link: ConsumerLink, grants: &ConnectionGrants
             continue;
         }
         for event in events {
-            let message = delivery_message(&event, link.runtime_metrics.then_some(&*partition));
-            let sendable = Sendable::builder().message(message).settled(true).build();
+            let sendable = delivery(&event, link.runtime_metrics.then_some(&*partition));
             tokio::select! {
                 sent = sender.send(sendable) => if sent.is_err() { return },
                 reason = &mut claim.displaced => return displaced(sender, reason.ok()).await,
@@ -191,60 +195,224 @@ async fn displaced(sender: Sender, reason: Option<String>) {
 
 /// The stored event as the service delivers it: stamped with its sequence number, offset and
 /// enqueued time, and with the partition's runtime metrics when the receiver asked for them.
-fn delivery_message(event: &StoredEvent, metrics_of: Option<&Partition>) -> AmqpMessage {
-    let mut message = amqp::decode(&event.message).unwrap_or_else(|_| {
-        // Ingest checks every event decodes, so this only guards against a corrupted journal.
-        Message::builder()
-            .body(Body::Data(
-                vec![Data(Binary::from(event.message.to_vec()))].into(),
-            ))
-            .build()
-    });
-    amqp::set_annotation(
-        &mut message,
+///
+/// Only the message annotations are decoded and encoded again; every other section goes out as
+/// the publisher encoded it, wrapped for the shim to unwrap (see
+/// [`PRE_ENCODED_MESSAGE_FORMAT`]).
+fn delivery(event: &StoredEvent, metrics_of: Option<&Partition>) -> Sendable<AmqpValue<PreEncoded>> {
+    let encoded = match encode_delivery(event, metrics_of) {
+        Ok(encoded) => encoded,
+        Err(e) => {
+            // Ingest checks every event's sections, so only a damaged journal gets here; the
+            // reader still gets the event, its bytes as the body.
+            tracing::warn!(error = %e, sequence_number = event.sequence_number, "stored event is not an AMQP message");
+            let fallback = Message::builder()
+                .data(Binary::from(event.message.to_vec()))
+                .build();
+            let event = StoredEvent {
+                message: amqp::encode(&fallback.map_body(|data| Body::<Value>::Data(vec![data].into())))
+                    .unwrap_or_default(),
+                ..event.clone()
+            };
+            encode_delivery(&event, metrics_of).unwrap_or_default()
+        }
+    };
+    Sendable::builder()
+        .message(Message::builder().body(AmqpValue(PreEncoded(encoded))).build())
+        .message_format(PRE_ENCODED_MESSAGE_FORMAT)
+        .settled(true)
+        .build()
+}
+
+/// The delivered message's encoded sections: the publisher's header, our delivery annotations
+/// (runtime metrics), the publisher's message annotations plus the service's stamps, and the
+/// rest untouched. The publisher's own delivery annotations are for one hop and are dropped.
+fn encode_delivery(
+    event: &StoredEvent,
+    metrics_of: Option<&Partition>,
+) -> Result<Vec<u8>, DeliveryEncodingError> {
+    let sections = sections::split(&event.message)?;
+    let mut out = Vec::with_capacity(event.message.len() + 192);
+    out.extend_from_slice(sections.header.unwrap_or_default());
+    if let Some(partition) = metrics_of {
+        runtime_metrics(partition).serialize(&mut serde_amqp::ser::Serializer::new(&mut out))?;
+    }
+    let mut annotations = match sections.message_annotations {
+        Some(bytes) => serde_amqp::from_slice::<MessageAnnotations>(bytes)?,
+        None => MessageAnnotations(OrderedMap::new()),
+    };
+    let mut put = |k: &str, v: Value| {
+        annotations.0.insert(OwnedKey::Symbol(Symbol::from(k)), v);
+    };
+    put(
         "x-opt-sequence-number",
         Value::Long(event.sequence_number),
     );
-    amqp::set_annotation(
-        &mut message,
-        "x-opt-offset",
-        Value::String(event.offset.to_string()),
-    );
-    amqp::set_annotation(
-        &mut message,
+    put("x-opt-offset", Value::String(event.offset.to_string()));
+    put(
         "x-opt-enqueued-time",
         Value::Timestamp(Timestamp::from_milliseconds(event.enqueued_ms)),
     );
     if let Some(key) = &event.partition_key {
-        amqp::set_annotation(
-            &mut message,
-            "x-opt-partition-key",
-            Value::String(key.clone()),
-        );
+        put("x-opt-partition-key", Value::String(key.clone()));
     }
-    if let Some(partition) = metrics_of {
-        let info = partition.info();
-        let mut annotations = OrderedMap::new();
-        let mut put = |k: &str, v: Value| {
-            annotations.insert(OwnedKey::Symbol(Symbol::from(k)), v);
+    annotations.serialize(&mut serde_amqp::ser::Serializer::new(&mut out))?;
+    out.extend_from_slice(sections.rest);
+    Ok(out)
+}
+
+/// Bytes that `serde_amqp` writes as they are: the way its own `LazyValue` serializes (by this
+/// newtype name), which has no constructor from bytes we already own. The test
+/// `deliveries_carry_the_publisher_s_bytes` pins the behaviour.
+#[derive(Debug)]
+pub struct PreEncoded(Vec<u8>);
+
+impl Serialize for PreEncoded {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Raw<'a>(&'a [u8]);
+        impl Serialize for Raw<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_bytes(self.0)
+            }
+        }
+        serializer.serialize_newtype_struct("__LAZY_VALUE", &Raw(&self.0))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum DeliveryEncodingError {
+    #[error("its sections: {0}")]
+    Sections(#[from] super::wire::WireError),
+    #[error("its annotations: {0}")]
+    Annotations(#[from] serde_amqp::Error),
+}
+
+/// The partition's last-enqueued properties, as delivery annotations.
+fn runtime_metrics(partition: &Partition) -> DeliveryAnnotations {
+    let info = partition.info();
+    let mut annotations = OrderedMap::new();
+    let mut put = |k: &str, v: Value| {
+        annotations.insert(OwnedKey::Symbol(Symbol::from(k)), v);
+    };
+    put(
+        "last_enqueued_sequence_number",
+        Value::Long(info.last_sequence_number),
+    );
+    put(
+        "last_enqueued_offset",
+        Value::String(info.last_offset.to_string()),
+    );
+    put(
+        "last_enqueued_time_utc",
+        Value::Timestamp(Timestamp::from_milliseconds(info.last_enqueued_ms)),
+    );
+    put(
+        "runtime_info_retrieval_time_utc",
+        Value::Timestamp(Timestamp::from_milliseconds(now_ms())),
+    );
+    DeliveryAnnotations(annotations)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fe2o3_amqp::types::messaging::message::__private::Serializable;
+    use fe2o3_amqp::types::messaging::{ApplicationProperties, Data, Properties};
+
+    use crate::emulator::config::{EmulatorConfig, HubConfig};
+    use crate::emulator::store::{Namespace, NewEvent};
+
+    fn published() -> Vec<u8> {
+        let mut message = Message::builder()
+            .body(Body::<Value>::Data(
+                vec![Data(Binary::from(b"{\"n\":1}".to_vec()))].into(),
+            ))
+            .build();
+        message.properties = Some(Properties::builder().message_id(String::from("m-1")).build());
+        message.application_properties =
+            Some(ApplicationProperties::builder().insert("kind", "test").build());
+        amqp::set_annotation(&mut message, "x-opt-partition-key", Value::from("k"));
+        amqp::set_annotation(&mut message, "publisher-note", Value::from("kept"));
+        amqp::encode(&message).expect("encode").to_vec()
+    }
+
+    /// What the client receives: the transfer payload without the wrapper the shim drops.
+    fn received(sendable: &Sendable<AmqpValue<PreEncoded>>) -> Vec<u8> {
+        let payload = serde_amqp::to_vec(&Serializable(&sendable.message)).expect("serialize");
+        assert_eq!(payload[..3], crate::emulator::shim::AMQP_VALUE_PREFIX);
+        assert_eq!(sendable.message_format, PRE_ENCODED_MESSAGE_FORMAT);
+        payload[3..].to_vec()
+    }
+
+    #[test]
+    fn deliveries_carry_the_publisher_s_bytes() {
+        let config = EmulatorConfig {
+            hubs: vec![HubConfig {
+                name: "h".into(),
+                partition_count: 1,
+                consumer_groups: vec![],
+            }],
+            ..EmulatorConfig::default()
         };
-        put(
-            "last_enqueued_sequence_number",
-            Value::Long(info.last_sequence_number),
+        let namespace = Namespace::open(&config).expect("namespace");
+        let partition = namespace.hub("h").expect("hub").partitions[0].clone();
+        let bytes = published();
+        for _ in 0..2 {
+            partition
+                .append(vec![NewEvent {
+                    message: bytes::Bytes::from(bytes.clone()),
+                    partition_key: Some("k".into()),
+                }])
+                .expect("append");
+        }
+        let event = partition.read(1, 1).remove(0);
+
+        let plain = received(&delivery(&event, None));
+        let message = amqp::decode(&plain).expect("a message");
+        let annotation = |k| amqp::annotation(&message, k).cloned();
+        assert_eq!(annotation("x-opt-sequence-number"), Some(Value::Long(1)));
+        assert_eq!(
+            annotation("x-opt-offset"),
+            Some(Value::String(bytes.len().to_string()))
         );
-        put(
-            "last_enqueued_offset",
-            Value::String(info.last_offset.to_string()),
+        assert_eq!(
+            annotation("x-opt-enqueued-time"),
+            Some(Value::Timestamp(Timestamp::from_milliseconds(
+                event.enqueued_ms
+            )))
         );
-        put(
-            "last_enqueued_time_utc",
-            Value::Timestamp(Timestamp::from_milliseconds(info.last_enqueued_ms)),
+        assert_eq!(annotation("x-opt-partition-key"), Some(Value::from("k")));
+        assert_eq!(annotation("publisher-note"), Some(Value::from("kept")));
+        assert!(message.delivery_annotations.is_none());
+        // Properties, application properties and body are the publisher's bytes, untouched.
+        let rest = sections::split(&bytes).expect("published").rest;
+        assert!(plain.ends_with(rest));
+
+        let with_metrics = received(&delivery(&event, Some(&partition)));
+        let message = amqp::decode(&with_metrics).expect("a message");
+        let metrics = message.delivery_annotations.expect("runtime metrics").0;
+        assert_eq!(
+            metrics.get(&OwnedKey::Symbol(Symbol::from(
+                "last_enqueued_sequence_number"
+            ))),
+            Some(&Value::Long(1))
         );
-        put(
-            "runtime_info_retrieval_time_utc",
-            Value::Timestamp(Timestamp::from_milliseconds(now_ms())),
-        );
-        message.delivery_annotations = Some(DeliveryAnnotations(annotations));
     }
-    message
+
+    #[test]
+    fn an_event_that_is_not_a_message_is_still_delivered() {
+        let event = StoredEvent {
+            sequence_number: 7,
+            offset: 0,
+            enqueued_ms: 0,
+            partition_key: None,
+            message: bytes::Bytes::from_static(b"not amqp"),
+        };
+        let message = amqp::decode(&received(&delivery(&event, None))).expect("a message");
+        assert_eq!(
+            amqp::annotation(&message, "x-opt-sequence-number"),
+            Some(&Value::Long(7))
+        );
+        assert!(matches!(message.body, Body::Data(_)));
+    }
 }

@@ -23,6 +23,7 @@ pub mod journal;
 pub mod ownership;
 pub mod publish;
 pub mod requests;
+pub mod sections;
 pub mod shim;
 pub mod store;
 pub mod wire;

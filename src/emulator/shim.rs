@@ -8,6 +8,9 @@
 //! Outgoing session frames also pass through [`ChannelRotation`] (see `channels`), which works
 //! around how the Rust SDK's fe2o3 0.16 tracks session channels.
 //!
+//! Outgoing transfers of pre-encoded events lose their amqp-value wrapper (see
+//! [`PRE_ENCODED_MESSAGE_FORMAT`]).
+//!
 //! Incoming, two things are touched. The client's Open: its `max-frame-size` is lowered by
 //! [`FRAME_PADDING_ALLOWANCE`] so that frames fe2o3 splits to that size still fit the client's
 //! real limit after padding. And continuation transfers: the Rust SDK's fe2o3-amqp 0.16 puts a
@@ -27,6 +30,17 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use super::channels::ChannelRotation;
 use super::wire::{self, code, FieldOverride, Performative, Unit, WireError};
 
+/// The message format of a consume link's transfer whose message was encoded by us, not by
+/// fe2o3. fe2o3 only sends typed messages, so such a message travels wrapped as the value of an
+/// amqp-value section ([`AMQP_VALUE_PREFIX`] + the encoded sections); this stream drops the
+/// wrapper and puts message format 0 back, so the client receives exactly the encoded sections.
+/// (A vendor format: the top three bytes would be an IANA enterprise number; nobody else sends
+/// this one to us, and it never reaches a client.)
+pub const PRE_ENCODED_MESSAGE_FORMAT: u32 = 0x4855_4200;
+
+/// The encoded descriptor of an amqp-value section.
+pub const AMQP_VALUE_PREFIX: [u8; 3] = [0x00, 0x53, 0x77];
+
 /// Bytes a padded performative may grow by: up to 13 nulls plus a list8 → list32 header.
 pub const FRAME_PADDING_ALLOWANCE: u32 = 64;
 
@@ -41,6 +55,12 @@ pub const INBOUND_MAX_FRAME: u32 = 65536;
 
 /// Outgoing bytes held before `poll_write` pushes back on fe2o3's writer.
 const OUTGOING_HIGH_WATER: usize = 512 * 1024;
+
+/// Outgoing bytes that go to the socket at once rather than waiting for fe2o3 to pause.
+const OUTGOING_COALESCE: usize = 64 * 1024;
+
+/// Bytes read from the socket per read call.
+const READ_CHUNK: usize = 64 * 1024;
 
 /// The largest frame fe2o3 may hand us; it never exceeds what it negotiated, this is a backstop.
 const OUTGOING_MAX_FRAME: usize = 16 * 1024 * 1024;
@@ -88,6 +108,9 @@ pub struct ServiceShapedStream<S> {
     /// Rewritten outbound bytes waiting for the socket.
     outbound_ready: Vec<u8>,
     outbound_ready_pos: usize,
+    /// fe2o3 wrote since the read side last looked: it is still busy, so its frames can wait to
+    /// share one socket write (see `poll_read`).
+    written_since_read: bool,
     /// Whether dispositions go out in two phases (until a client asks for rcv-settle-mode second).
     two_phase: bool,
     held: VecDeque<HeldDisposition>,
@@ -109,6 +132,7 @@ impl<S> ServiceShapedStream<S> {
             channel_map: ChannelRotation::default(),
             outbound_ready: Vec::new(),
             outbound_ready_pos: 0,
+            written_since_read: false,
             two_phase: true,
             held: VecDeque::new(),
             held_timer: None,
@@ -208,7 +232,11 @@ impl<S> ServiceShapedStream<S> {
                             continue;
                         }
                     }
-                    self.emit(frame, service_shaped_fields);
+                    if is_pre_encoded_delivery(frame) {
+                        self.emit_dropping(frame, unwrapped_delivery, AMQP_VALUE_PREFIX.len());
+                    } else {
+                        self.emit(frame, service_shaped_fields);
+                    }
                     consumed += size;
                 }
                 Err(WireError::Incomplete) => break,
@@ -227,8 +255,19 @@ impl<S> ServiceShapedStream<S> {
 
     /// Rewrites one outgoing frame into `outbound_ready`, renumbering its channel.
     fn emit(&mut self, frame: &[u8], overrides: impl Fn(&Performative<'_>) -> Vec<FieldOverride>) {
+        self.emit_dropping(frame, overrides, 0);
+    }
+
+    fn emit_dropping(
+        &mut self,
+        frame: &[u8],
+        overrides: impl Fn(&Performative<'_>) -> Vec<FieldOverride>,
+        drop: usize,
+    ) {
         let start = self.outbound_ready.len();
-        if let Err(e) = wire::rewrite_frame(frame, overrides, &mut self.outbound_ready) {
+        if let Err(e) =
+            wire::rewrite_frame_dropping(frame, overrides, drop, &mut self.outbound_ready)
+        {
             // Our own encoder produced it, so this is a bug; send it as it is.
             tracing::warn!(error = %e, "could not pad an outgoing frame");
             self.outbound_ready.truncate(start);
@@ -272,6 +311,32 @@ impl<S> ServiceShapedStream<S> {
             }
         }
     }
+}
+
+/// A transfer carrying a pre-encoded event from a consume link (see `consume`): its message
+/// format is [`PRE_ENCODED_MESSAGE_FORMAT`] and its payload starts with the amqp-value wrapper.
+/// Only the first frame of a delivery carries a message format.
+fn is_pre_encoded_delivery(frame: &[u8]) -> bool {
+    let Some(body) = frame.get(usize::from(frame[4]) * 4..) else {
+        return false;
+    };
+    if !body.starts_with(&[0x00, 0x53, 0x14]) {
+        return false;
+    }
+    wire::parse_performative(body).is_ok_and(|p| {
+        p.fields.get(3).and_then(|f| wire::decode_unsigned(f))
+            == Some(u64::from(PRE_ENCODED_MESSAGE_FORMAT))
+            && body[p.encoded_len..].starts_with(&AMQP_VALUE_PREFIX)
+    })
+}
+
+/// The first frame of a pre-encoded delivery as the client must see it: message format 0 (the
+/// wrapper is dropped by the caller).
+fn unwrapped_delivery(_: &Performative<'_>) -> Vec<FieldOverride> {
+    vec![FieldOverride {
+        index: 3,
+        encoded: wire::encode_uint(0),
+    }]
 }
 
 /// An outgoing Disposition from one of our receiving links (role `true`) that settles.
@@ -427,9 +492,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for ServiceShapedStream<S> {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         this.release_due(cx);
+        // fe2o3 flushes after every frame, which would cost a socket write (and a wake-up of the
+        // client) per 1 KiB event. So `poll_flush` leaves the bytes here, and they go out when
+        // fe2o3's loop comes back to reading without having written since the last look: it has
+        // run out of frames for now. fe2o3 reads whenever it waits, so nothing is left behind.
         if this.outbound_ready_pos < this.outbound_ready.len() {
-            // Released dispositions go out now; if the socket is full, it wakes this read.
-            if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
+            if std::mem::take(&mut this.written_since_read) {
+                cx.waker().wake_by_ref();
+            } else if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
+                // If the socket is full, it wakes this read.
                 return Poll::Ready(Err(e));
             }
         }
@@ -445,11 +516,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for ServiceShapedStream<S> {
                 }
                 return Poll::Ready(Ok(()));
             }
-            let mut chunk = [0u8; 8192];
-            let mut chunk_buf = ReadBuf::new(&mut chunk);
-            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut chunk_buf))?;
-            let filled = chunk_buf.filled();
-            if filled.is_empty() {
+            let already = this.inbound_pending.len();
+            this.inbound_pending.resize(already + READ_CHUNK, 0);
+            let mut chunk_buf = ReadBuf::new(&mut this.inbound_pending[already..]);
+            let read = Pin::new(&mut this.inner).poll_read(cx, &mut chunk_buf);
+            let filled = chunk_buf.filled().len();
+            this.inbound_pending.truncate(already + filled);
+            ready!(read)?;
+            if filled == 0 {
                 // End of stream: hand over whatever was held back, then report EOF.
                 this.inbound_ready.append(&mut this.inbound_pending);
                 if this.inbound_ready.is_empty() {
@@ -457,7 +531,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for ServiceShapedStream<S> {
                 }
                 continue;
             }
-            this.inbound_pending.extend_from_slice(filled);
             this.process_inbound()?;
         }
     }
@@ -492,17 +565,19 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ServiceShapedStream<S> {
         }
         this.outbound_pending.extend_from_slice(buf);
         this.process_outbound();
-        // Opportunistic: start sending now, but accept the bytes whether or not the socket is ready.
-        if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
-            return Poll::Ready(Err(e));
+        this.written_since_read = true;
+        if this.outbound_ready.len() - this.outbound_ready_pos >= OUTGOING_COALESCE {
+            // Start sending now, but accept the bytes whether or not the socket is ready.
+            if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
+                return Poll::Ready(Err(e));
+            }
         }
         Poll::Ready(Ok(buf.len()))
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        ready!(this.poll_drain(cx))?;
-        Pin::new(&mut this.inner).poll_flush(cx)
+    /// Leaves the bytes for `poll_read` to send (see there); a TCP stream's own flush is a no-op.
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

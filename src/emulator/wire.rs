@@ -317,6 +317,19 @@ pub fn rewrite_frame(
     overrides: impl Fn(&Performative<'_>) -> Vec<FieldOverride>,
     out: &mut Vec<u8>,
 ) -> Result<(), WireError> {
+    rewrite_frame_dropping(frame, overrides, 0, out)
+}
+
+/// [`rewrite_frame`] that also leaves out the first `drop` bytes of the payload.
+///
+/// # Errors
+/// As [`rewrite_frame`], and [`WireError::Malformed`] if the payload is shorter than `drop`.
+pub fn rewrite_frame_dropping(
+    frame: &[u8],
+    overrides: impl Fn(&Performative<'_>) -> Vec<FieldOverride>,
+    drop: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), WireError> {
     let header = take(frame, FRAME_HEADER_LEN)?;
     let data_offset = usize::from(header[4]) * 4;
     let body = frame
@@ -327,6 +340,9 @@ pub fn rewrite_frame(
         return Ok(());
     }
     let performative = parse_performative(body)?;
+    let payload = body
+        .get(performative.encoded_len + drop..)
+        .ok_or(WireError::Malformed("payload shorter than the bytes to drop"))?;
     let Some(arity) = full_arity(performative.descriptor) else {
         out.extend_from_slice(frame);
         return Ok(());
@@ -351,7 +367,7 @@ pub fn rewrite_frame(
     out.push(2); // data offset: a plain 8-byte header, extended header dropped
     out.extend_from_slice(&header[5..8]);
     encode_performative(performative.descriptor, &fields, out);
-    out.extend_from_slice(&body[performative.encoded_len..]);
+    out.extend_from_slice(payload);
     let size = out.len() - start;
     let Ok(size) = u32::try_from(size) else {
         out.truncate(start);
