@@ -240,9 +240,12 @@ async fn read_all(
             futures::pin_mut!(stream);
             let mut ages = Histogram::<u64>::new(3).expect("histogram");
             let mut read = 0;
+            let mut last_event = Instant::now();
             while read < targets[p].load(Ordering::Relaxed) {
-                match tokio::time::timeout(Duration::from_secs(30), stream.next()).await {
+                // Short waits, so that a target set while waiting ends the reader promptly.
+                match tokio::time::timeout(Duration::from_millis(50), stream.next()).await {
                     Ok(Some(Ok(event))) => {
+                        last_event = Instant::now();
                         read += 1;
                         counter.fetch_add(1, Ordering::Relaxed);
                         if let Some(age) = event
@@ -253,6 +256,7 @@ async fn read_all(
                             let _ = ages.record(u64::try_from(age.as_millis()).unwrap_or(0));
                         }
                     }
+                    Err(_) if last_event.elapsed() < Duration::from_secs(30) => {}
                     _ => break,
                 }
             }

@@ -199,7 +199,10 @@ async fn displaced(sender: Sender, reason: Option<String>) {
 /// Only the message annotations are decoded and encoded again; every other section goes out as
 /// the publisher encoded it, wrapped for the shim to unwrap (see
 /// [`PRE_ENCODED_MESSAGE_FORMAT`]).
-fn delivery(event: &StoredEvent, metrics_of: Option<&Partition>) -> Sendable<AmqpValue<PreEncoded>> {
+fn delivery(
+    event: &StoredEvent,
+    metrics_of: Option<&Partition>,
+) -> Sendable<AmqpValue<PreEncoded>> {
     let encoded = match encode_delivery(event, metrics_of) {
         Ok(encoded) => encoded,
         Err(e) => {
@@ -210,15 +213,21 @@ fn delivery(event: &StoredEvent, metrics_of: Option<&Partition>) -> Sendable<Amq
                 .data(Binary::from(event.message.to_vec()))
                 .build();
             let event = StoredEvent {
-                message: amqp::encode(&fallback.map_body(|data| Body::<Value>::Data(vec![data].into())))
-                    .unwrap_or_default(),
+                message: amqp::encode(
+                    &fallback.map_body(|data| Body::<Value>::Data(vec![data].into())),
+                )
+                .unwrap_or_default(),
                 ..event.clone()
             };
             encode_delivery(&event, metrics_of).unwrap_or_default()
         }
     };
     Sendable::builder()
-        .message(Message::builder().body(AmqpValue(PreEncoded(encoded))).build())
+        .message(
+            Message::builder()
+                .body(AmqpValue(PreEncoded(encoded)))
+                .build(),
+        )
         .message_format(PRE_ENCODED_MESSAGE_FORMAT)
         .settled(true)
         .build()
@@ -244,10 +253,7 @@ fn encode_delivery(
     let mut put = |k: &str, v: Value| {
         annotations.0.insert(OwnedKey::Symbol(Symbol::from(k)), v);
     };
-    put(
-        "x-opt-sequence-number",
-        Value::Long(event.sequence_number),
-    );
+    put("x-opt-sequence-number", Value::Long(event.sequence_number));
     put("x-opt-offset", Value::String(event.offset.to_string()));
     put(
         "x-opt-enqueued-time",
@@ -328,9 +334,16 @@ mod tests {
                 vec![Data(Binary::from(b"{\"n\":1}".to_vec()))].into(),
             ))
             .build();
-        message.properties = Some(Properties::builder().message_id(String::from("m-1")).build());
-        message.application_properties =
-            Some(ApplicationProperties::builder().insert("kind", "test").build());
+        message.properties = Some(
+            Properties::builder()
+                .message_id(String::from("m-1"))
+                .build(),
+        );
+        message.application_properties = Some(
+            ApplicationProperties::builder()
+                .insert("kind", "test")
+                .build(),
+        );
         amqp::set_annotation(&mut message, "x-opt-partition-key", Value::from("k"));
         amqp::set_annotation(&mut message, "publisher-note", Value::from("kept"));
         amqp::encode(&message).expect("encode").to_vec()

@@ -8,10 +8,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use fe2o3_amqp::link::delivery::DeliveryInfo;
 use fe2o3_amqp::types::definitions;
 use fe2o3_amqp::types::messaging::Body;
 use fe2o3_amqp::types::primitives::Value;
-use fe2o3_amqp::link::delivery::DeliveryInfo;
 use fe2o3_amqp::{Delivery, Receiver};
 
 use super::amqp::{self, BATCH_MESSAGE_FORMAT};

@@ -121,7 +121,8 @@ mod tests {
                 vec![Data(Binary::from(b"hello".to_vec()))].into(),
             ))
             .build();
-        message.application_properties = Some(ApplicationProperties::builder().insert("k", 1).build());
+        message.application_properties =
+            Some(ApplicationProperties::builder().insert("k", 1).build());
         if with_header {
             message.header = Some(Header::default());
         }
@@ -169,8 +170,8 @@ mod tests {
         let good = event(true, true);
         for bad in [
             &b"plain text"[..],
-            &[0x00, 0x53, 0x10, 0x45][..],       // an Open performative, not a section
-            &good[..good.len() - 1],             // cut short
+            &[0x00, 0x53, 0x10, 0x45][..], // an Open performative, not a section
+            &good[..good.len() - 1],       // cut short
             &[0x00, 0x53, 0x75, 0xa0, 9, 1][..], // data claiming more bytes than it has
         ] {
             assert!(split(bad).is_err(), "{bad:?}");

@@ -342,7 +342,9 @@ pub fn rewrite_frame_dropping(
     let performative = parse_performative(body)?;
     let payload = body
         .get(performative.encoded_len + drop..)
-        .ok_or(WireError::Malformed("payload shorter than the bytes to drop"))?;
+        .ok_or(WireError::Malformed(
+            "payload shorter than the bytes to drop",
+        ))?;
     let Some(arity) = full_arity(performative.descriptor) else {
         out.extend_from_slice(frame);
         return Ok(());
