@@ -108,9 +108,6 @@ pub struct ServiceShapedStream<S> {
     /// Rewritten outbound bytes waiting for the socket.
     outbound_ready: Vec<u8>,
     outbound_ready_pos: usize,
-    /// fe2o3 wrote since the read side last looked: it is still busy, so its frames can wait to
-    /// share one socket write (see `poll_read`).
-    written_since_read: bool,
     /// Whether dispositions go out in two phases (until a client asks for rcv-settle-mode second).
     two_phase: bool,
     held: VecDeque<HeldDisposition>,
@@ -132,7 +129,6 @@ impl<S> ServiceShapedStream<S> {
             channel_map: ChannelRotation::default(),
             outbound_ready: Vec::new(),
             outbound_ready_pos: 0,
-            written_since_read: false,
             two_phase: true,
             held: VecDeque::new(),
             held_timer: None,
@@ -494,12 +490,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for ServiceShapedStream<S> {
         this.release_due(cx);
         // fe2o3 flushes after every frame, which would cost a socket write (and a wake-up of the
         // client) per 1 KiB event. So `poll_flush` leaves the bytes here, and they go out when
-        // fe2o3's loop comes back to reading without having written since the last look: it has
-        // run out of frames for now. fe2o3 reads whenever it waits, so nothing is left behind.
+        // fe2o3's loop next polls its read: at once when it has nothing else to do (it reads
+        // whenever it waits, so nothing is left behind), after a few more frames when it is busy
+        // sending. (Waiting until it has no frames at all saved more writes, but the extra task
+        // wake-up halved the rate of single-event sends, which wait for each acknowledgement.)
         if this.outbound_ready_pos < this.outbound_ready.len() {
-            if std::mem::take(&mut this.written_since_read) {
-                cx.waker().wake_by_ref();
-            } else if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
+            if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
                 // If the socket is full, it wakes this read.
                 return Poll::Ready(Err(e));
             }
@@ -565,7 +561,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ServiceShapedStream<S> {
         }
         this.outbound_pending.extend_from_slice(buf);
         this.process_outbound();
-        this.written_since_read = true;
         if this.outbound_ready.len() - this.outbound_ready_pos >= OUTGOING_COALESCE {
             // Start sending now, but accept the bytes whether or not the socket is ready.
             if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
