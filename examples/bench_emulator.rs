@@ -469,78 +469,91 @@ async fn run(emulator_runtime: tokio::runtime::Handle, readers_runtime: tokio::r
         ],
     };
     for (label, rate) in live_cases {
-        let hub = "live";
-        let emu = start(&emulator_runtime, config(hub)).await;
-        let read = Arc::new(AtomicU64::new(0));
-        let ages = Arc::new(Mutex::new(Histogram::<u64>::new(3).expect("histogram")));
-        // Unbounded until ingest ends; then each reader's target is what its partition holds.
-        let targets: Arc<Vec<AtomicU64>> =
-            Arc::new((0..PARTITIONS).map(|_| AtomicU64::new(u64::MAX)).collect());
-        let endpoint = Endpoint::of(&emu);
-        let readers = readers_runtime.spawn({
-            let (endpoint, targets) = (endpoint.clone(), targets.clone());
-            let (read, ages) = (read.clone(), ages.clone());
-            async move { read_all(&endpoint, hub, targets, read, ages).await }
-        });
-        eprintln!("live {label}: starting");
-        let progress = tokio::spawn({
-            let read = read.clone();
-            async move {
-                let t0 = Instant::now();
-                loop {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    eprintln!(
-                        "{:5.1} s: {} events read so far",
-                        t0.elapsed().as_secs_f64(),
-                        read.load(Ordering::Relaxed)
-                    );
-                }
+        live_case(&label, rate, &emulator_runtime, &readers_runtime).await;
+    }
+    eprintln!("live: emulator stopped");
+}
+
+/// One live case: paced (or flat-out) batched ingest with 8 readers running from the start.
+async fn live_case(
+    label: &str,
+    rate: Option<f64>,
+    emulator_runtime: &tokio::runtime::Handle,
+    readers_runtime: &tokio::runtime::Handle,
+) {
+    let hub = "live";
+    let emu = start(emulator_runtime, config(hub)).await;
+    let read = Arc::new(AtomicU64::new(0));
+    let ages = Arc::new(Mutex::new(Histogram::<u64>::new(3).expect("histogram")));
+    // Unbounded until ingest ends; then each reader's target is what its partition holds.
+    let targets: Arc<Vec<AtomicU64>> =
+        Arc::new((0..PARTITIONS).map(|_| AtomicU64::new(u64::MAX)).collect());
+    let endpoint = Endpoint::of(&emu);
+    let readers = readers_runtime.spawn({
+        let (endpoint, targets) = (endpoint.clone(), targets.clone());
+        let (read, ages) = (read.clone(), ages.clone());
+        async move { read_all(&endpoint, hub, targets, read, ages).await }
+    });
+    eprintln!("live {label}: starting");
+    let progress = tokio::spawn({
+        let read = read.clone();
+        async move {
+            let t0 = Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                eprintln!(
+                    "{:5.1} s: {} events read so far",
+                    t0.elapsed().as_secs_f64(),
+                    read.load(Ordering::Relaxed)
+                );
             }
-        });
-        let (cpu_before, wall_before) = (cpu_seconds(), Instant::now());
-        let (events, elapsed) =
-            ingest(&endpoint, hub, 1024, Mode::Batched, 8, rate, LIVE_DURATION).await;
-        let ingest_ended = Instant::now();
-        let read_at_end = read.load(Ordering::Relaxed);
-        for (target, total) in targets.iter().zip(partition_totals(&endpoint, hub).await) {
-            target.store(total, Ordering::Relaxed);
         }
-        let caught_up = tokio::time::timeout(Duration::from_secs(60), readers)
-            .await
-            .is_ok();
-        let catch_up = ingest_ended.elapsed();
-        let (cpu_after, wall) = (cpu_seconds(), wall_before.elapsed().as_secs_f64());
-        let read_total = read.load(Ordering::Relaxed);
-        let ingested = events + u64::from(PARTITIONS);
-        eprintln!(
-            "live {label}: {:.2} cores busy on average, the endpoint's threads {:.2} \
-             ({:.1} µs of endpoint CPU per event, in and out)",
-            (cpu_after.0 - cpu_before.0) / wall,
-            (cpu_after.1 - cpu_before.1) / wall,
-            (cpu_after.1 - cpu_before.1) * 1e6 / ingested as f64
-        );
-        println!(
-            "| live {label}: 1 KiB batched ingest, 8 conn, with 8 readers | {:.0} | {:.1} |",
-            events as f64 / elapsed.as_secs_f64(),
-            events as f64 * 1024.0 / elapsed.as_secs_f64() / 1e6
-        );
+    });
+    let (cpu_before, wall_before) = (cpu_seconds(), Instant::now());
+    let (events, elapsed) =
+        ingest(&endpoint, hub, 1024, Mode::Batched, 8, rate, LIVE_DURATION).await;
+    let ingest_ended = Instant::now();
+    let read_at_end = read.load(Ordering::Relaxed);
+    for (target, total) in targets.iter().zip(partition_totals(&endpoint, hub).await) {
+        target.store(total, Ordering::Relaxed);
+    }
+    let caught_up = tokio::time::timeout(Duration::from_secs(60), readers)
+        .await
+        .is_ok();
+    let catch_up = ingest_ended.elapsed();
+    let (cpu_after, wall) = (cpu_seconds(), wall_before.elapsed().as_secs_f64());
+    let read_total = read.load(Ordering::Relaxed);
+    let ingested = events + u64::from(PARTITIONS);
+    eprintln!(
+        "live {label}: {:.2} cores busy on average, the endpoint's threads {:.2} \
+         ({:.1} µs of endpoint CPU per event, in and out)",
+        (cpu_after.0 - cpu_before.0) / wall,
+        (cpu_after.1 - cpu_before.1) / wall,
+        (cpu_after.1 - cpu_before.1) * 1e6 / ingested as f64
+    );
+    println!(
+        "| live {label}: 1 KiB batched ingest, 8 conn, with 8 readers | {:.0} | {:.1} |",
+        events as f64 / elapsed.as_secs_f64(),
+        events as f64 * 1024.0 / elapsed.as_secs_f64() / 1e6
+    );
+    let (p50, p99, max) = {
         let ages = ages.lock().expect("ages");
-        println!(
-            "| live {label}: read by the end of ingest; all {ingested} read {} after it; \
-             age when read p50 / p99 / max | {:.0} % | {} / {} / {} ms |",
-            if caught_up && read_total >= ingested {
-                format!("{} ms", catch_up.as_millis())
-            } else {
-                format!("not within 60 s ({read_total} read)")
-            },
-            read_at_end as f64 * 100.0 / ingested as f64,
+        (
             ages.value_at_quantile(0.5),
             ages.value_at_quantile(0.99),
             ages.max(),
-        );
-        drop(ages);
-        progress.abort();
-        stop(&emulator_runtime, emu).await;
-    }
-    eprintln!("live: emulator stopped");
+        )
+    };
+    println!(
+        "| live {label}: read by the end of ingest; all {ingested} read {} after it; \
+         age when read p50 / p99 / max | {:.0} % | {p50} / {p99} / {max} ms |",
+        if caught_up && read_total >= ingested {
+            format!("{} ms", catch_up.as_millis())
+        } else {
+            format!("not within 60 s ({read_total} read)")
+        },
+        read_at_end as f64 * 100.0 / ingested as f64,
+    );
+    progress.abort();
+    stop(emulator_runtime, emu).await;
 }
