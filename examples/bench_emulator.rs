@@ -11,7 +11,8 @@
 //!   lag says whether they kept up.
 //! - Memory: resident bytes per million stored 1 KiB events, measured first, on the store alone.
 //!
-//! `BENCH_ONLY=live` runs the live cases and memory only; `BENCH_LIVE_RATE=75000` runs only a live
+//! `BENCH_ONLY=live` runs the live cases and memory only, `BENCH_ONLY=single` the one-event-per-send
+//! ingest cases only; `BENCH_LIVE_RATE=75000` runs only a live
 //! case paced at that rate (for finding where the readers stop keeping up, or for profiling). The
 //! endpoint runs on its own runtime (threads named `emulator`), the SDK clients on another
 //! (`clients`), so `perf report --sort comm` tells their CPU apart.
@@ -314,19 +315,48 @@ fn cpu_seconds_in(stat_path: &std::path::Path) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// CPU seconds used so far by the whole process, and by the endpoint's threads alone.
-fn cpu_seconds() -> (f64, f64) {
-    let process = cpu_seconds_in(std::path::Path::new("/proc/self/stat"));
-    let endpoint = std::fs::read_dir("/proc/self/task")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|task| {
-            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|c| c.trim() == "emulator")
-        })
-        .map(|task| cpu_seconds_in(&task.path().join("stat")))
-        .sum();
-    (process, endpoint)
+/// CPU seconds used so far by the whole process and by each role's threads.
+#[derive(Clone, Copy, Default)]
+struct CpuUse {
+    process: f64,
+    endpoint: f64,
+    producers: f64,
+    readers: f64,
+}
+
+impl CpuUse {
+    fn now() -> Self {
+        let mut used = Self {
+            process: cpu_seconds_in(std::path::Path::new("/proc/self/stat")),
+            ..Self::default()
+        };
+        for task in std::fs::read_dir("/proc/self/task")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let Ok(name) = std::fs::read_to_string(task.path().join("comm")) else {
+                continue;
+            };
+            let seconds = cpu_seconds_in(&task.path().join("stat"));
+            match name.trim() {
+                "emulator" => used.endpoint += seconds,
+                "clients" => used.producers += seconds,
+                "readers" => used.readers += seconds,
+                _ => {}
+            }
+        }
+        used
+    }
+
+    fn since(self, before: Self) -> Self {
+        Self {
+            process: self.process - before.process,
+            endpoint: self.endpoint - before.endpoint,
+            producers: self.producers - before.producers,
+            readers: self.readers - before.readers,
+        }
+    }
 }
 
 fn memory_per_million() -> f64 {
@@ -398,11 +428,13 @@ async fn run(emulator_runtime: tokio::runtime::Handle, readers_runtime: tokio::r
     println!("|---|---:|---:|");
     // First, while the process is fresh: the allocator keeps freed memory for reuse, which would
     // hide the store's footprint behind what earlier cases left.
-    let only_live = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "live");
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let only_live = only == "live";
+    let only_single = only == "single";
     let chosen_rate: Option<f64> = std::env::var("BENCH_LIVE_RATE")
         .ok()
         .and_then(|r| r.parse().ok());
-    if chosen_rate.is_none() {
+    if chosen_rate.is_none() && !only_single {
         let bytes = memory_per_million();
         println!(
             "| memory: 1M stored 1 KiB events (store alone) | {:.0} MiB RSS | {:.0} B/event |",
@@ -415,7 +447,10 @@ async fn run(emulator_runtime: tokio::runtime::Handle, readers_runtime: tokio::r
         .into_iter()
         .filter(|_| !only_live && chosen_rate.is_none())
     {
-        for mode in [Mode::Single, Mode::Batched] {
+        for mode in [Mode::Single, Mode::Batched]
+            .into_iter()
+            .filter(|mode| !only_single || matches!(mode, Mode::Single))
+        {
             for connections in [1usize, 8] {
                 round += 1;
                 let hub = format!("ingest{round}");
@@ -462,6 +497,7 @@ async fn run(emulator_runtime: tokio::runtime::Handle, readers_runtime: tokio::r
     // Live: ingest and read at the same time, flat out and paced at the target rate (or only
     // paced, at BENCH_LIVE_RATE events/s).
     let live_cases = match chosen_rate {
+        _ if only_single => vec![],
         Some(rate) => vec![(format!("paced at {rate}/s"), Some(rate))],
         None => vec![
             ("flat out".to_owned(), None),
@@ -509,7 +545,7 @@ async fn live_case(
             }
         }
     });
-    let (cpu_before, wall_before) = (cpu_seconds(), Instant::now());
+    let (cpu_before, wall_before) = (CpuUse::now(), Instant::now());
     let (events, elapsed) =
         ingest(&endpoint, hub, 1024, Mode::Batched, 8, rate, LIVE_DURATION).await;
     let ingest_ended = Instant::now();
@@ -521,15 +557,23 @@ async fn live_case(
         .await
         .is_ok();
     let catch_up = ingest_ended.elapsed();
-    let (cpu_after, wall) = (cpu_seconds(), wall_before.elapsed().as_secs_f64());
+    let (cpu, wall) = (
+        CpuUse::now().since(cpu_before),
+        wall_before.elapsed().as_secs_f64(),
+    );
     let read_total = read.load(Ordering::Relaxed);
     let ingested = events + u64::from(PARTITIONS);
+    let per_event = |seconds: f64| seconds * 1e6 / ingested as f64;
     eprintln!(
-        "live {label}: {:.2} cores busy on average, the endpoint's threads {:.2} \
-         ({:.1} µs of endpoint CPU per event, in and out)",
-        (cpu_after.0 - cpu_before.0) / wall,
-        (cpu_after.1 - cpu_before.1) / wall,
-        (cpu_after.1 - cpu_before.1) * 1e6 / ingested as f64
+        "live {label}: {:.2} cores busy on average: endpoint {:.2}, producers {:.2}, readers {:.2}; \
+         CPU per event: endpoint {:.1} µs (in and out), producers {:.1} µs, readers {:.1} µs",
+        cpu.process / wall,
+        cpu.endpoint / wall,
+        cpu.producers / wall,
+        cpu.readers / wall,
+        per_event(cpu.endpoint),
+        per_event(cpu.producers),
+        per_event(cpu.readers),
     );
     println!(
         "| live {label}: 1 KiB batched ingest, 8 conn, with 8 readers | {:.0} | {:.1} |",

@@ -25,6 +25,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::channels::ChannelRotation;
@@ -93,8 +94,9 @@ pub struct ServiceShapedStream<S> {
     inner: S,
     /// Distinguishes connections in trace output.
     id: u64,
-    /// Inbound bytes not yet forming a whole frame.
-    inbound_pending: Vec<u8>,
+    /// Inbound bytes not yet forming a whole frame (a `BytesMut`, so that reads go into spare
+    /// capacity without zeroing it first).
+    inbound_pending: BytesMut,
     /// Links (channel, handle) in the middle of a multi-frame delivery.
     deliveries_in_progress: HashSet<(u16, u64)>,
     /// Inbound bytes ready to hand to fe2o3.
@@ -120,7 +122,7 @@ impl<S> ServiceShapedStream<S> {
         Self {
             inner,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            inbound_pending: Vec::new(),
+            inbound_pending: BytesMut::new(),
             deliveries_in_progress: HashSet::new(),
             inbound_ready: Vec::new(),
             inbound_ready_pos: 0,
@@ -192,7 +194,7 @@ impl<S> ServiceShapedStream<S> {
             }
             consumed += size;
         }
-        self.inbound_pending.drain(..consumed);
+        self.inbound_pending.advance(consumed);
         Ok(())
     }
 
@@ -512,16 +514,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for ServiceShapedStream<S> {
                 }
                 return Poll::Ready(Ok(()));
             }
-            let already = this.inbound_pending.len();
-            this.inbound_pending.resize(already + READ_CHUNK, 0);
-            let mut chunk_buf = ReadBuf::new(&mut this.inbound_pending[already..]);
-            let read = Pin::new(&mut this.inner).poll_read(cx, &mut chunk_buf);
-            let filled = chunk_buf.filled().len();
-            this.inbound_pending.truncate(already + filled);
-            ready!(read)?;
+            this.inbound_pending.reserve(READ_CHUNK);
+            let filled = ready!(tokio_util::io::poll_read_buf(
+                Pin::new(&mut this.inner),
+                cx,
+                &mut this.inbound_pending
+            ))?;
             if filled == 0 {
                 // End of stream: hand over whatever was held back, then report EOF.
-                this.inbound_ready.append(&mut this.inbound_pending);
+                this.inbound_ready.extend_from_slice(&this.inbound_pending);
+                this.inbound_pending.clear();
                 if this.inbound_ready.is_empty() {
                     return Poll::Ready(Ok(()));
                 }
