@@ -6,9 +6,7 @@
 //! `amqp:link:stolen`.
 
 use fe2o3_amqp::acceptor::LinkEndpoint;
-use fe2o3_amqp::types::messaging::{
-    AmqpValue, Body, DeliveryAnnotations, Message, MessageAnnotations,
-};
+use fe2o3_amqp::types::messaging::{AmqpValue, Body, DeliveryAnnotations, Message};
 use fe2o3_amqp::types::performatives::Attach;
 use fe2o3_amqp::types::primitives::{Binary, OrderedMap, Symbol, Timestamp, Value};
 use fe2o3_amqp::{Sendable, Sender};
@@ -21,6 +19,7 @@ use super::auth::ConnectionGrants;
 use super::connection::{refuse, Shared};
 use super::sections;
 use super::shim::PRE_ENCODED_MESSAGE_FORMAT;
+use super::stamps::{self, Stamps};
 use super::store::{now_ms, Partition, StartPosition, StoredEvent};
 
 const SELECTOR_FILTER: &str = "apache.org:selector-filter:string";
@@ -246,23 +245,13 @@ fn encode_delivery(
     if let Some(partition) = metrics_of {
         runtime_metrics(partition).serialize(&mut serde_amqp::ser::Serializer::new(&mut out))?;
     }
-    let mut annotations = match sections.message_annotations {
-        Some(bytes) => serde_amqp::from_slice::<MessageAnnotations>(bytes)?,
-        None => MessageAnnotations(OrderedMap::new()),
+    let stamps = Stamps {
+        sequence_number: event.sequence_number,
+        offset: event.offset,
+        enqueued_ms: event.enqueued_ms,
+        partition_key: event.partition_key.as_deref(),
     };
-    let mut put = |k: &str, v: Value| {
-        annotations.0.insert(OwnedKey::Symbol(Symbol::from(k)), v);
-    };
-    put("x-opt-sequence-number", Value::Long(event.sequence_number));
-    put("x-opt-offset", Value::String(event.offset.to_string()));
-    put(
-        "x-opt-enqueued-time",
-        Value::Timestamp(Timestamp::from_milliseconds(event.enqueued_ms)),
-    );
-    if let Some(key) = &event.partition_key {
-        put("x-opt-partition-key", Value::String(key.clone()));
-    }
-    annotations.serialize(&mut serde_amqp::ser::Serializer::new(&mut out))?;
+    stamps::write_annotations(sections.message_annotations, &stamps, &mut out)?;
     out.extend_from_slice(sections.rest);
     Ok(out)
 }

@@ -25,6 +25,7 @@ pub mod publish;
 pub mod requests;
 pub mod sections;
 pub mod shim;
+pub mod stamps;
 pub mod store;
 pub mod wire;
 
