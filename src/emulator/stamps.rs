@@ -37,7 +37,7 @@ pub fn write_annotations(
     let mut entries = Vec::with_capacity(160);
     let mut count = 0u32;
     if let Some(section) = publisher {
-        for (key, value) in publisher_entries(section)? {
+        for_each_entry(section, |key, value| {
             let stamped = symbol(key).is_some_and(|name| {
                 [SEQUENCE_NUMBER, OFFSET, ENQUEUED_TIME].contains(&name)
                     || (name == PARTITION_KEY && stamps.partition_key.is_some())
@@ -47,7 +47,7 @@ pub fn write_annotations(
                 entries.extend_from_slice(value);
                 count += 2;
             }
-        }
+        })?;
     }
     put_symbol(SEQUENCE_NUMBER, &mut entries);
     entries.push(0x81); // long
@@ -65,22 +65,21 @@ pub fn write_annotations(
     }
 
     out.extend_from_slice(&[0x00, 0x53, 0x72]);
-    match (u8::try_from(entries.len() + 1), u8::try_from(count)) {
-        (Ok(size), Ok(count)) => out.extend_from_slice(&[0xc1, size, count]),
-        _ => {
-            let size = u32::try_from(entries.len() + 4)
-                .map_err(|_| WireError::Malformed("message annotations too large"))?;
-            out.push(0xd1);
-            out.extend_from_slice(&size.to_be_bytes());
-            out.extend_from_slice(&count.to_be_bytes());
-        }
+    if let (Ok(size), Ok(count)) = (u8::try_from(entries.len() + 1), u8::try_from(count)) {
+        out.extend_from_slice(&[0xc1, size, count]);
+    } else {
+        let size = u32::try_from(entries.len() + 4)
+            .map_err(|_| WireError::Malformed("message annotations too large"))?;
+        out.push(0xd1);
+        out.extend_from_slice(&size.to_be_bytes());
+        out.extend_from_slice(&count.to_be_bytes());
     }
     out.extend_from_slice(&entries);
     Ok(())
 }
 
-/// The encoded key–value pairs of a message-annotations section.
-fn publisher_entries(section: &[u8]) -> Result<Vec<(&[u8], &[u8])>, WireError> {
+/// Calls `entry` with each encoded key and value of a message-annotations section.
+fn for_each_entry(section: &[u8], mut entry: impl FnMut(&[u8], &[u8])) -> Result<(), WireError> {
     let not_a_map = WireError::Malformed("message annotations are not a map");
     if section.first() != Some(&0x00) {
         return Err(not_a_map);
@@ -91,13 +90,12 @@ fn publisher_entries(section: &[u8]) -> Result<Vec<(&[u8], &[u8])>, WireError> {
         .get(..wire::value_len(map)?)
         .ok_or(WireError::Incomplete)?;
     let mut elements = match map.first() {
-        Some(0x40) => return Ok(Vec::new()), // null: no annotations
+        Some(0x40) => return Ok(()), // null: no annotations
         Some(0xc1) => map.get(3..),
         Some(0xd1) => map.get(9..),
         _ => return Err(not_a_map),
     }
     .ok_or(WireError::Incomplete)?;
-    let mut pairs = Vec::new();
     while !elements.is_empty() {
         let key_len = wire::value_len(elements)?;
         let (key, rest) = elements.split_at(key_len);
@@ -114,10 +112,10 @@ fn publisher_entries(section: &[u8]) -> Result<Vec<(&[u8], &[u8])>, WireError> {
         }
         let value_len = wire::value_len(rest)?;
         let (value, rest) = rest.split_at(value_len);
-        pairs.push((key, value));
+        entry(key, value);
         elements = rest;
     }
-    Ok(pairs)
+    Ok(())
 }
 
 /// The name of an encoded symbol, or `None` for any other value.
