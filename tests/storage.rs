@@ -123,6 +123,30 @@ fn spawn_binary(dir: &std::path::Path) -> (Child, u16) {
     (child, port)
 }
 
+/// A data directory that cannot be used is refused with its path, before anything is announced.
+#[test]
+fn an_unusable_data_dir_is_refused_before_the_banner() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let not_a_dir = dir.path().join("a-file");
+    std::fs::write(&not_a_dir, b"").expect("file");
+    let output = Command::new(env!("CARGO_BIN_EXE_hubscope"))
+        .args(["emulator", "--port", "0", "--data-dir"])
+        .arg(&not_a_dir)
+        .output()
+        .expect("emulator binary runs");
+    assert!(!output.status.success());
+    assert!(
+        output.stdout.is_empty(),
+        "nothing announced: {:?}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("a-file") && stderr.contains("Not a directory"),
+        "{stderr}"
+    );
+}
+
 async fn producer_at(port: u16) -> ProducerClient {
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
     let cs =

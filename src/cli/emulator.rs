@@ -1,9 +1,11 @@
 //! `hubscope emulator`: the embedded endpoint, headless.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
+use hubscope::emulator::store::Namespace;
 use hubscope::emulator::{self, config, AuthMode, EmulatorConfig};
 
 #[derive(Debug, Args)]
@@ -59,13 +61,15 @@ pub fn run(args: EmulatorArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        // Opened before anything is announced: a bad --data-dir must not print a banner first.
+        let namespace = Arc::new(Namespace::open(&cfg)?);
         let addr = format!("{}:{}", args.bind, args.port);
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr()?;
         print_banner(local, &cfg, &args.sas_key_name, key.is_some());
-        emulator::run(listener, cfg, shutdown_signal()).await?;
+        emulator::serve(listener, namespace, &cfg, shutdown_signal()).await;
         tracing::info!("emulator stopped");
         anyhow::Ok(())
     })

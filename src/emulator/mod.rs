@@ -83,8 +83,9 @@ pub async fn run(
     Ok(())
 }
 
-/// Serves an opened namespace; see [`run`].
-async fn serve(
+/// Serves an opened namespace; see [`run`]. For callers that must know the namespace opened
+/// (its data directory replayed) before they announce the endpoint.
+pub async fn serve(
     listener: TcpListener,
     namespace: Arc<Namespace>,
     config: &EmulatorConfig,
