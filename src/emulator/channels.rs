@@ -61,6 +61,20 @@ impl ChannelRotation {
         }
         let ours = u16::from_be_bytes([frame[6], frame[7]]);
         let body = frame.get(usize::from(frame[4]) * 4..).unwrap_or_default();
+        // Transfers, flows and dispositions (nearly every frame) need only their channel mapped;
+        // skip parsing their fields.
+        let link_traffic = matches!(body, [0x00, 0x53, c, ..]
+            if [code::FLOW, code::TRANSFER, code::DISPOSITION].contains(&u64::from(*c)));
+        if link_traffic {
+            let Some(&(wire, client)) = self.wire_of.get(&ours) else {
+                return true;
+            };
+            if self.silenced(ours, client) {
+                return false;
+            }
+            frame[6..8].copy_from_slice(&wire.to_be_bytes());
+            return true;
+        }
         let Ok(performative) = wire::parse_performative(body) else {
             return true;
         };
@@ -90,7 +104,7 @@ impl ChannelRotation {
                 self.cbs_only.remove(&ours);
             }
         }
-        let silenced = self.ended_by_client.contains(&client) && self.cbs_only.contains(&ours);
+        let silenced = self.silenced(ours, client);
         if performative.descriptor == code::END {
             self.wire_of.remove(&ours);
             self.ended_by_client.remove(&client);
@@ -101,6 +115,11 @@ impl ChannelRotation {
         }
         frame[6..8].copy_from_slice(&wire.to_be_bytes());
         true
+    }
+
+    /// A token session the client has ended: what fe2o3 still sends on it must not go out.
+    fn silenced(&self, ours: u16, client: u16) -> bool {
+        self.ended_by_client.contains(&client) && self.cbs_only.contains(&ours)
     }
 
     fn allocate(&mut self) -> u16 {

@@ -351,7 +351,7 @@ pub fn rewrite_frame_dropping(
     };
     let replacements = overrides(&performative);
     let null: &[u8] = &[0x40];
-    let mut fields: Vec<&[u8]> = performative.fields.clone();
+    let mut fields = performative.fields;
     let wanted = replacements
         .iter()
         .map(|r| r.index + 1)
