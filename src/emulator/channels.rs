@@ -60,7 +60,7 @@ impl ChannelRotation {
             return true;
         }
         let ours = u16::from_be_bytes([frame[6], frame[7]]);
-        let body = frame.get(usize::from(frame[4]) * 4..).unwrap_or_default();
+        let body = wire::frame_body(frame);
         // Transfers, flows and dispositions (nearly every frame) need only their channel mapped;
         // skip parsing their fields.
         let link_traffic = matches!(body, [0x00, 0x53, c, ..]

@@ -165,8 +165,7 @@ impl<S> ServiceShapedStream<S> {
             // Frame type 0 is AMQP (1 is SASL); the first AMQP frame must be the Open.
             let is_amqp = matches!(unit, Unit::Frame { .. }) && frame[5] == 0;
             if is_amqp && !self.open_seen {
-                let body = frame.get(usize::from(frame[4]) * 4..).unwrap_or_default();
-                if let Some(&[0x60, hi, lo]) = wire::parse_performative(body)
+                if let Some(&[0x60, hi, lo]) = wire::parse_performative(wire::frame_body(frame))
                     .ok()
                     .and_then(|p| p.fields.get(3).map(|f| &f[..]))
                 {
@@ -315,17 +314,25 @@ impl<S> ServiceShapedStream<S> {
 /// format is [`PRE_ENCODED_MESSAGE_FORMAT`] and its payload starts with the amqp-value wrapper.
 /// Only the first frame of a delivery carries a message format.
 fn is_pre_encoded_delivery(frame: &[u8]) -> bool {
-    let Some(body) = frame.get(usize::from(frame[4]) * 4..) else {
-        return false;
-    };
-    if !body.starts_with(&[0x00, 0x53, 0x14]) {
-        return false;
-    }
-    wire::parse_performative(body).is_ok_and(|p| {
+    performative_is(frame, code::TRANSFER, |p, payload| {
         p.fields.get(3).and_then(|f| wire::decode_unsigned(f))
             == Some(u64::from(PRE_ENCODED_MESSAGE_FORMAT))
-            && body[p.encoded_len..].starts_with(&AMQP_VALUE_PREFIX)
+            && payload.starts_with(&AMQP_VALUE_PREFIX)
     })
+}
+
+/// Whether `frame` carries the performative `descriptor` (encoded as a small ulong, as fe2o3 and
+/// the clients do) and `test` holds for it and its payload. Frames of other kinds are not parsed.
+fn performative_is(
+    frame: &[u8],
+    descriptor: u64,
+    test: impl FnOnce(&Performative<'_>, &[u8]) -> bool,
+) -> bool {
+    let body = wire::frame_body(frame);
+    if !matches!(body, [0x00, 0x53, code, ..] if u64::from(*code) == descriptor) {
+        return false;
+    }
+    wire::parse_performative(body).is_ok_and(|p| test(&p, &body[p.encoded_len..]))
 }
 
 /// The first frame of a pre-encoded delivery as the client must see it: message format 0 (the
@@ -339,13 +346,7 @@ fn unwrapped_delivery(_: &Performative<'_>) -> Vec<FieldOverride> {
 
 /// An outgoing Disposition from one of our receiving links (role `true`) that settles.
 fn is_settled_receiver_disposition(frame: &[u8]) -> bool {
-    let Some(body) = frame.get(usize::from(frame[4]) * 4..) else {
-        return false;
-    };
-    if !body.starts_with(&[0x00, 0x53, 0x15]) {
-        return false;
-    }
-    wire::parse_performative(body).is_ok_and(|p| {
+    performative_is(frame, code::DISPOSITION, |p, _| {
         p.fields.first() == Some(&&[0x41][..]) && p.fields.get(3) == Some(&&[0x41][..])
     })
 }
@@ -364,22 +365,14 @@ fn unsettled_disposition(p: &Performative<'_>) -> Vec<FieldOverride> {
 
 /// An incoming Attach from a sending client (role `false`) asking for rcv-settle-mode `second`.
 fn asks_to_settle_second(frame: &[u8]) -> bool {
-    let Some(body) = frame.get(usize::from(frame[4]) * 4..) else {
-        return false;
-    };
-    if !body.starts_with(&[0x00, 0x53, 0x12]) {
-        return false;
-    }
-    wire::parse_performative(body).is_ok_and(|p| {
+    performative_is(frame, code::ATTACH, |p, _| {
         p.fields.get(2) == Some(&&[0x42][..]) && p.fields.get(4) == Some(&&[0x50, 0x01][..])
     })
 }
 
 /// `true` for an End performative: `0x00 0x53 0x17` at the start of the body.
 fn is_end(frame: &[u8]) -> bool {
-    frame
-        .get(usize::from(frame[4]) * 4..)
-        .is_some_and(|body| body.starts_with(&[0x00, 0x53, 0x17]))
+    wire::frame_body(frame).starts_with(&[0x00, 0x53, 0x17])
 }
 
 /// Copies an inbound frame, dropping `delivery-id`, `delivery-tag` and `message-format` from
@@ -389,7 +382,7 @@ fn normalize_continuation(
     in_progress: &mut HashSet<(u16, u64)>,
     out: &mut Vec<u8>,
 ) -> Result<(), WireError> {
-    let body = frame.get(usize::from(frame[4]) * 4..).unwrap_or_default();
+    let body = wire::frame_body(frame);
     if body.is_empty() {
         out.extend_from_slice(frame);
         return Ok(());
@@ -434,7 +427,7 @@ fn trace_frame(connection: u64, direction: &str, frame: &[u8]) {
         return;
     }
     let channel = u16::from_be_bytes([frame[6], frame[7]]);
-    let body = frame.get(usize::from(frame[4]) * 4..).unwrap_or_default();
+    let body = wire::frame_body(frame);
     let parsed = wire::parse_performative(body).ok();
     let descriptor = parsed.as_ref().map(|p| p.descriptor);
     let first_field = parsed

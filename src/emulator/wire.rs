@@ -270,6 +270,16 @@ pub enum Unit {
     Frame { size: usize },
 }
 
+/// The body of a whole frame: what follows its header (and any extended header). Empty for a
+/// heartbeat, or for bytes too short to be a frame.
+#[must_use]
+pub fn frame_body(frame: &[u8]) -> &[u8] {
+    frame
+        .get(4)
+        .and_then(|&data_offset| frame.get(usize::from(data_offset) * 4..))
+        .unwrap_or_default()
+}
+
 /// Finds the next complete unit at the start of `buf`, refusing frames larger than `max_frame`.
 ///
 /// # Errors
