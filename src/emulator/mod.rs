@@ -153,15 +153,18 @@ async fn housekeeping(namespace: Arc<Namespace>, token: CancellationToken) {
             () = token.cancelled() => return,
         }
         let ns = namespace.clone();
-        let expired = tokio::task::spawn_blocking(move || {
+        let (expired, reclaimed) = tokio::task::spawn_blocking(move || {
             let expired = ns.expire();
             ns.sync();
-            expired
+            (expired, ns.compact_journals())
         })
         .await
-        .unwrap_or(0);
+        .unwrap_or_default();
         if expired > 0 {
             tracing::debug!(expired, "events expired");
+        }
+        if reclaimed > 0 {
+            tracing::info!(reclaimed_bytes = reclaimed, "journals compacted");
         }
     }
 }

@@ -11,13 +11,13 @@ use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tokio::sync::watch;
 
 use super::config::{EmulatorConfig, HubConfig, DEFAULT_CONSUMER_GROUP};
-use super::journal::{Journal, JournalError, Recovered};
+use super::journal::{Compaction, Journal, JournalError, Newest, Recovered, RECORD_OVERHEAD};
 use super::ownership::Ownership;
 
 /// One stored event: its encoded AMQP message plus what the service stamps on it.
@@ -68,6 +68,10 @@ pub enum StartPosition {
     },
 }
 
+/// How far a journal may outgrow twice what its partition retains before it is compacted while
+/// running: large enough that compaction is rare, small enough to be no burden on disk.
+const JOURNAL_COMPACTION_SLACK: u64 = 64 * 1024 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("partition journal failed")]
@@ -79,7 +83,7 @@ struct PartitionLog {
     events: VecDeque<StoredEvent>,
     next_sequence_number: i64,
     next_offset: u64,
-    last: Option<(i64, u64, i64)>,
+    last: Option<Newest>,
     retained_bytes: u64,
 }
 
@@ -121,10 +125,10 @@ impl Partition {
     ) -> Self {
         let mut log = PartitionLog::default();
         let journal = journal.map(|(journal, recovered)| {
-            if let Some((sequence_number, offset, enqueued_ms, size)) = recovered.last {
-                log.next_sequence_number = sequence_number + 1;
-                log.next_offset = offset + size;
-                log.last = Some((sequence_number, offset, enqueued_ms));
+            if let Some(newest) = recovered.newest {
+                log.next_sequence_number = newest.sequence_number + 1;
+                log.next_offset = newest.offset + newest.size;
+                log.last = Some(newest);
             }
             log.retained_bytes = recovered
                 .events
@@ -155,7 +159,7 @@ impl Partition {
     pub fn append(&self, events: Vec<NewEvent>) -> Result<i64, StoreError> {
         let mut log = lock(&self.log);
         let first = log.next_sequence_number;
-        let enqueued_ms = now_ms().max(log.last.map_or(0, |(_, _, ms)| ms));
+        let enqueued_ms = now_ms().max(log.last.map_or(0, |n| n.enqueued_ms));
         let mut stored = Vec::with_capacity(events.len());
         let mut offset = log.next_offset;
         for (i, event) in events.into_iter().enumerate() {
@@ -175,7 +179,12 @@ impl Partition {
         if let Some(journal) = &self.journal {
             lock(journal).append(&stored)?;
         }
-        log.last = Some((last.sequence_number, last.offset, last.enqueued_ms));
+        log.last = Some(Newest {
+            sequence_number: last.sequence_number,
+            offset: last.offset,
+            enqueued_ms: last.enqueued_ms,
+            size: last.message.len() as u64,
+        });
         log.next_sequence_number = last.sequence_number + 1;
         log.next_offset = offset;
         let added: u64 = stored.iter().map(|e| e.message.len() as u64).sum();
@@ -228,8 +237,12 @@ impl Partition {
     pub fn info(&self) -> PartitionInfo {
         let log = lock(&self.log);
         let (last_sequence_number, last_offset, last_enqueued_ms) =
-            log.last.map_or((-1, -1, 0), |(s, o, t)| {
-                (s, i64::try_from(o).unwrap_or(i64::MAX), t)
+            log.last.map_or((-1, -1, 0), |n| {
+                (
+                    n.sequence_number,
+                    i64::try_from(n.offset).unwrap_or(i64::MAX),
+                    n.enqueued_ms,
+                )
             });
         PartitionInfo {
             begin_sequence_number: log
@@ -296,13 +309,83 @@ impl Partition {
         self.appended.subscribe()
     }
 
+    /// Rewrites the journal without the events it no longer retains, once the file holds more
+    /// than twice what is retained plus `slack` bytes, so the file stays proportional to
+    /// retention however long the endpoint runs. The bulk is written without holding the log;
+    /// appends wait only for the events appended meanwhile and the rename. Returns the bytes
+    /// reclaimed.
+    ///
+    /// # Errors
+    /// The journal's I/O error; the journal is then as it was.
+    pub fn compact_journal(&self, slack: u64) -> Result<u64, JournalError> {
+        let Some(journal) = &self.journal else {
+            return Ok(0);
+        };
+        let started = Instant::now();
+        let (snapshot, upto, path) = {
+            let log = lock(&self.log);
+            let journal = lock(journal);
+            // Keys are left out of the estimate; they only make compaction come later.
+            let retained = log.retained_bytes + log.events.len() as u64 * RECORD_OVERHEAD;
+            if journal.bytes_on_disk() <= retained.saturating_mul(2).saturating_add(slack) {
+                return Ok(0);
+            }
+            let snapshot: Vec<StoredEvent> = log.events.iter().cloned().collect();
+            (
+                snapshot,
+                log.next_sequence_number,
+                journal.path().to_owned(),
+            )
+        };
+        let snapshot_taken = Instant::now();
+        let compaction = Compaction::write(&path, &snapshot)?;
+        drop(snapshot);
+        let written = Instant::now();
+        let log = lock(&self.log);
+        let mut journal = lock(journal);
+        let locked = Instant::now();
+        let newer: Vec<StoredEvent> = log
+            .events
+            .iter()
+            .skip_while(|e| e.sequence_number < upto)
+            .cloned()
+            .collect();
+        let marker = if log.events.is_empty() {
+            log.last
+        } else {
+            None
+        };
+        let before = journal.bytes_on_disk();
+        let replaced = journal.replace(compaction, &newer, marker)?;
+        let reclaimed = before.saturating_sub(journal.bytes_on_disk());
+        let sync = journal.sync_handle();
+        drop((journal, log));
+        drop(replaced);
+        let swapped = Instant::now();
+        sync?.sync_with_directory()?;
+        tracing::debug!(
+            partition = %self.id,
+            snapshot_ms = snapshot_taken.duration_since(started).as_millis(),
+            write_ms = written.duration_since(snapshot_taken).as_millis(),
+            lock_wait_ms = locked.duration_since(written).as_millis(),
+            appends_held_ms = swapped.duration_since(locked).as_millis(),
+            sync_ms = swapped.elapsed().as_millis(),
+            "journal compacted"
+        );
+        Ok(reclaimed)
+    }
+
     /// Makes journaled events durable against power loss, not just a process crash.
     ///
     /// # Errors
     /// The journal's I/O error.
     pub fn sync(&self) -> Result<(), JournalError> {
         match &self.journal {
-            Some(journal) => lock(journal).sync(),
+            // Appends go on while the disk syncs.
+            Some(journal) => {
+                let sync = lock(journal).sync_handle()?;
+                sync.sync()
+            }
             None => Ok(()),
         }
     }
@@ -404,6 +487,21 @@ impl Namespace {
             .flat_map(|h| h.partitions.iter())
             .map(|p| p.expire_before(cutoff))
             .sum()
+    }
+
+    /// Compacts every journal that has grown well past what its partition retains (see
+    /// [`Partition::compact_journal`]); returns the bytes reclaimed.
+    pub fn compact_journals(&self) -> u64 {
+        let mut reclaimed = 0;
+        for partition in self.hub_order.iter().flat_map(|h| h.partitions.iter()) {
+            match partition.compact_journal(JOURNAL_COMPACTION_SLACK) {
+                Ok(bytes) => reclaimed += bytes,
+                Err(e) => {
+                    tracing::error!(partition = %partition.id, error = %e, "journal compaction failed");
+                }
+            }
+        }
+        reclaimed
     }
 
     /// Syncs every journal to disk.
@@ -521,6 +619,111 @@ mod tests {
         assert!(info.is_empty);
         assert!(p.read(0, 10).is_empty());
         assert_eq!(p.append(events(1, 10)).ok(), Some(3));
+    }
+
+    fn durable(path: &Path) -> Partition {
+        let journal = Journal::open(path, 0).expect("journal");
+        Partition::new(
+            "0".into(),
+            Some(journal),
+            Arc::new(AtomicU64::new(0)),
+            u64::MAX,
+        )
+    }
+
+    fn file_len(path: &Path) -> u64 {
+        std::fs::metadata(path).expect("journal file").len()
+    }
+
+    #[test]
+    fn compaction_shrinks_the_journal_and_keeps_numbering() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("0.log");
+        let p = durable(&path);
+        let _ = p.append(events(10, 100));
+        // Nothing to reclaim yet: everything is retained.
+        assert_eq!(p.compact_journal(0).ok(), Some(0));
+        let full = file_len(&path);
+        let _ = p.expire_before(i64::MAX);
+        let _ = p.append(events(1, 100)); // sequence 10, the only retained event
+        let reclaimed = p.compact_journal(0).expect("compact");
+        assert!(reclaimed >= full, "reclaimed {reclaimed} of {full}");
+        let _ = p.append(events(1, 100)); // sequence 11, after compaction
+        drop(p);
+        let p = durable(&path);
+        let seqs: Vec<i64> = p.read(0, 100).iter().map(|e| e.sequence_number).collect();
+        assert_eq!(seqs, vec![10, 11]);
+        assert_eq!(p.info().last_offset, 1100);
+        assert_eq!(p.append(events(1, 100)).ok(), Some(12));
+        assert_eq!(p.read(12, 1)[0].offset, 1200);
+    }
+
+    #[test]
+    fn compacting_an_emptied_partition_keeps_its_numbering_across_restarts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("0.log");
+        let p = durable(&path);
+        let _ = p.append(events(3, 100));
+        let _ = p.expire_before(i64::MAX);
+        assert!(p.compact_journal(0).expect("compact") > 0);
+        drop(p);
+        for _ in 0..2 {
+            let p = durable(&path);
+            let info = p.info();
+            assert!(info.is_empty);
+            assert_eq!((info.last_sequence_number, info.last_offset), (2, 200));
+            assert_eq!(info.begin_sequence_number, 3);
+        }
+        let p = durable(&path);
+        assert_eq!(p.append(events(1, 100)).ok(), Some(3));
+        assert_eq!(p.read(3, 1)[0].offset, 300);
+    }
+
+    #[test]
+    fn compaction_loses_nothing_appended_while_it_runs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("0.log");
+        // A memory bound of 200 events: older ones are evicted as the writer appends, so each
+        // compaction has something to drop and something to keep.
+        let journal = Journal::open(&path, 0).expect("journal");
+        let p = Arc::new(Partition::new(
+            "0".into(),
+            Some(journal),
+            Arc::new(AtomicU64::new(0)),
+            200 * 50,
+        ));
+        let writer = std::thread::Builder::new()
+            .name("appender".into())
+            .spawn({
+                let p = p.clone();
+                move || {
+                    for _ in 0..2000 {
+                        let _ = p.append(events(2, 50));
+                    }
+                }
+            })
+            .expect("thread");
+        let mut compactions = 0;
+        while !writer.is_finished() {
+            compactions += u32::from(p.compact_journal(0).expect("compact") > 0);
+        }
+        writer.join().expect("writer");
+        assert!(compactions > 0);
+        drop(p);
+        // Reopened without a memory bound: whatever the journal kept must run without a gap
+        // up to the last acknowledged event.
+        let p = durable(&path);
+        let seqs: Vec<i64> = p
+            .read(0, 10_000)
+            .iter()
+            .map(|e| e.sequence_number)
+            .collect();
+        assert_eq!(seqs.last().copied(), Some(3999));
+        assert!(seqs.len() >= 200, "only {} events kept", seqs.len());
+        assert!(
+            seqs.windows(2).all(|w| w[1] == w[0] + 1),
+            "a gap in {seqs:?}"
+        );
     }
 
     #[test]
