@@ -360,8 +360,8 @@ impl Partition {
         let reclaimed = before.saturating_sub(journal.bytes_on_disk());
         let sync = journal.sync_handle();
         drop((journal, log));
-        drop(replaced);
         let swapped = Instant::now();
+        drop(replaced);
         sync?.sync_with_directory()?;
         tracing::debug!(
             partition = %self.id,
@@ -369,7 +369,7 @@ impl Partition {
             write_ms = written.duration_since(snapshot_taken).as_millis(),
             lock_wait_ms = locked.duration_since(written).as_millis(),
             appends_held_ms = swapped.duration_since(locked).as_millis(),
-            sync_ms = swapped.elapsed().as_millis(),
+            release_and_sync_ms = swapped.elapsed().as_millis(),
             "journal compacted"
         );
         Ok(reclaimed)
