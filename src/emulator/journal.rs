@@ -107,6 +107,11 @@ impl Journal {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(&err)?;
         }
+        // A compaction's copy left by a crash is incomplete; the journal beside it is whole.
+        match fs::remove_file(Compaction::copy_path(path)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(err(e)),
+            _ => {}
+        }
         let (records, good_len) = match File::open(path) {
             Ok(file) => read_records(file),
             Err(e) if e.kind() == io::ErrorKind::NotFound => (Vec::new(), 0),
@@ -240,8 +245,8 @@ impl Compaction {
     /// # Errors
     /// [`JournalError`] when the file cannot be created or written.
     pub fn write(path: &Path, events: &[StoredEvent]) -> Result<Self, JournalError> {
-        let tmp = path.with_extension("log.compact");
-        // A copy left by a crash mid-compaction is incomplete; start afresh.
+        let tmp = Self::copy_path(path);
+        // A copy left by a failed compaction is incomplete; start afresh.
         let file = match fs::remove_file(&tmp) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => OpenOptions::new().create_new(true).append(true).open(&tmp),
@@ -257,6 +262,10 @@ impl Compaction {
         // Synced now, while appends go on, so that finishing has only the tail to sync.
         compaction.sync()?;
         Ok(compaction)
+    }
+
+    fn copy_path(journal: &Path) -> PathBuf {
+        journal.with_extension("log.compact")
     }
 
     fn sync(&self) -> Result<(), JournalError> {
@@ -506,6 +515,20 @@ mod tests {
         drop(j);
         let (_, rec) = Journal::open(&path, 0).expect("open");
         assert_eq!(rec.events.len(), 3);
+    }
+
+    #[test]
+    fn a_stale_compaction_copy_is_removed_on_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("0.log");
+        let (mut j, _) = Journal::open(&path, 0).expect("open");
+        j.append(&[event(0, 10, None)]).expect("append");
+        drop(j);
+        let copy = dir.path().join("0.log.compact");
+        fs::write(&copy, b"half a compaction").expect("stale copy");
+        let (_, rec) = Journal::open(&path, 0).expect("open");
+        assert_eq!(rec.events, vec![event(0, 10, None)]);
+        assert!(!copy.exists());
     }
 
     #[test]
