@@ -235,8 +235,9 @@ impl Journal {
 pub struct Compaction {
     path: PathBuf,
     tmp: PathBuf,
-    file: Option<File>,
+    file: File,
     len: u64,
+    renamed: bool,
 }
 
 impl Compaction {
@@ -255,26 +256,21 @@ impl Compaction {
         let mut compaction = Self {
             path: path.to_owned(),
             tmp,
-            file: Some(file),
+            file,
             len: 0,
+            renamed: false,
         };
         compaction.append(events)?;
         // Synced now, while appends go on, so that finishing has only the tail to sync.
-        compaction.sync()?;
+        compaction
+            .file
+            .sync_data()
+            .map_err(JournalError::at(&compaction.tmp))?;
         Ok(compaction)
     }
 
     fn copy_path(journal: &Path) -> PathBuf {
         journal.with_extension("log.compact")
-    }
-
-    fn sync(&self) -> Result<(), JournalError> {
-        let err = JournalError::at(&self.tmp);
-        let file = self
-            .file
-            .as_ref()
-            .ok_or_else(|| err(io::ErrorKind::NotFound.into()))?;
-        file.sync_data().map_err(err)
     }
 
     fn append(&mut self, events: &[StoredEvent]) -> Result<(), JournalError> {
@@ -290,12 +286,9 @@ impl Compaction {
     }
 
     fn write_all(&mut self, buf: &[u8]) -> Result<(), JournalError> {
-        let err = JournalError::at(&self.tmp);
-        let file = self
-            .file
-            .as_mut()
-            .ok_or_else(|| err(io::ErrorKind::NotFound.into()))?;
-        file.write_all(buf).map_err(err)?;
+        self.file
+            .write_all(buf)
+            .map_err(JournalError::at(&self.tmp))?;
         self.len += buf.len() as u64;
         Ok(())
     }
@@ -308,18 +301,21 @@ impl Compaction {
             encode_marker(&newest, &mut buf);
             self.write_all(&buf)?;
         }
-        let err = JournalError::at(&self.tmp);
-        let file = self
-            .file
-            .take()
-            .ok_or_else(|| err(io::ErrorKind::NotFound.into()))?;
+        // Duplicated before the rename: once renamed, the journal must get this file.
+        let file = self.file.try_clone().map_err(JournalError::at(&self.tmp))?;
         // Atomic against a crash of the process; durable once synced with its directory (see
         // `SyncHandle::sync_with_directory`), like any append once synced.
-        if let Err(e) = fs::rename(&self.tmp, &self.path) {
-            self.file = Some(file); // so that dropping removes the copy
-            return Err(err(e));
-        }
+        fs::rename(&self.tmp, &self.path).map_err(JournalError::at(&self.tmp))?;
+        self.renamed = true;
         Ok((file, self.len))
+    }
+}
+
+impl Drop for Compaction {
+    fn drop(&mut self) {
+        if !self.renamed {
+            let _ = fs::remove_file(&self.tmp);
+        }
     }
 }
 
@@ -350,14 +346,6 @@ impl SyncHandle {
                 .and_then(|d| d.sync_all())
                 .map_err(JournalError::at(dir)),
             None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Compaction {
-    fn drop(&mut self) {
-        if self.file.is_some() {
-            let _ = fs::remove_file(&self.tmp);
         }
     }
 }
