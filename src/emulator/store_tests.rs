@@ -69,6 +69,13 @@ fn expiry_moves_the_beginning() {
     assert_eq!(p.append(events(1, 10)).ok(), Some(3));
 }
 
+/// A journal's path in a fresh directory, which lives as long as the returned guard.
+fn journal_path() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("0.log");
+    (dir, path)
+}
+
 fn durable(path: &Path) -> Partition {
     let journal = Journal::open(path, 0).expect("journal");
     Partition::new(
@@ -85,8 +92,7 @@ fn file_len(path: &Path) -> u64 {
 
 #[test]
 fn compaction_shrinks_the_journal_and_keeps_numbering() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("0.log");
+    let (_dir, path) = journal_path();
     let p = durable(&path);
     let _ = p.append(events(10, 100));
     // Nothing to reclaim yet: everything is retained.
@@ -108,8 +114,7 @@ fn compaction_shrinks_the_journal_and_keeps_numbering() {
 
 #[test]
 fn compacting_an_emptied_partition_keeps_its_numbering_across_restarts() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("0.log");
+    let (_dir, path) = journal_path();
     let p = durable(&path);
     let _ = p.append(events(3, 100));
     let _ = p.expire_before(i64::MAX);
@@ -129,8 +134,7 @@ fn compacting_an_emptied_partition_keeps_its_numbering_across_restarts() {
 
 #[test]
 fn compaction_loses_nothing_appended_while_it_runs() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("0.log");
+    let (_dir, path) = journal_path();
     // A memory bound of 200 events: older ones are evicted as the writer appends, so each
     // compaction has something to drop and something to keep.
     let journal = Journal::open(&path, 0).expect("journal");
