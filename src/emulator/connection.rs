@@ -46,6 +46,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 const REQUEST_SETTLE_DELAY: Duration = Duration::from_millis(1);
 /// How long a request waits for its reply link to be attached.
 const REPLY_LINK_WAIT: Duration = Duration::from_secs(5);
+/// How long a shutdown waits for publish links to settle and detach before closing connections.
+const LINK_DRAIN: Duration = Duration::from_secs(1);
 
 /// What every connection shares.
 #[derive(Debug)]
@@ -130,6 +132,12 @@ where
                 }
             }
             () = shared.shutdown.cancelled() => {
+                // Sessions first close their publish links, so the dispositions of what was stored
+                // go out before the Close.
+                let _ = tokio::time::timeout(LINK_DRAIN, async {
+                    while sessions.join_next().await.is_some() {}
+                })
+                .await;
                 let error = amqp::error("amqp:connection:forced", "The emulator is shutting down.");
                 let _ = connection.close_with_error(error).await;
                 sessions.abort_all();
@@ -213,7 +221,13 @@ async fn serve_session(
     let replies = Arc::new(ReplyLinks::default());
     let acceptor = link_acceptor();
     let mut links = JoinSet::new();
-    while let Some(mut attach) = session.next_incoming_attach().await {
+    let mut publishers = JoinSet::new();
+    loop {
+        let attach = tokio::select! {
+            attach = session.next_incoming_attach() => attach,
+            () = shared.shutdown.cancelled() => None,
+        };
+        let Some(mut attach) = attach else { break };
         // Rust's receivers attach with a null target; the reply must carry one (contract §5).
         if attach.role == Role::Receiver && attach.target.is_none() {
             let target = Target::builder().address(attach.name.clone()).build();
@@ -253,7 +267,7 @@ async fn serve_session(
                 links.spawn(serve_replies(sender, rx));
             }
             (LinkEndpoint::Receiver(receiver), Some(Node::Publish { hub, partition })) => {
-                links.spawn(async move {
+                publishers.spawn(async move {
                     publish::serve(
                         receiver,
                         &hub,
@@ -285,6 +299,13 @@ async fn serve_session(
             }
         }
     }
+    // Publish links end on their own (when the client detaches, or on shutdown after settling
+    // what they stored); the other links serve until the session goes.
+    let _ = tokio::time::timeout(LINK_DRAIN, async {
+        while publishers.join_next().await.is_some() {}
+    })
+    .await;
+    publishers.abort_all();
     links.abort_all();
 }
 

@@ -6,6 +6,7 @@
 //! are stored (and journaled, with a data directory), so no acknowledged event can be lost.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use fe2o3_amqp::link::delivery::DeliveryInfo;
@@ -21,6 +22,9 @@ use super::shim::ADVERTISED_MAX_MESSAGE_SIZE;
 use super::store::{Hub, NewEvent, Partition};
 
 const PARTITION_KEY: &str = "x-opt-partition-key";
+
+/// How long a shutdown waits for the client to answer a publish link's Detach.
+const DETACH_WAIT: Duration = Duration::from_millis(250);
 
 /// Serves one publish link until the client detaches it.
 pub async fn serve(
@@ -67,7 +71,19 @@ pub async fn serve(
     loop {
         let delivery = tokio::select! {
             delivery = receiver.recv::<Body<Value>>() => delivery,
-            () = shared.shutdown.cancelled() => return,
+            () = shared.shutdown.cancelled() => {
+                // Every delivery taken so far is stored and settled; what the client sent after
+                // it fails with the detach, so a clean shutdown acknowledges exactly what it kept.
+                // The wait for the client's Detach is what orders our dispositions before the
+                // connection's Close; an idle client answers only when it next uses the link.
+                let error = amqp::error("amqp:connection:forced", "The emulator is shutting down.");
+                match tokio::time::timeout(DETACH_WAIT, receiver.close_with_error(error)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::debug!(error = %e, "publish link did not close cleanly"),
+                    Err(_) => tracing::debug!("publish link: no detach from the client"),
+                }
+                return;
+            }
         };
         let delivery = match delivery {
             Ok(delivery) => delivery,
