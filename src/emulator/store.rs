@@ -98,6 +98,35 @@ pub struct Partition {
     /// Bytes held across the namespace, shared by all partitions for the memory bound.
     namespace_bytes: Arc<AtomicU64>,
     max_namespace_bytes: u64,
+    compaction_backoff: Mutex<Backoff>,
+}
+
+/// When a failed compaction may be tried again: it fails for want of disk space or permissions,
+/// and retrying every second would rewrite the partition's events again and again meanwhile.
+#[derive(Debug, Default)]
+struct Backoff {
+    failures: u32,
+    not_before: Option<Instant>,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_secs(5);
+    const LONGEST: Duration = Duration::from_secs(300);
+
+    fn allows(&self, now: Instant) -> bool {
+        self.not_before.is_none_or(|t| now >= t)
+    }
+
+    /// Doubles the wait from [`Self::FIRST`] up to [`Self::LONGEST`].
+    fn failed(&mut self, now: Instant) {
+        let wait = Self::FIRST.saturating_mul(1 << self.failures.min(16));
+        self.not_before = Some(now + wait.min(Self::LONGEST));
+        self.failures = self.failures.saturating_add(1);
+    }
+
+    fn succeeded(&mut self) {
+        *self = Self::default();
+    }
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -147,6 +176,7 @@ impl Partition {
             appended,
             namespace_bytes,
             max_namespace_bytes,
+            compaction_backoff: Mutex::default(),
         }
     }
 
@@ -315,9 +345,24 @@ impl Partition {
     /// appends wait only for the events appended meanwhile and the rename. Returns the bytes
     /// reclaimed.
     ///
+    /// After a failure, later calls do nothing until a growing wait has passed (see `Backoff`).
+    ///
     /// # Errors
     /// The journal's I/O error; the journal is then as it was.
     pub fn compact_journal(&self, slack: u64) -> Result<u64, JournalError> {
+        if !lock(&self.compaction_backoff).allows(Instant::now()) {
+            return Ok(0);
+        }
+        let result = self.compact_journal_now(slack);
+        let mut backoff = lock(&self.compaction_backoff);
+        match result {
+            Ok(_) => backoff.succeeded(),
+            Err(_) => backoff.failed(Instant::now()),
+        }
+        result
+    }
+
+    fn compact_journal_now(&self, slack: u64) -> Result<u64, JournalError> {
         let Some(journal) = &self.journal else {
             return Ok(0);
         };

@@ -133,6 +133,44 @@ fn compacting_an_emptied_partition_keeps_its_numbering_across_restarts() {
 }
 
 #[test]
+fn a_failed_compaction_waits_before_it_is_tried_again() {
+    let (dir, path) = journal_path();
+    let p = durable(&path);
+    let _ = p.append(events(10, 100));
+    let _ = p.expire_before(i64::MAX);
+    // A directory where the compaction copy goes: the copy cannot be written.
+    let blocker = dir.path().join("0.log.compact");
+    std::fs::create_dir(&blocker).expect("dir");
+    assert!(p.compact_journal(0).is_err());
+    std::fs::remove_dir(&blocker).expect("rmdir");
+    let full = file_len(&path);
+    assert_eq!(p.compact_journal(0).expect("skipped"), 0);
+    assert_eq!(file_len(&path), full, "not tried again at once");
+    // Once the wait is over it runs; here the wait is cut short.
+    lock(&p.compaction_backoff).not_before = Some(Instant::now());
+    assert!(p.compact_journal(0).expect("compact") > 0);
+    assert!(file_len(&path) < full);
+}
+
+#[test]
+fn the_wait_after_failures_doubles_up_to_a_bound() {
+    let start = Instant::now();
+    let mut backoff = Backoff::default();
+    assert!(backoff.allows(start));
+    let mut waits = Vec::new();
+    for _ in 0..10 {
+        backoff.failed(start);
+        let until = backoff.not_before.expect("a wait");
+        assert!(!backoff.allows(until - Duration::from_millis(1)));
+        assert!(backoff.allows(until));
+        waits.push(until.duration_since(start).as_secs());
+    }
+    assert_eq!(waits, [5, 10, 20, 40, 80, 160, 300, 300, 300, 300]);
+    backoff.succeeded();
+    assert!(backoff.allows(start));
+}
+
+#[test]
 fn compaction_loses_nothing_appended_while_it_runs() {
     let (_dir, path) = journal_path();
     // A memory bound of 200 events: older ones are evicted as the writer appends, so each
