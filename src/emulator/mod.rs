@@ -15,6 +15,7 @@
 pub mod address;
 pub mod amqp;
 pub mod auth;
+pub mod backoff;
 pub mod channels;
 pub mod config;
 pub mod connection;

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use tokio::sync::watch;
 
+use super::backoff::Backoff;
 use super::config::{EmulatorConfig, HubConfig, DEFAULT_CONSUMER_GROUP};
 use super::journal::{Compaction, Journal, JournalError, Newest, Recovered, RECORD_OVERHEAD};
 use super::ownership::Ownership;
@@ -98,35 +99,9 @@ pub struct Partition {
     /// Bytes held across the namespace, shared by all partitions for the memory bound.
     namespace_bytes: Arc<AtomicU64>,
     max_namespace_bytes: u64,
+    /// A compaction fails for want of disk space or permissions; retrying every second would
+    /// rewrite the partition's events again and again meanwhile.
     compaction_backoff: Mutex<Backoff>,
-}
-
-/// When a failed compaction may be tried again: it fails for want of disk space or permissions,
-/// and retrying every second would rewrite the partition's events again and again meanwhile.
-#[derive(Debug, Default)]
-struct Backoff {
-    failures: u32,
-    not_before: Option<Instant>,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_secs(5);
-    const LONGEST: Duration = Duration::from_secs(300);
-
-    fn allows(&self, now: Instant) -> bool {
-        self.not_before.is_none_or(|t| now >= t)
-    }
-
-    /// Doubles the wait from [`Self::FIRST`] up to [`Self::LONGEST`].
-    fn failed(&mut self, now: Instant) {
-        let wait = Self::FIRST.saturating_mul(1 << self.failures.min(16));
-        self.not_before = Some(now + wait.min(Self::LONGEST));
-        self.failures = self.failures.saturating_add(1);
-    }
-
-    fn succeeded(&mut self) {
-        *self = Self::default();
-    }
 }
 
 /// Milliseconds since the Unix epoch, now.
