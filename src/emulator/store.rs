@@ -7,7 +7,8 @@
 //!
 //! Locks here are `std` mutexes held for short, non-async sections only.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -479,6 +480,11 @@ impl Namespace {
             hubs.insert(hub.name.to_ascii_lowercase(), hub.clone());
             hub_order.push(hub);
         }
+        let partitions: Vec<&Partition> = hub_order
+            .iter()
+            .flat_map(|h| h.partitions.iter().map(AsRef::as_ref))
+            .collect();
+        evict_oldest_to_bound(&partitions, &namespace_bytes, config.max_retained_bytes);
         Ok(Self {
             name: config.namespace.clone(),
             hubs,
@@ -530,6 +536,34 @@ impl Namespace {
             if let Err(e) = partition.sync() {
                 tracing::error!(partition = %partition.id, error = %e, "journal sync failed");
             }
+        }
+    }
+}
+
+/// Applies the memory bound to what the journals held on opening (appends apply it as they go,
+/// and a journal may hold more than the bound let memory keep): the namespace's oldest events go
+/// first, and each partition keeps its newest.
+fn evict_oldest_to_bound(partitions: &[&Partition], namespace_bytes: &AtomicU64, max_bytes: u64) {
+    let oldest_evictable = |p: &Partition| {
+        let log = lock(&p.log);
+        (log.events.len() > 1)
+            .then(|| log.events.front().map(|e| e.enqueued_ms))
+            .flatten()
+    };
+    let mut queue: BinaryHeap<Reverse<(i64, usize)>> = partitions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| oldest_evictable(p).map(|t| Reverse((t, i))))
+        .collect();
+    while namespace_bytes.load(Ordering::Relaxed) > max_bytes {
+        let Some(Reverse((_, i))) = queue.pop() else {
+            break;
+        };
+        let partition = partitions[i];
+        // An excess of one byte evicts exactly one event.
+        partition.evict_over_bound(&mut lock(&partition.log), 1);
+        if let Some(t) = oldest_evictable(partition) {
+            queue.push(Reverse((t, i)));
         }
     }
 }
