@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
-use hubscope::emulator::store::Namespace;
+use hubscope::emulator::namespace::Namespace;
 use hubscope::emulator::{self, config, AuthMode, EmulatorConfig};
 
 #[derive(Debug, Args)]

@@ -28,10 +28,10 @@ use super::address::{parse_node, Node};
 use super::amqp::{self, AmqpMessage};
 use super::auth::{Authorizer, ConnectionGrants};
 use super::consume::{self, ConsumerLink};
+use super::namespace::Namespace;
 use super::publish;
 use super::requests;
 use super::shim::ServiceShapedStream;
-use super::store::Namespace;
 
 /// Handles per session, as the service sends (the Python client needs a value, contract §0).
 const HANDLE_MAX: u32 = 255;

@@ -315,7 +315,8 @@ mod tests {
     use fe2o3_amqp::types::messaging::{ApplicationProperties, Data, Properties};
 
     use crate::emulator::config::{EmulatorConfig, HubConfig};
-    use crate::emulator::store::{Namespace, NewEvent};
+    use crate::emulator::namespace::Namespace;
+    use crate::emulator::store::NewEvent;
 
     fn published() -> Vec<u8> {
         let mut message = Message::builder()

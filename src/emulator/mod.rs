@@ -21,6 +21,7 @@ pub mod config;
 pub mod connection;
 pub mod consume;
 pub mod journal;
+pub mod namespace;
 pub mod ownership;
 pub mod publish;
 pub mod requests;
@@ -42,7 +43,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{AuthMode, EmulatorConfig, HubConfig};
 use connection::Shared;
-use store::{Namespace, StoreError};
+use namespace::Namespace;
+use store::StoreError;
 
 /// Connections served at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 1024;

@@ -18,8 +18,9 @@ use fe2o3_amqp::{Delivery, Receiver};
 use super::amqp::{self, BATCH_MESSAGE_FORMAT};
 use super::auth::ConnectionGrants;
 use super::connection::{refuse, Shared};
+use super::namespace::Hub;
 use super::shim::ADVERTISED_MAX_MESSAGE_SIZE;
-use super::store::{Hub, NewEvent, Partition};
+use super::store::{NewEvent, Partition};
 
 const PARTITION_KEY: &str = "x-opt-partition-key";
 

@@ -11,7 +11,8 @@ use super::amqp::{
 };
 use super::auth::{Authorizer, ConnectionGrants};
 use super::config::AuthMode;
-use super::store::{Hub, Namespace, Partition};
+use super::namespace::{Hub, Namespace};
+use super::store::Partition;
 
 const SAS_TOKEN_TYPE: &str = "servicebus.windows.net:sastoken";
 

@@ -1,4 +1,4 @@
-//! The emulator's event storage: a namespace of hubs, each a set of partition logs.
+//! The emulator's event storage: the partition log (hubs and the namespace are in `namespace`).
 //!
 //! A partition log assigns sequence numbers (contiguous from 0), offsets (the byte position of the
 //! event in the partition, as the service's are) and enqueued times (milliseconds, never going
@@ -7,20 +7,16 @@
 //!
 //! Locks here are `std` mutexes held for short, non-async sections only.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tokio::sync::watch;
 
 use super::backoff::Backoff;
-use super::config::{EmulatorConfig, HubConfig, DEFAULT_CONSUMER_GROUP};
 use super::journal::{Compaction, Journal, JournalError, Newest, Recovered, RECORD_OVERHEAD};
-use super::ownership::Ownership;
 
 /// One stored event: its encoded AMQP message plus what the service stamps on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,10 +66,6 @@ pub enum StartPosition {
     },
 }
 
-/// How far a journal may outgrow twice what its partition retains before it is compacted while
-/// running: large enough that compaction is rare, small enough to be no burden on disk.
-const JOURNAL_COMPACTION_SLACK: u64 = 64 * 1024 * 1024;
-
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("partition journal failed")]
@@ -122,7 +114,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Partition {
-    fn new(
+    pub(super) fn new(
         id: String,
         journal: Option<(Journal, Recovered)>,
         namespace_bytes: Arc<AtomicU64>,
@@ -218,6 +210,20 @@ impl Partition {
             self.namespace_bytes.fetch_sub(size, Ordering::Relaxed);
             excess = excess.saturating_sub(size);
         }
+    }
+
+    /// The enqueued time of the oldest event, when there is one besides the newest.
+    pub(super) fn oldest_evictable(&self) -> Option<i64> {
+        let log = lock(&self.log);
+        (log.events.len() > 1)
+            .then(|| log.events.front().map(|e| e.enqueued_ms))
+            .flatten()
+    }
+
+    /// Drops the oldest event (never the newest) for the memory bound.
+    pub(super) fn evict_oldest(&self) {
+        // An excess of one byte evicts exactly one event.
+        self.evict_over_bound(&mut lock(&self.log), 1);
     }
 
     /// Drops events enqueued before `cutoff_ms`; the beginning sequence number moves past them.
@@ -410,198 +416,6 @@ impl Partition {
             None => Ok(()),
         }
     }
-}
-
-/// One event hub.
-#[derive(Debug)]
-pub struct Hub {
-    pub name: String,
-    pub created_ms: i64,
-    pub partitions: Vec<Arc<Partition>>,
-    /// `$Default` first, then the declared groups.
-    pub consumer_groups: Vec<String>,
-    pub ownership: Ownership,
-    spread: AtomicUsize,
-}
-
-impl Hub {
-    #[must_use]
-    pub fn partition(&self, id: &str) -> Option<&Arc<Partition>> {
-        self.partitions.iter().find(|p| p.id == id)
-    }
-
-    /// The canonical spelling of a consumer group, matched case-insensitively like the service.
-    #[must_use]
-    pub fn consumer_group(&self, name: &str) -> Option<&str> {
-        self.consumer_groups
-            .iter()
-            .find(|g| g.eq_ignore_ascii_case(name))
-            .map(String::as_str)
-    }
-
-    /// Where an event goes: the explicit partition, else the key's hash, else round robin.
-    #[must_use]
-    pub fn route(&self, partition_key: Option<&str>) -> &Arc<Partition> {
-        let index = match partition_key {
-            Some(key) => crate::partition_key::partition_index(key, self.partitions.len()),
-            None => self.spread.fetch_add(1, Ordering::Relaxed) % self.partitions.len().max(1),
-        };
-        &self.partitions[index.min(self.partitions.len() - 1)]
-    }
-}
-
-/// Every hub the emulator serves.
-#[derive(Debug)]
-pub struct Namespace {
-    pub name: String,
-    hubs: HashMap<String, Arc<Hub>>,
-    hub_order: Vec<Arc<Hub>>,
-    pub retention: Duration,
-}
-
-impl Namespace {
-    /// Builds the namespace, reopening journals under `config.data_dir` when set.
-    ///
-    /// # Errors
-    /// [`StoreError::Journal`] when a journal cannot be opened or read.
-    pub fn open(config: &EmulatorConfig) -> Result<Self, StoreError> {
-        let namespace_bytes = Arc::new(AtomicU64::new(0));
-        let cutoff = now_ms() - i64::try_from(config.retention.as_millis()).unwrap_or(i64::MAX);
-        let mut hubs = HashMap::new();
-        let mut hub_order = Vec::new();
-        for hub_config in &config.hubs {
-            let hub = Arc::new(open_hub(
-                hub_config,
-                config.data_dir.as_deref(),
-                cutoff,
-                &namespace_bytes,
-                config.max_retained_bytes,
-            )?);
-            hubs.insert(hub.name.to_ascii_lowercase(), hub.clone());
-            hub_order.push(hub);
-        }
-        let partitions: Vec<&Partition> = hub_order
-            .iter()
-            .flat_map(|h| h.partitions.iter().map(AsRef::as_ref))
-            .collect();
-        evict_oldest_to_bound(&partitions, &namespace_bytes, config.max_retained_bytes);
-        Ok(Self {
-            name: config.namespace.clone(),
-            hubs,
-            hub_order,
-            retention: config.retention,
-        })
-    }
-
-    /// Looks a hub up case-insensitively, as the service does.
-    #[must_use]
-    pub fn hub(&self, name: &str) -> Option<&Arc<Hub>> {
-        self.hubs.get(&name.to_ascii_lowercase())
-    }
-
-    /// Hubs in configuration order.
-    pub fn hubs(&self) -> impl Iterator<Item = &Arc<Hub>> {
-        self.hub_order.iter()
-    }
-
-    /// Applies time retention to every partition; returns how many events expired.
-    #[must_use]
-    pub fn expire(&self) -> usize {
-        let cutoff = now_ms() - i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX);
-        self.hub_order
-            .iter()
-            .flat_map(|h| h.partitions.iter())
-            .map(|p| p.expire_before(cutoff))
-            .sum()
-    }
-
-    /// Compacts every journal that has grown well past what its partition retains (see
-    /// [`Partition::compact_journal`]); returns the bytes reclaimed.
-    pub fn compact_journals(&self) -> u64 {
-        let mut reclaimed = 0;
-        for partition in self.hub_order.iter().flat_map(|h| h.partitions.iter()) {
-            match partition.compact_journal(JOURNAL_COMPACTION_SLACK) {
-                Ok(bytes) => reclaimed += bytes,
-                Err(e) => {
-                    tracing::error!(partition = %partition.id, error = %e, "journal compaction failed");
-                }
-            }
-        }
-        reclaimed
-    }
-
-    /// Syncs every journal to disk.
-    pub fn sync(&self) {
-        for partition in self.hub_order.iter().flat_map(|h| h.partitions.iter()) {
-            if let Err(e) = partition.sync() {
-                tracing::error!(partition = %partition.id, error = %e, "journal sync failed");
-            }
-        }
-    }
-}
-
-/// Applies the memory bound to what the journals held on opening (appends apply it as they go,
-/// and a journal may hold more than the bound let memory keep): the namespace's oldest events go
-/// first, and each partition keeps its newest.
-fn evict_oldest_to_bound(partitions: &[&Partition], namespace_bytes: &AtomicU64, max_bytes: u64) {
-    let oldest_evictable = |p: &Partition| {
-        let log = lock(&p.log);
-        (log.events.len() > 1)
-            .then(|| log.events.front().map(|e| e.enqueued_ms))
-            .flatten()
-    };
-    let mut queue: BinaryHeap<Reverse<(i64, usize)>> = partitions
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| oldest_evictable(p).map(|t| Reverse((t, i))))
-        .collect();
-    while namespace_bytes.load(Ordering::Relaxed) > max_bytes {
-        let Some(Reverse((_, i))) = queue.pop() else {
-            break;
-        };
-        let partition = partitions[i];
-        // An excess of one byte evicts exactly one event.
-        partition.evict_over_bound(&mut lock(&partition.log), 1);
-        if let Some(t) = oldest_evictable(partition) {
-            queue.push(Reverse((t, i)));
-        }
-    }
-}
-
-fn open_hub(
-    config: &HubConfig,
-    data_dir: Option<&Path>,
-    cutoff_ms: i64,
-    namespace_bytes: &Arc<AtomicU64>,
-    max_bytes: u64,
-) -> Result<Hub, StoreError> {
-    let mut partitions = Vec::new();
-    for index in 0..config.partition_count {
-        let id = index.to_string();
-        let journal = match data_dir {
-            Some(dir) => Some(Journal::open(
-                &dir.join(&config.name).join(format!("{id}.log")),
-                cutoff_ms,
-            )?),
-            None => None,
-        };
-        partitions.push(Arc::new(Partition::new(
-            id,
-            journal,
-            namespace_bytes.clone(),
-            max_bytes,
-        )));
-    }
-    let mut consumer_groups = vec![DEFAULT_CONSUMER_GROUP.to_owned()];
-    consumer_groups.extend(config.consumer_groups.iter().cloned());
-    Ok(Hub {
-        name: config.name.clone(),
-        created_ms: now_ms(),
-        partitions,
-        consumer_groups,
-        ownership: Ownership::default(),
-        spread: AtomicUsize::new(0),
-    })
 }
 
 #[cfg(test)]

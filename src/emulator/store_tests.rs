@@ -1,6 +1,7 @@
 //! Tests of the partition log, its retention and its journal.
 
 use super::*;
+use std::path::Path;
 
 fn partition(max_bytes: u64) -> Partition {
     Partition::new("0".into(), None, Arc::new(AtomicU64::new(0)), max_bytes)
@@ -196,38 +197,6 @@ fn compaction_loses_nothing_appended_while_it_runs() {
         seqs.windows(2).all(|w| w[1] == w[0] + 1),
         "a gap in {seqs:?}"
     );
-}
-
-#[test]
-fn the_memory_bound_applies_to_what_journals_held_on_opening() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = EmulatorConfig {
-        data_dir: Some(dir.path().to_owned()),
-        ..EmulatorConfig::default()
-    };
-    let ns = Namespace::open(&config).expect("open");
-    let hub = ns.hub("eh1").expect("eh1");
-    // Partition 0 holds the older events; then both get ten newer ones each.
-    let _ = hub.partitions[0].append(events(10, 100));
-    std::thread::sleep(Duration::from_millis(5));
-    for p in &hub.partitions {
-        let _ = p.append(events(10, 100));
-    }
-    drop(ns);
-    config.max_retained_bytes = 1500;
-    let ns = Namespace::open(&config).expect("reopen");
-    let hub = ns.hub("eh1").expect("eh1");
-    let retained: Vec<usize> = hub
-        .partitions
-        .iter()
-        .map(|p| p.info().retained_events)
-        .collect();
-    // 3000 bytes on disk, 1500 allowed: partition 0's ten older events go, then the oldest five
-    // of the newer twenty (partition 0's are as old as partition 1's or older).
-    assert_eq!(retained, vec![5, 10]);
-    assert_eq!(hub.partitions[0].info().begin_sequence_number, 15);
-    // Appends go on numbering where the journal left off.
-    assert_eq!(hub.partitions[0].append(events(1, 100)).ok(), Some(20));
 }
 
 #[test]
