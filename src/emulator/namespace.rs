@@ -205,17 +205,7 @@ fn open_hub(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emulator::store::NewEvent;
-    use bytes::Bytes;
-
-    fn events(n: usize, size: usize) -> Vec<NewEvent> {
-        (0..n)
-            .map(|_| NewEvent {
-                message: Bytes::from(vec![7u8; size]),
-                partition_key: None,
-            })
-            .collect()
-    }
+    use crate::emulator::store::tests::events;
 
     #[test]
     fn the_memory_bound_applies_to_what_journals_held_on_opening() {

@@ -420,4 +420,4 @@ impl Partition {
 
 #[cfg(test)]
 #[path = "store_tests.rs"]
-mod tests;
+pub(super) mod tests;

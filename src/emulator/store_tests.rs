@@ -7,7 +7,8 @@ fn partition(max_bytes: u64) -> Partition {
     Partition::new("0".into(), None, Arc::new(AtomicU64::new(0)), max_bytes)
 }
 
-fn events(n: usize, size: usize) -> Vec<NewEvent> {
+/// `n` events of `size` bytes each.
+pub(crate) fn events(n: usize, size: usize) -> Vec<NewEvent> {
     (0..n)
         .map(|_| NewEvent {
             message: Bytes::from(vec![7u8; size]),
