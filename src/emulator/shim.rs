@@ -83,7 +83,7 @@ const SETTLED_DISPOSITION_DELAY: Duration = Duration::from_millis(50);
 #[derive(Debug)]
 struct HeldDisposition {
     due: tokio::time::Instant,
-    /// fe2o3's channel, before renumbering: an End on it drops the frame.
+    /// fe2o3's channel, before renumbering: an End on it sends the frame early.
     channel: u16,
     frame: Vec<u8>,
 }
@@ -213,8 +213,14 @@ impl<S> ServiceShapedStream<S> {
                 Ok(Unit::Frame { size }) => {
                     let frame = &rest[..size];
                     let channel = u16::from_be_bytes([frame[6], frame[7]]);
+                    // A held disposition goes out before its session's End (after it, the
+                    // channel may already belong to another session), and all before Close: a
+                    // send that lost the race still completes rather than failing although its
+                    // events were stored.
                     if is_end(frame) {
-                        self.held.retain(|h| h.channel != channel);
+                        self.release_held(Some(channel));
+                    } else if is_close(frame) {
+                        self.release_held(None);
                     }
                     if self.two_phase && is_settled_receiver_disposition(frame) {
                         let mut settled = Vec::with_capacity(frame.len() + 16);
@@ -278,6 +284,19 @@ impl<S> ServiceShapedStream<S> {
             trace_frame(self.id, "send", &self.outbound_ready[start..]);
         } else {
             self.outbound_ready.truncate(start);
+        }
+    }
+
+    /// Queues the held dispositions of one channel (or of all), whether due or not.
+    fn release_held(&mut self, channel: Option<u16>) {
+        let (release, keep) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|h| channel.is_none_or(|c| c == h.channel));
+        self.held = keep;
+        for held in release {
+            let start = self.outbound_ready.len();
+            self.outbound_ready.extend_from_slice(&held.frame);
+            self.renumber_from(start);
         }
     }
 
@@ -373,6 +392,11 @@ fn asks_to_settle_second(frame: &[u8]) -> bool {
 /// `true` for an End performative: `0x00 0x53 0x17` at the start of the body.
 fn is_end(frame: &[u8]) -> bool {
     wire::frame_body(frame).starts_with(&[0x00, 0x53, 0x17])
+}
+
+/// `true` for a Close performative: `0x00 0x53 0x18` at the start of the body.
+fn is_close(frame: &[u8]) -> bool {
+    wire::frame_body(frame).starts_with(&[0x00, 0x53, 0x18])
 }
 
 /// Copies an inbound frame, dropping `delivery-id`, `delivery-tag` and `message-format` from
@@ -576,3 +600,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ServiceShapedStream<S> {
         Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+#[path = "shim_tests.rs"]
+mod tests;
