@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use super::address::{parse_node, Node};
 use super::amqp::{self, AmqpMessage};
 use super::auth::{Authorizer, ConnectionGrants};
+use super::batches::InboundBatches;
 use super::consume::{self, ConsumerLink};
 use super::namespace::Namespace;
 use super::publish;
@@ -98,7 +99,8 @@ where
         .max_frame_size(super::shim::INBOUND_MAX_FRAME)
         .sasl_acceptor(EventHubsSasl)
         .build();
-    let stream = ServiceShapedStream::new(stream);
+    let batches = Arc::new(InboundBatches::default());
+    let stream = ServiceShapedStream::new(stream, batches.clone());
     let mut connection =
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
             Ok(Ok(connection)) => connection,
@@ -123,7 +125,12 @@ where
                 let Some(incoming) = incoming else { break };
                 match session_acceptor.accept_incoming_session(incoming, &mut connection).await {
                     Ok(session) => {
-                        sessions.spawn(serve_session(session, grants.clone(), shared.clone()));
+                        sessions.spawn(serve_session(
+                            session,
+                            grants.clone(),
+                            batches.clone(),
+                            shared.clone(),
+                        ));
                     }
                     Err(e) => {
                         tracing::debug!(error = %e, "session refused");
@@ -216,6 +223,7 @@ fn address_of(attach: &Attach) -> Option<String> {
 async fn serve_session(
     mut session: ListenerSessionHandle,
     grants: Arc<ConnectionGrants>,
+    batches: Arc<InboundBatches>,
     shared: Arc<Shared>,
 ) {
     let replies = Arc::new(ReplyLinks::default());
@@ -254,6 +262,7 @@ async fn serve_session(
         };
         let ctx = LinkContext {
             grants: grants.clone(),
+            batches: batches.clone(),
             shared: shared.clone(),
             replies: replies.clone(),
         };
@@ -274,6 +283,7 @@ async fn serve_session(
                         partition.as_deref(),
                         &address,
                         &ctx.grants,
+                        &ctx.batches,
                         &ctx.shared,
                     )
                     .await;
@@ -312,6 +322,7 @@ async fn serve_session(
 /// What a link task needs from its connection and session.
 struct LinkContext {
     grants: Arc<ConnectionGrants>,
+    batches: Arc<InboundBatches>,
     shared: Arc<Shared>,
     replies: Arc<ReplyLinks>,
 }

@@ -16,6 +16,7 @@ pub mod address;
 pub mod amqp;
 pub mod auth;
 pub mod backoff;
+pub mod batches;
 pub mod channels;
 pub mod config;
 pub mod connection;

@@ -11,12 +11,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use fe2o3_amqp::link::delivery::DeliveryInfo;
 use fe2o3_amqp::types::definitions;
-use fe2o3_amqp::types::messaging::Body;
+use fe2o3_amqp::types::messaging::{AmqpValue, Body};
 use fe2o3_amqp::types::primitives::Value;
 use fe2o3_amqp::{Delivery, Receiver};
 
 use super::amqp::{self, BATCH_MESSAGE_FORMAT};
 use super::auth::ConnectionGrants;
+use super::batches::{self, Batch, BatchEvents, InboundBatches};
 use super::connection::{refuse, Shared};
 use super::namespace::Hub;
 use super::shim::ADVERTISED_MAX_MESSAGE_SIZE;
@@ -34,6 +35,7 @@ pub async fn serve(
     partition_id: Option<&str>,
     address: &str,
     grants: &ConnectionGrants,
+    batches: &InboundBatches,
     shared: &Shared,
 ) {
     let link = fe2o3_amqp::acceptor::LinkEndpoint::Receiver(receiver);
@@ -94,7 +96,7 @@ pub async fn serve(
             }
         };
         let info = DeliveryInfo::from(&delivery);
-        let outcome = ingest(delivery, &hub, partition.as_ref());
+        let outcome = ingest(delivery, &hub, partition.as_ref(), batches);
         tracing::trace!(hub = %hub.name, ok = outcome.is_ok(), "publish delivery");
         // Never settle in the instant a delivery arrives (contract §0 item 8); the shim also
         // sends dispositions in two phases, so a send that loses this race is not lost.
@@ -114,12 +116,17 @@ fn ingest(
     delivery: Delivery<Body<Value>>,
     hub: &Hub,
     partition: Option<&Arc<Partition>>,
+    batches: &InboundBatches,
 ) -> Result<(), definitions::Error> {
     let is_batch = *delivery.message_format() == Some(BATCH_MESSAGE_FORMAT);
     let delivery_id = delivery.delivery_id().to_owned();
     let mut message = delivery.into_message();
-    let key = amqp::string_annotation(&message, PARTITION_KEY);
-    let events = if is_batch {
+    let mut key = amqp::string_annotation(&message, PARTITION_KEY);
+    let events = if let Some(parked) = parked_batch(is_batch, &message.body, batches) {
+        let parked = parked?;
+        key = parked.partition_key;
+        parked.events
+    } else if is_batch {
         batch_events(std::mem::replace(&mut message.body, Body::Empty))?
     } else {
         let encoded = amqp::encode(&message).map_err(|e| {
@@ -155,6 +162,32 @@ fn ingest(
         )
     })?;
     Ok(())
+}
+
+/// The events and partition key of a batch the shim took off the wire (see `batches`), or `None`
+/// when fe2o3 received the delivery as it was sent.
+fn parked_batch(
+    is_batch: bool,
+    body: &Body<Value>,
+    batches: &InboundBatches,
+) -> Option<Result<BatchEvents, definitions::Error>> {
+    let Body::Value(AmqpValue(Value::Ulong(token))) = body else {
+        return None;
+    };
+    if !is_batch {
+        return None;
+    }
+    let decode_error = |text: String| amqp::error("amqp:decode-error", text);
+    Some(match batches.take(*token) {
+        Some(Batch::Whole(bytes)) => batches::events_of(&bytes).map_err(decode_error),
+        Some(Batch::TooLarge { size }) => Err(amqp::error(
+            "amqp:link:message-size-exceeded",
+            format!(
+                "The received message (size:{size} bytes) exceeds the limit ({ADVERTISED_MAX_MESSAGE_SIZE} bytes) currently allowed on the link.",
+            ),
+        )),
+        None => Err(decode_error(format!("Batch {token} was not received."))),
+    })
 }
 
 /// The inner messages of a batch, each checked to be a whole AMQP message (by its sections:

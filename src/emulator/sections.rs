@@ -11,6 +11,7 @@ use super::wire::{self, WireError};
 const HEADER: u64 = 0x70;
 const DELIVERY_ANNOTATIONS: u64 = 0x71;
 const MESSAGE_ANNOTATIONS: u64 = 0x72;
+const DATA: u64 = 0x75;
 const FOOTER: u64 = 0x78;
 
 /// The section codes by their symbolic descriptors, which a publisher may use instead.
@@ -75,6 +76,66 @@ pub fn split(message: &[u8]) -> Result<Sections<'_>, WireError> {
     }
     sections.rest = rest_start.map_or(&[][..], |start| &message[start..]);
     Ok(sections)
+}
+
+/// Why [`data_bodies`] refused a message whose sections are well formed.
+pub const NOT_DATA: &str = "the body is not data sections";
+
+/// Where the contents of a message's data sections are: for a batch, its events.
+///
+/// # Errors
+/// What [`split`] finds, or [`WireError::Malformed`] with [`NOT_DATA`] when the body is missing
+/// or of another kind.
+pub fn data_bodies(message: &[u8]) -> Result<Vec<std::ops::Range<usize>>, WireError> {
+    split(message)?;
+    let mut bodies = Vec::new();
+    let mut cursor = 0;
+    while cursor < message.len() {
+        let section = &message[cursor..];
+        let len = wire::value_len(section)?;
+        match section_code(section)? {
+            DATA => {
+                let value = descriptor_len(section)?;
+                let (header, size) = match section.get(value) {
+                    Some(0xa0) => (2, section.get(value + 1).map(|&n| usize::from(n))),
+                    Some(0xb0) => (
+                        5,
+                        section.get(value + 1..value + 5).map(|b| {
+                            let mut word = [0u8; 4];
+                            word.copy_from_slice(b);
+                            u32::from_be_bytes(word) as usize
+                        }),
+                    ),
+                    _ => (0, None),
+                };
+                let size = size.ok_or(WireError::Malformed("a data section holds no binary"))?;
+                let start = cursor + value + header;
+                // `value_len` has measured the section by the same length, so this holds; it is
+                // checked because the range will slice a buffer.
+                if start + size > cursor + len {
+                    return Err(WireError::Malformed("a data section overruns its length"));
+                }
+                bodies.push(start..start + size);
+            }
+            0x76 | 0x77 => return Err(WireError::Malformed(NOT_DATA)),
+            _ => {}
+        }
+        cursor += len;
+    }
+    if bodies.is_empty() {
+        return Err(WireError::Malformed(NOT_DATA));
+    }
+    Ok(bodies)
+}
+
+/// The length of the descriptor at the start of a section `split` has accepted.
+fn descriptor_len(section: &[u8]) -> Result<usize, WireError> {
+    match section.get(1) {
+        Some(0x53) => Ok(3),
+        Some(0x80) => Ok(10),
+        Some(0xa3) => Ok(3 + usize::from(*section.get(2).ok_or(WireError::Incomplete)?)),
+        _ => Err(WireError::Malformed("not a message section")),
+    }
 }
 
 /// The section code of the described value at the start of `section`.

@@ -11,23 +11,30 @@
 //! Outgoing transfers of pre-encoded events lose their amqp-value wrapper (see
 //! [`PRE_ENCODED_MESSAGE_FORMAT`]).
 //!
-//! Incoming, two things are touched. The client's Open: its `max-frame-size` is lowered by
+//! Incoming publish batches are taken off the wire before fe2o3 reassembles them (see
+//! `batches`).
+//!
+//! Incoming, two more things are touched. The client's Open: its `max-frame-size` is lowered by
 //! [`FRAME_PADDING_ALLOWANCE`] so that frames fe2o3 splits to that size still fit the client's
 //! real limit after padding. And continuation transfers: the Rust SDK's fe2o3-amqp 0.16 puts a
 //! fresh `delivery-id` on the last frame of a long multi-frame delivery, which fe2o3 0.18 rightly
 //! calls inconsistent (and the SDK then hangs on the detach). Continuation frames may omit those
 //! fields, so we drop them there, as the service evidently tolerates them.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::amqp::BATCH_MESSAGE_FORMAT;
+use super::batches::{self, Collecting, InboundBatches};
 use super::channels::ChannelRotation;
 use super::wire::{self, code, FieldOverride, Performative, Unit, WireError};
 
@@ -99,6 +106,9 @@ pub struct ServiceShapedStream<S> {
     inbound_pending: BytesMut,
     /// Links (channel, handle) in the middle of a multi-frame delivery.
     deliveries_in_progress: HashSet<(u16, u64)>,
+    /// Publish batches being taken off the wire, by link (see `batches`).
+    collecting: HashMap<(u16, u64), Collecting>,
+    batches: Arc<InboundBatches>,
     /// Inbound bytes ready to hand to fe2o3.
     inbound_ready: Vec<u8>,
     inbound_ready_pos: usize,
@@ -117,13 +127,15 @@ pub struct ServiceShapedStream<S> {
 }
 
 impl<S> ServiceShapedStream<S> {
-    pub fn new(inner: S) -> Self {
+    pub fn new(inner: S, batches: Arc<InboundBatches>) -> Self {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Self {
             inner,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             inbound_pending: BytesMut::new(),
             deliveries_in_progress: HashSet::new(),
+            collecting: HashMap::new(),
+            batches,
             inbound_ready: Vec::new(),
             inbound_ready_pos: 0,
             open_seen: false,
@@ -178,12 +190,26 @@ impl<S> ServiceShapedStream<S> {
                 if self.two_phase && asks_to_settle_second(frame) {
                     self.two_phase = false;
                 }
+                let channel = u16::from_be_bytes([frame[6], frame[7]]);
+                // A delivery cut short by its link's detach or its session's end is abandoned
+                // (the handle or channel may be used again).
                 if is_end(frame) {
-                    let channel = u16::from_be_bytes([frame[6], frame[7]]);
                     self.channel_map.client_ended(channel);
+                    self.collecting.retain(|&(c, _), _| c != channel);
+                    self.deliveries_in_progress.retain(|&(c, _)| c != channel);
+                } else if let Some(handle) = detached_handle(frame) {
+                    self.collecting.remove(&(channel, handle));
+                    self.deliveries_in_progress.remove(&(channel, handle));
                 }
-                normalize_continuation(
+                let collected = collect_batch(
                     frame,
+                    &mut self.collecting,
+                    &self.deliveries_in_progress,
+                    &self.batches,
+                )
+                .map_err(invalid)?;
+                normalize_continuation(
+                    collected.as_deref().unwrap_or(frame),
                     &mut self.deliveries_in_progress,
                     &mut self.inbound_ready,
                 )
@@ -389,6 +415,21 @@ fn asks_to_settle_second(frame: &[u8]) -> bool {
     })
 }
 
+/// The handle a Detach frees.
+fn detached_handle(frame: &[u8]) -> Option<u64> {
+    let body = wire::frame_body(frame);
+    if !body.starts_with(&[0x00, 0x53, 0x16]) {
+        return None;
+    }
+    let performative = wire::parse_performative(body).ok()?;
+    wire::decode_unsigned(performative.fields.first()?)
+}
+
+/// An encoded boolean field that is `true`.
+fn is_true(field: &[u8]) -> bool {
+    field == [0x41] || field == [0x56, 0x01]
+}
+
 /// `true` for an End performative: `0x00 0x53 0x17` at the start of the body.
 fn is_end(frame: &[u8]) -> bool {
     wire::frame_body(frame).starts_with(&[0x00, 0x53, 0x17])
@@ -397,6 +438,54 @@ fn is_end(frame: &[u8]) -> bool {
 /// `true` for a Close performative: `0x00 0x53 0x18` at the start of the body.
 fn is_close(frame: &[u8]) -> bool {
     wire::frame_body(frame).starts_with(&[0x00, 0x53, 0x18])
+}
+
+/// Takes a publish batch's payload off one of its transfer frames (see `batches`): returns
+/// the frame fe2o3 gets instead, or `None` when the frame goes on as it is.
+fn collect_batch(
+    frame: &[u8],
+    collecting: &mut HashMap<(u16, u64), Collecting>,
+    in_progress: &HashSet<(u16, u64)>,
+    batches: &InboundBatches,
+) -> Result<Option<Vec<u8>>, WireError> {
+    let body = wire::frame_body(frame);
+    if !body.starts_with(&[0x00, 0x53, 0x14]) {
+        return Ok(None); // not a transfer
+    }
+    let performative = wire::parse_performative(body)?;
+    let field = |i: usize| performative.fields.get(i).copied().unwrap_or(&[0x40]);
+    let channel = u16::from_be_bytes([frame[6], frame[7]]);
+    let link = (channel, wire::decode_unsigned(field(0)).unwrap_or(u64::MAX));
+    if let Entry::Vacant(entry) = collecting.entry(link) {
+        let starts_batch = !in_progress.contains(&link)
+            && wire::decode_unsigned(field(3)) == Some(u64::from(BATCH_MESSAGE_FORMAT));
+        if !starts_batch || !batches.has_room() {
+            return Ok(None);
+        }
+        entry.insert(Collecting::default());
+    }
+    let token;
+    let payload: &[u8] = if is_true(field(9)) {
+        collecting.remove(&link); // aborted
+        &[]
+    } else if is_true(field(5)) {
+        if let Some(collecting) = collecting.get_mut(&link) {
+            collecting.push(&body[performative.encoded_len..]);
+        }
+        &[]
+    } else {
+        let mut collecting = collecting.remove(&link).unwrap_or_default();
+        collecting.push(&body[performative.encoded_len..]);
+        token = batches::token_payload(batches.park(collecting.finish()));
+        &token
+    };
+    let head = frame.len() - body.len() + performative.encoded_len;
+    let mut replaced = Vec::with_capacity(head + payload.len());
+    replaced.extend_from_slice(&frame[..head]);
+    replaced.extend_from_slice(payload);
+    let size = u32::try_from(replaced.len()).unwrap_or(u32::MAX);
+    replaced[..4].copy_from_slice(&size.to_be_bytes());
+    Ok(Some(replaced))
 }
 
 /// Copies an inbound frame, dropping `delivery-id`, `delivery-tag` and `message-format` from
@@ -417,7 +506,6 @@ fn normalize_continuation(
         return Ok(());
     }
     let field = |i: usize| performative.fields.get(i).copied().unwrap_or(&[0x40]);
-    let is_true = |f: &[u8]| f == [0x41] || f == [0x56, 0x01];
     let channel = u16::from_be_bytes([frame[6], frame[7]]);
     let handle = wire::decode_unsigned(field(0)).unwrap_or(u64::MAX);
     let continuing = in_progress.contains(&(channel, handle));

@@ -4,6 +4,8 @@
 use super::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::emulator::amqp::BATCH_MESSAGE_FORMAT;
+
 fn frame(channel: u16, descriptor: u64, fields: &[&[u8]]) -> Vec<u8> {
     let mut body = Vec::new();
     wire::encode_performative(descriptor, fields, &mut body);
@@ -28,7 +30,7 @@ fn settled_accept(channel: u16) -> Vec<u8> {
 /// What the client reads: each frame's performative and its `settled` field, if a disposition.
 async fn client_sees(written: &[Vec<u8>]) -> Vec<(u64, Option<bool>)> {
     let (ours, mut client) = tokio::io::duplex(1 << 20);
-    let mut shim = ServiceShapedStream::new(ours);
+    let mut shim = ServiceShapedStream::new(ours, Arc::default());
     for f in written {
         shim.write_all(f).await.expect("write");
     }
@@ -73,5 +75,113 @@ async fn held_dispositions_go_out_before_end_and_close() {
             (code::DISPOSITION, Some(true)),
             (code::CLOSE, None),
         ]
+    );
+}
+
+/// A transfer frame from a client: `first` carries the delivery's ids and message format.
+fn transfer(first: bool, more: bool, payload: &[u8]) -> Vec<u8> {
+    let format = [&[0x70][..], &BATCH_MESSAGE_FORMAT.to_be_bytes()].concat();
+    let more: &[u8] = if more { &[0x41] } else { &[0x42] };
+    let mut f = if first {
+        frame(
+            0,
+            code::TRANSFER,
+            &[&[0x43], &[0x43], &[0xa0, 1, 7], &format, &[0x42], more],
+        )
+    } else {
+        frame(
+            0,
+            code::TRANSFER,
+            &[&[0x43], &[0x40], &[0x40], &[0x40], &[0x42], more],
+        )
+    };
+    f.extend_from_slice(payload);
+    let size = u32::try_from(f.len()).unwrap_or(0);
+    f[..4].copy_from_slice(&size.to_be_bytes());
+    f
+}
+
+/// What fe2o3 reads once the client has written `frames` after its Open.
+async fn fe2o3_reads(frames: &[Vec<u8>], batches: Arc<InboundBatches>) -> Vec<Vec<u8>> {
+    let (ours, mut client) = tokio::io::duplex(1 << 20);
+    let mut shim = ServiceShapedStream::new(ours, batches);
+    client
+        .write_all(&frame(0, code::OPEN, &[&[0xa1, 1, b'c']]))
+        .await
+        .expect("open");
+    for f in frames {
+        client.write_all(f).await.expect("write");
+    }
+    drop(client);
+    let mut bytes = Vec::new();
+    shim.read_to_end(&mut bytes).await.expect("read");
+    let mut seen = Vec::new();
+    let mut rest = &bytes[..];
+    while let Ok(Unit::Frame { size }) = wire::next_unit(rest, 1 << 20) {
+        seen.push(rest[..size].to_vec());
+        rest = &rest[size..];
+    }
+    seen.remove(0); // the Open
+    seen
+}
+
+fn payload_of(frame: &[u8]) -> &[u8] {
+    let body = wire::frame_body(frame);
+    &body[wire::parse_performative(body)
+        .expect("performative")
+        .encoded_len..]
+}
+
+/// A batch's frames reach fe2o3 with their payloads taken off; the last carries the token under
+/// which the whole payload waits for the publish link. Other deliveries pass untouched.
+#[tokio::test]
+async fn batches_are_taken_off_the_wire_and_parked() {
+    let batches = Arc::new(InboundBatches::default());
+    let parts: [&[u8]; 3] = [b"first part ", b"second ", b"last"];
+    let frames = [
+        transfer(true, true, parts[0]),
+        transfer(false, true, parts[1]),
+        transfer(false, false, parts[2]),
+    ];
+    let seen = fe2o3_reads(&frames, batches.clone()).await;
+    assert_eq!(seen.len(), 3, "every frame still reaches fe2o3");
+    assert!(payload_of(&seen[0]).is_empty() && payload_of(&seen[1]).is_empty());
+    let last = payload_of(&seen[2]);
+    assert_eq!(last[..4], [0x00, 0x53, 0x77, 0x80]);
+    let token = u64::from_be_bytes(last[4..].try_into().expect("a ulong"));
+    assert_eq!(
+        batches.take(token),
+        Some(batches::Batch::Whole(bytes::Bytes::from(parts.concat())))
+    );
+
+    // A single event (message format 0) is fe2o3's to decode.
+    let mut single = frame(
+        0,
+        code::TRANSFER,
+        &[&[0x43], &[0x43], &[0xa0, 1, 7], &[0x43]],
+    );
+    single.extend_from_slice(b"event");
+    let size = u32::try_from(single.len()).unwrap_or(0);
+    single[..4].copy_from_slice(&size.to_be_bytes());
+    let seen = fe2o3_reads(std::slice::from_ref(&single), batches).await;
+    assert_eq!(seen, [single]);
+}
+
+/// A batch whose link detaches mid-delivery is dropped: the next delivery on a link with the same
+/// handle starts afresh.
+#[tokio::test]
+async fn a_batch_cut_short_by_a_detach_is_dropped() {
+    let batches = Arc::new(InboundBatches::default());
+    let frames = [
+        transfer(true, true, b"abandoned "),
+        frame(0, code::DETACH, &[&[0x43], &[0x41]]),
+        transfer(true, false, b"whole"),
+    ];
+    let seen = fe2o3_reads(&frames, batches.clone()).await;
+    let last = payload_of(&seen[2]);
+    let token = u64::from_be_bytes(last[4..].try_into().expect("a ulong"));
+    assert_eq!(
+        batches.take(token),
+        Some(batches::Batch::Whole(bytes::Bytes::from_static(b"whole")))
     );
 }

@@ -1,0 +1,274 @@
+//! Publish batches taken off the wire before fe2o3 reassembles them.
+//!
+//! A batch is up to 1 MB of events arriving in 64 KiB frames. fe2o3 would reassemble it (scanning
+//! every byte for section boundaries) and then decode each event into a buffer of its own: about
+//! an eighth of the endpoint's CPU at 100,000 events/s. Instead the shim collects a batch's
+//! payload into one buffer as its frames go by ([`Collecting`]), parks it here, and hands fe2o3
+//! the same transfer frames with empty payloads, the last one carrying a token in place of the
+//! message ([`token_payload`]). fe2o3's session and link state still see every frame, so flow
+//! control and settlement are untouched. The publish link takes the batch by its token; its
+//! events are slices of the one buffer ([`events_of`]).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use bytes::{Bytes, BytesMut};
+use fe2o3_amqp::types::messaging::MessageAnnotations;
+use fe2o3_amqp::types::primitives::{Symbol, Value};
+use fe2o3_amqp_types::messaging::annotations::OwnedKey;
+
+use super::sections;
+use super::wire::WireError;
+
+/// Bytes of a batch kept beyond this are only counted: enough to report its size when rejecting
+/// it (the limit itself, 1 MB of events, is `publish`'s to apply).
+pub const COLLECT_LIMIT: usize = 4 * 1024 * 1024;
+
+/// Parked bytes per connection above which new batches go to fe2o3 as they are. Parked batches
+/// are taken within a scheduler turn or two; only a delivery fe2o3 drops (its link failing
+/// mid-way) leaves one behind, until the connection ends.
+const PARKED_LIMIT: usize = 64 * 1024 * 1024;
+
+const PARTITION_KEY: &str = "x-opt-partition-key";
+
+/// One connection's batches between the shim and the publish links.
+#[derive(Debug, Default)]
+pub struct InboundBatches {
+    table: Mutex<Table>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    next_token: u64,
+    parked: HashMap<u64, Batch>,
+    parked_bytes: usize,
+}
+
+/// A collected batch: its encoded message, or only its size when it outgrew [`COLLECT_LIMIT`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Batch {
+    Whole(Bytes),
+    TooLarge { size: u64 },
+}
+
+impl InboundBatches {
+    /// Whether a new batch may be collected, or must go to fe2o3 as it is.
+    pub fn has_room(&self) -> bool {
+        self.lock().parked_bytes < PARKED_LIMIT
+    }
+
+    /// Parks a batch until its publish link takes it; returns its token.
+    pub fn park(&self, batch: Batch) -> u64 {
+        let mut table = self.lock();
+        let token = table.next_token;
+        table.next_token += 1;
+        if let Batch::Whole(bytes) = &batch {
+            table.parked_bytes += bytes.len();
+        }
+        table.parked.insert(token, batch);
+        token
+    }
+
+    /// The batch parked under `token`, once.
+    pub fn take(&self, token: u64) -> Option<Batch> {
+        let mut table = self.lock();
+        let batch = table.parked.remove(&token)?;
+        if let Batch::Whole(bytes) = &batch {
+            table.parked_bytes -= bytes.len();
+        }
+        Some(batch)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        // The table is consistent after every statement, so a panic elsewhere cannot corrupt it.
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A batch's payload while its frames arrive.
+#[derive(Debug, Default)]
+pub struct Collecting {
+    bytes: BytesMut,
+    size: u64,
+}
+
+impl Collecting {
+    pub fn push(&mut self, payload: &[u8]) {
+        self.size += payload.len() as u64;
+        if self.size <= COLLECT_LIMIT as u64 {
+            self.bytes.extend_from_slice(payload);
+        } else {
+            self.bytes = BytesMut::new();
+        }
+    }
+
+    #[must_use]
+    pub fn finish(self) -> Batch {
+        if self.size <= COLLECT_LIMIT as u64 {
+            Batch::Whole(self.bytes.freeze())
+        } else {
+            Batch::TooLarge { size: self.size }
+        }
+    }
+}
+
+/// The message fe2o3 receives in place of a parked batch: an amqp-value section holding the
+/// token as a ulong.
+#[must_use]
+pub fn token_payload(token: u64) -> [u8; 12] {
+    let mut payload = [0u8; 12];
+    payload[..4].copy_from_slice(&[0x00, 0x53, 0x77, 0x80]);
+    payload[4..].copy_from_slice(&token.to_be_bytes());
+    payload
+}
+
+/// What a batch holds for the partition log.
+#[derive(Debug)]
+pub struct BatchEvents {
+    /// Each event's encoded message: slices of the batch's buffer.
+    pub events: Vec<Bytes>,
+    pub partition_key: Option<String>,
+}
+
+/// A batch's events and partition key. Each event is checked to be a whole AMQP message by its
+/// sections.
+///
+/// # Errors
+/// Says which part of the batch is malformed.
+pub fn events_of(batch: &Bytes) -> Result<BatchEvents, String> {
+    let envelope = sections::split(batch).map_err(|e| format!("The batch is malformed: {e}"))?;
+    let partition_key = match envelope.message_annotations {
+        None => None,
+        Some(encoded) => partition_key(encoded)?,
+    };
+    let bodies = sections::data_bodies(batch).map_err(|e| match e {
+        WireError::Malformed(m) if m == sections::NOT_DATA => {
+            "A batch must carry its events as data sections.".to_owned()
+        }
+        e => format!("The batch is malformed: {e}"),
+    })?;
+    let events = bodies
+        .into_iter()
+        .enumerate()
+        .map(|(i, range)| {
+            let event = batch.slice(range);
+            sections::split(&event)
+                .map_err(|e| format!("Event {i} of the batch is not an AMQP message: {e}"))?;
+            Ok(event)
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(BatchEvents {
+        events,
+        partition_key,
+    })
+}
+
+fn partition_key(encoded: &[u8]) -> Result<Option<String>, String> {
+    let annotations: MessageAnnotations = serde_amqp::from_slice(encoded)
+        .map_err(|e| format!("The batch's message annotations are malformed: {e}"))?;
+    Ok(
+        match annotations
+            .0
+            .get(&OwnedKey::Symbol(Symbol::from(PARTITION_KEY)))
+        {
+            Some(Value::String(key)) => Some(key.clone()),
+            Some(Value::Symbol(key)) => Some(key.0.clone()),
+            _ => None,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fe2o3_amqp::types::messaging::{AmqpValue, Body, Data, Message};
+    use fe2o3_amqp::types::primitives::Binary;
+
+    use crate::emulator::amqp;
+
+    fn event(n: u8) -> Vec<u8> {
+        let message = Message::builder()
+            .body(Body::<Value>::Data(
+                vec![Data(Binary::from(vec![n; 300]))].into(),
+            ))
+            .build();
+        amqp::encode(&message).expect("encode").to_vec()
+    }
+
+    /// A batch envelope as the SDKs send it: the events as data sections, the key annotated.
+    fn envelope(events: &[Vec<u8>], key: Option<&str>) -> Bytes {
+        let sections = events
+            .iter()
+            .map(|e| Data(Binary::from(e.clone())))
+            .collect::<Vec<_>>();
+        let mut message = Message::builder()
+            .body(Body::<Value>::Data(sections.into()))
+            .build();
+        if let Some(key) = key {
+            amqp::set_annotation(&mut message, PARTITION_KEY, Value::from(key));
+        }
+        amqp::encode(&message).expect("encode")
+    }
+
+    #[test]
+    fn a_batch_s_events_are_its_data_sections() {
+        // 300-byte events take a data section's 4-byte length form, a 4-byte one the 1-byte form.
+        let events = vec![event(1), event(2), vec![0x00, 0x53, 0x77, 0x40]];
+        let found = events_of(&envelope(&events, Some("k"))).expect("a batch");
+        assert_eq!(found.events, events);
+        assert_eq!(found.partition_key.as_deref(), Some("k"));
+
+        let found = events_of(&envelope(&events[..1], None)).expect("a batch");
+        assert_eq!(found.partition_key, None);
+    }
+
+    #[test]
+    fn a_batch_that_is_not_data_sections_of_messages_is_refused() {
+        let value = Message::builder()
+            .body(Body::<Value>::Value(AmqpValue(Value::from(1))))
+            .build();
+        let not_data = events_of(&amqp::encode(&value).expect("encode")).expect_err("refused");
+        assert_eq!(not_data, "A batch must carry its events as data sections.");
+
+        let not_a_message = events_of(&envelope(&[b"plain bytes".to_vec()], None));
+        assert!(not_a_message
+            .expect_err("refused")
+            .starts_with("Event 0 of the batch"));
+
+        let mut cut = envelope(&[event(1)], None).to_vec();
+        cut.truncate(cut.len() - 1);
+        assert!(events_of(&Bytes::from(cut)).is_err());
+    }
+
+    #[test]
+    fn parked_batches_are_taken_once_by_their_token() {
+        let batches = InboundBatches::default();
+        let first = batches.park(Batch::Whole(Bytes::from_static(b"one")));
+        let second = batches.park(Batch::TooLarge { size: 9 });
+        assert_ne!(first, second);
+        assert_eq!(batches.take(second), Some(Batch::TooLarge { size: 9 }));
+        assert_eq!(
+            batches.take(first),
+            Some(Batch::Whole(Bytes::from_static(b"one")))
+        );
+        assert_eq!(batches.take(first), None);
+        assert_eq!(batches.lock().parked_bytes, 0);
+    }
+
+    #[test]
+    fn collecting_past_the_limit_keeps_only_the_size() {
+        let mut collecting = Collecting::default();
+        collecting.push(&[1; 10]);
+        collecting.push(&[2; 5]);
+        assert_eq!(
+            collecting.finish(),
+            Batch::Whole(Bytes::from([[1u8; 10].as_slice(), &[2; 5]].concat()))
+        );
+        let mut collecting = Collecting::default();
+        collecting.push(&vec![0; COLLECT_LIMIT]);
+        collecting.push(&[0; 3]);
+        collecting.push(&[0; 3]);
+        let size = COLLECT_LIMIT as u64 + 6;
+        assert_eq!(collecting.finish(), Batch::TooLarge { size });
+    }
+}
