@@ -174,6 +174,45 @@ async fn batch_events_are_stored_individually_with_properties() {
     emu.shutdown().await;
 }
 
+/// A full batch arrives in many frames (the endpoint takes it off the wire itself); every event
+/// comes back whole and in order.
+#[tokio::test]
+async fn a_full_batch_spanning_many_frames_is_stored_intact() {
+    let emu = emulator().await;
+    let producer = producer(&emu, "eh1").await;
+    let batch = producer
+        .create_batch(Some(EventDataBatchOptions {
+            partition_id: Some("1".into()),
+            ..Default::default()
+        }))
+        .await
+        .expect("batch");
+    let body = |i: usize| {
+        let mut body = format!("event {i} ").into_bytes();
+        body.resize(1024, u8::try_from(i % 251).unwrap());
+        body
+    };
+    let mut added = 0;
+    while batch.try_add_event_data(body(added), None).expect("add") {
+        added += 1;
+    }
+    assert!(added > 900, "a full batch holds about 1 MB: {added} events");
+    producer.send_batch(batch, None).await.expect("send batch");
+    let consumer = consumer(&emu, "eh1", None).await;
+    let receiver = receiver(&consumer, "1", from(StartLocation::Earliest, false))
+        .await
+        .expect("rx");
+    let events = take(&receiver, added).await;
+    for (i, event) in events.iter().enumerate() {
+        assert_eq!(event.sequence_number(), Some(i64::try_from(i).unwrap()));
+        assert_eq!(event.event_data().body(), Some(&body(i)[..]), "event {i}");
+    }
+    receiver.close().await.expect("close");
+    consumer.close().await.expect("close");
+    producer.close().await.expect("close");
+    emu.shutdown().await;
+}
+
 /// Over 1 MB is refused with the service's condition, quickly, and the link keeps working.
 #[tokio::test]
 async fn oversized_publish_is_rejected() {
