@@ -21,8 +21,10 @@ use super::sections;
 use super::wire::WireError;
 
 /// Bytes of a batch kept beyond this are only counted: enough to report its size when rejecting
-/// it (the limit itself, 1 MB of events, is `publish`'s to apply).
+/// it (the limit itself, 1 MB of events, is `publish`'s to apply). The same bound as fe2o3's
+/// reassembly of other deliveries.
 pub const COLLECT_LIMIT: usize = 4 * 1024 * 1024;
+const _: () = assert!(COLLECT_LIMIT as u64 == super::connection::REASSEMBLY_LIMIT);
 
 /// Parked bytes per connection above which new batches go to fe2o3 as they are. Parked batches
 /// are taken within a scheduler turn or two; only a delivery fe2o3 drops (its link failing
@@ -238,6 +240,40 @@ mod tests {
         let mut cut = envelope(&[event(1)], None).to_vec();
         cut.truncate(cut.len() - 1);
         assert!(events_of(&Bytes::from(cut)).is_err());
+    }
+
+    proptest::proptest! {
+        // Fuzz: any set of events comes back exactly; arbitrary bytes and mutated envelopes
+        // never panic (the events are sliced from the buffer, so a wrong range would).
+        #[test]
+        fn envelopes_give_back_their_events(
+            bodies in proptest::collection::vec(proptest::collection::vec(0u8..255, 0..400), 1..8),
+        ) {
+            let events: Vec<Vec<u8>> = bodies
+                .into_iter()
+                .map(|body| {
+                    let message = Message::builder()
+                        .body(Body::<Value>::Data(vec![Data(Binary::from(body))].into()))
+                        .build();
+                    amqp::encode(&message).expect("encode").to_vec()
+                })
+                .collect();
+            let found = events_of(&envelope(&events, Some("k"))).expect("a batch");
+            proptest::prop_assert_eq!(found.events, events);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = events_of(&Bytes::from(bytes));
+        }
+
+        #[test]
+        fn mutated_envelopes_never_panic(index in 0usize..2048, byte in proptest::prelude::any::<u8>()) {
+            let mut bytes = envelope(&[event(1), event(2)], Some("k")).to_vec();
+            let i = index % bytes.len();
+            bytes[i] = byte;
+            let _ = events_of(&Bytes::from(bytes));
+        }
     }
 
     #[test]

@@ -185,3 +185,41 @@ async fn a_batch_cut_short_by_a_detach_is_dropped() {
         Some(batches::Batch::Whole(bytes::Bytes::from_static(b"whole")))
     );
 }
+
+proptest::proptest! {
+    // Fuzz: any sequence of transfers, detaches and ends on a few links, batches or not, cut
+    // short or aborted: nothing panics and every frame still reaches fe2o3.
+    #[test]
+    fn any_transfer_sequence_reaches_fe2o3_frame_for_frame(
+        steps in proptest::collection::vec(
+            (0u8..4, 0u16..2, 0u8..2, proptest::prelude::any::<bool>(), proptest::prelude::any::<bool>(), 0usize..40),
+            1..40,
+        ),
+    ) {
+        let frames: Vec<Vec<u8>> = steps
+            .into_iter()
+            .map(|(kind, channel, handle, more, aborted, len)| {
+                let handle = [0x52, handle];
+                let more: &[u8] = if more { &[0x41] } else { &[0x42] };
+                let aborted: &[u8] = if aborted { &[0x41] } else { &[0x42] };
+                let format = [&[0x70][..], &BATCH_MESSAGE_FORMAT.to_be_bytes()].concat();
+                let none: &[u8] = &[0x40];
+                let mut f = match kind {
+                    0 => frame(channel, code::TRANSFER, &[&handle, &[0x43], &[0xa0, 1, 7], &format, &[0x42], more, none, none, none, aborted]),
+                    1 => frame(channel, code::TRANSFER, &[&handle, none, none, none, &[0x42], more, none, none, none, aborted]),
+                    2 => frame(channel, code::DETACH, &[&handle, &[0x41]]),
+                    _ => frame(channel, code::END, &[]),
+                };
+                if kind < 2 {
+                    f.extend(std::iter::repeat_n(0xab, len));
+                    let size = u32::try_from(f.len()).unwrap_or(0);
+                    f[..4].copy_from_slice(&size.to_be_bytes());
+                }
+                f
+            })
+            .collect();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let seen = runtime.block_on(fe2o3_reads(&frames, Arc::default()));
+        proptest::prop_assert_eq!(seen.len(), frames.len());
+    }
+}
