@@ -187,6 +187,8 @@ mod tests {
     use fe2o3_amqp::types::primitives::Binary;
 
     use crate::emulator::amqp;
+    use proptest::collection::vec;
+    use proptest::prelude::any;
 
     fn event(n: u8) -> Vec<u8> {
         let message = Message::builder()
@@ -247,7 +249,7 @@ mod tests {
         // never panic (the events are sliced from the buffer, so a wrong range would).
         #[test]
         fn envelopes_give_back_their_events(
-            bodies in proptest::collection::vec(proptest::collection::vec(0u8..255, 0..400), 1..8),
+            bodies in vec(vec(0u8..255, 0..400), 1..8),
         ) {
             let events: Vec<Vec<u8>> = bodies
                 .into_iter()
@@ -263,12 +265,12 @@ mod tests {
         }
 
         #[test]
-        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+        fn arbitrary_bytes_never_panic(bytes in vec(any::<u8>(), 0..512)) {
             let _ = events_of(&Bytes::from(bytes));
         }
 
         #[test]
-        fn mutated_envelopes_never_panic(index in 0usize..2048, byte in proptest::prelude::any::<u8>()) {
+        fn mutated_envelopes_never_panic(index in 0usize..2048, byte in any::<u8>()) {
             let mut bytes = envelope(&[event(1), event(2)], Some("k")).to_vec();
             let i = index % bytes.len();
             bytes[i] = byte;

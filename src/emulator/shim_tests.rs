@@ -186,13 +186,15 @@ async fn a_batch_cut_short_by_a_detach_is_dropped() {
     );
 }
 
+use proptest::prelude::any;
+
 proptest::proptest! {
     // Fuzz: any sequence of transfers, detaches and ends on a few links, batches or not, cut
     // short or aborted: nothing panics and every frame still reaches fe2o3.
     #[test]
     fn any_transfer_sequence_reaches_fe2o3_frame_for_frame(
         steps in proptest::collection::vec(
-            (0u8..4, 0u16..2, 0u8..2, proptest::prelude::any::<bool>(), proptest::prelude::any::<bool>(), 0usize..40),
+            (0u8..4, 0u16..2, 0u8..2, any::<bool>(), any::<bool>(), 0usize..40),
             1..40,
         ),
     ) {
@@ -204,9 +206,15 @@ proptest::proptest! {
                 let aborted: &[u8] = if aborted { &[0x41] } else { &[0x42] };
                 let format = [&[0x70][..], &BATCH_MESSAGE_FORMAT.to_be_bytes()].concat();
                 let none: &[u8] = &[0x40];
+                let ids: [&[u8]; 3] = if kind == 0 {
+                    [&[0x43], &[0xa0, 1, 7], &format]
+                } else {
+                    [none; 3]
+                };
+                let transfer_fields =
+                    [&handle[..], ids[0], ids[1], ids[2], &[0x42], more, none, none, none, aborted];
                 let mut f = match kind {
-                    0 => frame(channel, code::TRANSFER, &[&handle, &[0x43], &[0xa0, 1, 7], &format, &[0x42], more, none, none, none, aborted]),
-                    1 => frame(channel, code::TRANSFER, &[&handle, none, none, none, &[0x42], more, none, none, none, aborted]),
+                    0 | 1 => frame(channel, code::TRANSFER, &transfer_fields),
                     2 => frame(channel, code::DETACH, &[&handle, &[0x41]]),
                     _ => frame(channel, code::END, &[]),
                 };
