@@ -9,7 +9,8 @@
 //! control and settlement are untouched. The publish link takes the batch by its token; its
 //! events are slices of the one buffer ([`events_of`]).
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
 
 use bytes::{Bytes, BytesMut};
@@ -17,8 +18,9 @@ use fe2o3_amqp::types::messaging::MessageAnnotations;
 use fe2o3_amqp::types::primitives::{Symbol, Value};
 use fe2o3_amqp_types::messaging::annotations::OwnedKey;
 
+use super::amqp::BATCH_MESSAGE_FORMAT;
 use super::sections;
-use super::wire::WireError;
+use super::wire::{self, WireError};
 
 /// Bytes of a batch kept beyond this are only counted: enough to report its size when rejecting
 /// it (the limit itself, 1 MB of events, is `publish`'s to apply). The same bound as fe2o3's
@@ -112,6 +114,58 @@ impl Collecting {
             Batch::TooLarge { size: self.size }
         }
     }
+}
+
+/// Takes a publish batch's payload off one of its transfer frames: returns the frame fe2o3 gets
+/// instead, or `None` when the frame goes on as it is. `collecting` holds the batches under way
+/// by link (channel, handle); `in_progress` the links in the middle of any delivery.
+///
+/// # Errors
+/// When the frame's performative is malformed.
+pub(super) fn collect(
+    frame: &[u8],
+    collecting: &mut HashMap<(u16, u64), Collecting>,
+    in_progress: &HashSet<(u16, u64)>,
+    batches: &InboundBatches,
+) -> Result<Option<Vec<u8>>, WireError> {
+    let body = wire::frame_body(frame);
+    if !body.starts_with(&[0x00, 0x53, 0x14]) {
+        return Ok(None); // not a transfer
+    }
+    let performative = wire::parse_performative(body)?;
+    let field = |i: usize| performative.fields.get(i).copied().unwrap_or(&[0x40]);
+    let channel = u16::from_be_bytes([frame[6], frame[7]]);
+    let link = (channel, wire::decode_unsigned(field(0)).unwrap_or(u64::MAX));
+    if let Entry::Vacant(entry) = collecting.entry(link) {
+        let starts_batch = !in_progress.contains(&link)
+            && wire::decode_unsigned(field(3)) == Some(u64::from(BATCH_MESSAGE_FORMAT));
+        if !starts_batch || !batches.has_room() {
+            return Ok(None);
+        }
+        entry.insert(Collecting::default());
+    }
+    let token;
+    let payload: &[u8] = if wire::is_true(field(9)) {
+        collecting.remove(&link); // aborted
+        &[]
+    } else if wire::is_true(field(5)) {
+        if let Some(collecting) = collecting.get_mut(&link) {
+            collecting.push(&body[performative.encoded_len..]);
+        }
+        &[]
+    } else {
+        let mut collecting = collecting.remove(&link).unwrap_or_default();
+        collecting.push(&body[performative.encoded_len..]);
+        token = token_payload(batches.park(collecting.finish()));
+        &token
+    };
+    let head = frame.len() - body.len() + performative.encoded_len;
+    let mut replaced = Vec::with_capacity(head + payload.len());
+    replaced.extend_from_slice(&frame[..head]);
+    replaced.extend_from_slice(payload);
+    let size = u32::try_from(replaced.len()).unwrap_or(u32::MAX);
+    replaced[..4].copy_from_slice(&size.to_be_bytes());
+    Ok(Some(replaced))
 }
 
 /// The message fe2o3 receives in place of a parked batch: an amqp-value section holding the

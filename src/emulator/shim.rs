@@ -21,7 +21,6 @@
 //! calls inconsistent (and the SDK then hangs on the detach). Continuation frames may omit those
 //! fields, so we drop them there, as the service evidently tolerates them.
 
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::io;
@@ -33,7 +32,6 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::amqp::BATCH_MESSAGE_FORMAT;
 use super::batches::{self, Collecting, InboundBatches};
 use super::channels::ChannelRotation;
 use super::wire::{self, code, FieldOverride, Performative, Unit, WireError};
@@ -201,7 +199,7 @@ impl<S> ServiceShapedStream<S> {
                     self.collecting.remove(&(channel, handle));
                     self.deliveries_in_progress.remove(&(channel, handle));
                 }
-                let collected = collect_batch(
+                let collected = batches::collect(
                     frame,
                     &mut self.collecting,
                     &self.deliveries_in_progress,
@@ -425,11 +423,6 @@ fn detached_handle(frame: &[u8]) -> Option<u64> {
     wire::decode_unsigned(performative.fields.first()?)
 }
 
-/// An encoded boolean field that is `true`.
-fn is_true(field: &[u8]) -> bool {
-    field == [0x41] || field == [0x56, 0x01]
-}
-
 /// `true` for an End performative: `0x00 0x53 0x17` at the start of the body.
 fn is_end(frame: &[u8]) -> bool {
     wire::frame_body(frame).starts_with(&[0x00, 0x53, 0x17])
@@ -438,54 +431,6 @@ fn is_end(frame: &[u8]) -> bool {
 /// `true` for a Close performative: `0x00 0x53 0x18` at the start of the body.
 fn is_close(frame: &[u8]) -> bool {
     wire::frame_body(frame).starts_with(&[0x00, 0x53, 0x18])
-}
-
-/// Takes a publish batch's payload off one of its transfer frames (see `batches`): returns
-/// the frame fe2o3 gets instead, or `None` when the frame goes on as it is.
-fn collect_batch(
-    frame: &[u8],
-    collecting: &mut HashMap<(u16, u64), Collecting>,
-    in_progress: &HashSet<(u16, u64)>,
-    batches: &InboundBatches,
-) -> Result<Option<Vec<u8>>, WireError> {
-    let body = wire::frame_body(frame);
-    if !body.starts_with(&[0x00, 0x53, 0x14]) {
-        return Ok(None); // not a transfer
-    }
-    let performative = wire::parse_performative(body)?;
-    let field = |i: usize| performative.fields.get(i).copied().unwrap_or(&[0x40]);
-    let channel = u16::from_be_bytes([frame[6], frame[7]]);
-    let link = (channel, wire::decode_unsigned(field(0)).unwrap_or(u64::MAX));
-    if let Entry::Vacant(entry) = collecting.entry(link) {
-        let starts_batch = !in_progress.contains(&link)
-            && wire::decode_unsigned(field(3)) == Some(u64::from(BATCH_MESSAGE_FORMAT));
-        if !starts_batch || !batches.has_room() {
-            return Ok(None);
-        }
-        entry.insert(Collecting::default());
-    }
-    let token;
-    let payload: &[u8] = if is_true(field(9)) {
-        collecting.remove(&link); // aborted
-        &[]
-    } else if is_true(field(5)) {
-        if let Some(collecting) = collecting.get_mut(&link) {
-            collecting.push(&body[performative.encoded_len..]);
-        }
-        &[]
-    } else {
-        let mut collecting = collecting.remove(&link).unwrap_or_default();
-        collecting.push(&body[performative.encoded_len..]);
-        token = batches::token_payload(batches.park(collecting.finish()));
-        &token
-    };
-    let head = frame.len() - body.len() + performative.encoded_len;
-    let mut replaced = Vec::with_capacity(head + payload.len());
-    replaced.extend_from_slice(&frame[..head]);
-    replaced.extend_from_slice(payload);
-    let size = u32::try_from(replaced.len()).unwrap_or(u32::MAX);
-    replaced[..4].copy_from_slice(&size.to_be_bytes());
-    Ok(Some(replaced))
 }
 
 /// Copies an inbound frame, dropping `delivery-id`, `delivery-tag` and `message-format` from
@@ -509,7 +454,7 @@ fn normalize_continuation(
     let channel = u16::from_be_bytes([frame[6], frame[7]]);
     let handle = wire::decode_unsigned(field(0)).unwrap_or(u64::MAX);
     let continuing = in_progress.contains(&(channel, handle));
-    if is_true(field(5)) && !is_true(field(9)) {
+    if wire::is_true(field(5)) && !wire::is_true(field(9)) {
         in_progress.insert((channel, handle));
     } else {
         in_progress.remove(&(channel, handle));

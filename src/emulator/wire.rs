@@ -270,6 +270,12 @@ pub enum Unit {
     Frame { size: usize },
 }
 
+/// Whether an encoded boolean field is `true`.
+#[must_use]
+pub fn is_true(field: &[u8]) -> bool {
+    field == [0x41] || field == [0x56, 0x01]
+}
+
 /// The body of a whole frame: what follows its header (and any extended header). Empty for a
 /// heartbeat, or for bytes too short to be a frame.
 #[must_use]
