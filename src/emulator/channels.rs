@@ -143,16 +143,7 @@ impl ChannelRotation {
 mod tests {
     use super::*;
 
-    fn frame(channel: u16, descriptor: u64, fields: &[&[u8]]) -> Vec<u8> {
-        let mut body = Vec::new();
-        wire::encode_performative(descriptor, fields, &mut body);
-        let mut f = Vec::new();
-        f.extend_from_slice(&u32::try_from(8 + body.len()).unwrap_or(0).to_be_bytes());
-        f.extend_from_slice(&[2, 0]);
-        f.extend_from_slice(&channel.to_be_bytes());
-        f.extend_from_slice(&body);
-        f
-    }
+    use wire::test_frame as frame;
 
     fn channel_of(frame: &[u8]) -> u16 {
         u16::from_be_bytes([frame[6], frame[7]])

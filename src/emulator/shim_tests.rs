@@ -6,16 +6,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::emulator::amqp::BATCH_MESSAGE_FORMAT;
 
-fn frame(channel: u16, descriptor: u64, fields: &[&[u8]]) -> Vec<u8> {
-    let mut body = Vec::new();
-    wire::encode_performative(descriptor, fields, &mut body);
-    let mut f = Vec::new();
-    f.extend_from_slice(&u32::try_from(8 + body.len()).unwrap_or(0).to_be_bytes());
-    f.extend_from_slice(&[2, 0]);
-    f.extend_from_slice(&channel.to_be_bytes());
-    f.extend_from_slice(&body);
-    f
-}
+use wire::test_frame as frame;
 
 /// A receiver's settled `accepted` disposition of delivery 0, as fe2o3 sends it.
 fn settled_accept(channel: u16) -> Vec<u8> {

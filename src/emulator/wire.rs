@@ -270,6 +270,20 @@ pub enum Unit {
     Frame { size: usize },
 }
 
+/// An AMQP frame on `channel` holding one performative, for tests.
+#[cfg(test)]
+#[must_use]
+pub fn test_frame(channel: u16, descriptor: u64, fields: &[&[u8]]) -> Vec<u8> {
+    let mut body = Vec::new();
+    encode_performative(descriptor, fields, &mut body);
+    let mut f = Vec::new();
+    f.extend_from_slice(&u32::try_from(8 + body.len()).unwrap_or(0).to_be_bytes());
+    f.extend_from_slice(&[2, 0]);
+    f.extend_from_slice(&channel.to_be_bytes());
+    f.extend_from_slice(&body);
+    f
+}
+
 /// Whether an encoded boolean field is `true`.
 #[must_use]
 pub fn is_true(field: &[u8]) -> bool {
