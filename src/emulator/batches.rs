@@ -13,7 +13,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use fe2o3_amqp::types::messaging::MessageAnnotations;
 use fe2o3_amqp::types::primitives::{Symbol, Value};
 use fe2o3_amqp_types::messaging::annotations::OwnedKey;
@@ -89,10 +89,12 @@ impl InboundBatches {
     }
 }
 
-/// A batch's payload while its frames arrive.
+/// A batch's payload while its frames arrive: each frame's part, joined at the end into a buffer
+/// of exactly the batch's size. (One growing buffer would leave up to half its capacity unused,
+/// held for as long as any of the batch's events is stored.)
 #[derive(Debug, Default)]
 pub struct Collecting {
-    bytes: BytesMut,
+    parts: Vec<Vec<u8>>,
     size: u64,
 }
 
@@ -100,19 +102,23 @@ impl Collecting {
     pub fn push(&mut self, payload: &[u8]) {
         self.size += payload.len() as u64;
         if self.size <= COLLECT_LIMIT as u64 {
-            self.bytes.extend_from_slice(payload);
+            self.parts.push(payload.to_vec());
         } else {
-            self.bytes = BytesMut::new();
+            self.parts = Vec::new();
         }
     }
 
     #[must_use]
-    pub fn finish(self) -> Batch {
-        if self.size <= COLLECT_LIMIT as u64 {
-            Batch::Whole(self.bytes.freeze())
-        } else {
-            Batch::TooLarge { size: self.size }
+    pub fn finish(mut self) -> Batch {
+        if self.size > COLLECT_LIMIT as u64 {
+            return Batch::TooLarge { size: self.size };
         }
+        let whole = if self.parts.len() == 1 {
+            self.parts.pop().unwrap_or_default()
+        } else {
+            self.parts.concat()
+        };
+        Batch::Whole(Bytes::from(whole))
     }
 }
 
