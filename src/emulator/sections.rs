@@ -81,13 +81,13 @@ pub fn split(message: &[u8]) -> Result<Sections<'_>, WireError> {
 /// Why [`data_bodies`] refused a message whose sections are well formed.
 pub const NOT_DATA: &str = "the body is not data sections";
 
-/// Where the contents of a message's data sections are: for a batch, its events.
+/// Where the contents of a message's data sections are: for a batch, its events. For a message
+/// [`split`] has accepted (its section order is not checked again here).
 ///
 /// # Errors
-/// What [`split`] finds, or [`WireError::Malformed`] with [`NOT_DATA`] when the body is missing
-/// or of another kind.
+/// [`WireError::Malformed`] with [`NOT_DATA`] when the body is missing or of another kind, or
+/// another error when a section is cut short.
 pub fn data_bodies(message: &[u8]) -> Result<Vec<std::ops::Range<usize>>, WireError> {
-    split(message)?;
     let mut bodies = Vec::new();
     let mut cursor = 0;
     while cursor < message.len() {
