@@ -28,6 +28,7 @@ use super::address::{parse_node, Node};
 use super::amqp::{self, AmqpMessage};
 use super::auth::{Authorizer, ConnectionGrants};
 use super::batches::InboundBatches;
+use super::bundles::OutboundDeliveries;
 use super::consume::{self, ConsumerLink};
 use super::namespace::Namespace;
 use super::publish;
@@ -100,7 +101,8 @@ where
         .sasl_acceptor(EventHubsSasl)
         .build();
     let batches = Arc::new(InboundBatches::default());
-    let stream = ServiceShapedStream::new(stream, batches.clone());
+    let deliveries = Arc::new(OutboundDeliveries::default());
+    let stream = ServiceShapedStream::new(stream, batches.clone(), deliveries.clone());
     let mut connection =
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
             Ok(Ok(connection)) => connection,
@@ -129,6 +131,7 @@ where
                             session,
                             grants.clone(),
                             batches.clone(),
+                            deliveries.clone(),
                             shared.clone(),
                         ));
                     }
@@ -224,6 +227,7 @@ async fn serve_session(
     mut session: ListenerSessionHandle,
     grants: Arc<ConnectionGrants>,
     batches: Arc<InboundBatches>,
+    deliveries: Arc<OutboundDeliveries>,
     shared: Arc<Shared>,
 ) {
     let replies = Arc::new(ReplyLinks::default());
@@ -263,6 +267,7 @@ async fn serve_session(
         let ctx = LinkContext {
             grants: grants.clone(),
             batches: batches.clone(),
+            deliveries: deliveries.clone(),
             shared: shared.clone(),
             replies: replies.clone(),
         };
@@ -292,7 +297,7 @@ async fn serve_session(
             (LinkEndpoint::Sender(sender), Some(node @ Node::Consume { .. })) => {
                 let link = ConsumerLink::new(&attach, node, address);
                 links.spawn(async move {
-                    consume::serve(sender, link, &ctx.grants, &ctx.shared).await;
+                    consume::serve(sender, link, &ctx.grants, &ctx.deliveries, &ctx.shared).await;
                 });
             }
             (link, _) => {
@@ -323,6 +328,7 @@ async fn serve_session(
 struct LinkContext {
     grants: Arc<ConnectionGrants>,
     batches: Arc<InboundBatches>,
+    deliveries: Arc<OutboundDeliveries>,
     shared: Arc<Shared>,
     replies: Arc<ReplyLinks>,
 }

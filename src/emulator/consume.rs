@@ -1,8 +1,8 @@
 //! Consume links: one partition through one consumer group, to one receiver (contract §5).
 //!
 //! The link starts where its selector filter says, then streams stored events and waits for new
-//! ones, sending only while the client has granted credit (fe2o3 waits for it). Every transfer is
-//! pre-settled. A receiver with a higher owner level takes the partition away with
+//! ones, sending only while the client has granted credit. Events go out in bundles that the
+//! shim writes as transfers (see `bundles`); every transfer is pre-settled. A receiver with a higher owner level takes the partition away with
 //! `amqp:link:stolen`.
 
 use fe2o3_amqp::acceptor::LinkEndpoint;
@@ -16,9 +16,13 @@ use serde::Serialize;
 use super::address::{parse_selector, Node};
 use super::amqp;
 use super::auth::ConnectionGrants;
+use super::bundles::{
+    Bundle, LinkCredit, OutboundDeliveries, BUNDLE_MAX_BYTES, BUNDLE_MAX_EVENTS,
+    BUNDLE_MESSAGE_FORMAT,
+};
 use super::connection::{refuse, Shared};
+use super::ownership::Claim;
 use super::sections;
-use super::shim::PRE_ENCODED_MESSAGE_FORMAT;
 use super::stamps::{self, Stamps};
 use super::store::{now_ms, Partition, StartPosition, StoredEvent};
 
@@ -26,14 +30,16 @@ const SELECTOR_FILTER: &str = "apache.org:selector-filter:string";
 const EPOCH_PROPERTY: &str = "com.microsoft:epoch";
 const RECEIVER_NAME_PROPERTY: &str = "com.microsoft.com:receiver-name";
 const RUNTIME_METRIC_CAPABILITY: &str = "com.microsoft:enable-receiver-runtime-metric";
-/// Events read from the log per pass; each is sent as credit allows.
-const READ_CHUNK: usize = 128;
 
 /// What a consumer asked for in its attach.
 #[derive(Debug)]
 pub struct ConsumerLink {
     node: Node,
     address: String,
+    /// The link's name and the client's handle for it, under which the shim keeps its credit.
+    link_name: String,
+    handle: u32,
+    /// The receiver's name, for owner-level claims.
     name: String,
     epoch: Option<i64>,
     selector: Option<String>,
@@ -80,6 +86,8 @@ impl ConsumerLink {
         Self {
             node,
             address,
+            link_name: attach.name.clone(),
+            handle: attach.handle.0,
             name,
             epoch,
             selector,
@@ -89,7 +97,13 @@ impl ConsumerLink {
 }
 
 /// Serves one consume link until the client detaches, is displaced, or the emulator stops.
-pub async fn serve(sender: Sender, link: ConsumerLink, grants: &ConnectionGrants, shared: &Shared) {
+pub async fn serve(
+    sender: Sender,
+    link: ConsumerLink,
+    grants: &ConnectionGrants,
+    deliveries: &OutboundDeliveries,
+    shared: &Shared,
+) {
     let endpoint = LinkEndpoint::Sender(sender);
     let Node::Consume {
         hub: hub_name,
@@ -139,7 +153,7 @@ pub async fn serve(sender: Sender, link: ConsumerLink, grants: &ConnectionGrants
             return refuse(endpoint, amqp::error("com.microsoft:argument-error", text)).await;
         }
     };
-    let mut claim = match hub
+    let claim = match hub
         .ownership
         .claim(&group, &partition.id, &link.name, link.epoch)
     {
@@ -154,33 +168,99 @@ pub async fn serve(sender: Sender, link: ConsumerLink, grants: &ConnectionGrants
             return refuse(endpoint, amqp::error(condition, refused.to_string())).await;
         }
     };
-    let LinkEndpoint::Sender(mut sender) = endpoint else {
+    let Some(credit) = deliveries.claim(&link.link_name, link.handle) else {
+        // The shim notes every receiving link's Attach before fe2o3 sees it.
+        tracing::error!(link = %link.link_name, "no credit record for a consume link");
+        let text = "The link could not be set up; attach it again.";
+        return refuse(endpoint, amqp::error("amqp:internal-error", text)).await;
+    };
+    let LinkEndpoint::Sender(sender) = endpoint else {
         return;
     };
-    let mut next = partition.resolve_start(&start);
-    let mut appended = partition.subscribe();
+    let next = partition.resolve_start(&start);
     tracing::debug!(hub = %hub.name, %group, partition = %partition.id, next, "consumer attached");
-    loop {
-        let events = partition.read(next, READ_CHUNK);
-        if events.is_empty() {
+    let stream = Stream {
+        partition: &partition,
+        credit: &credit,
+        runtime_metrics: link.runtime_metrics,
+        deliveries,
+        shared,
+    };
+    stream.run(sender, next, claim).await;
+}
+
+/// A consume link's delivery loop, once the link is attached.
+struct Stream<'a> {
+    partition: &'a Partition,
+    credit: &'a LinkCredit,
+    runtime_metrics: bool,
+    deliveries: &'a OutboundDeliveries,
+    shared: &'a Shared,
+}
+
+impl Stream<'_> {
+    /// Sends events from sequence number `next` on, as credit allows, until the link ends.
+    async fn run(&self, mut sender: Sender, mut next: i64, mut claim: Claim) {
+        let Self {
+            partition,
+            credit,
+            deliveries,
+            shared,
+            ..
+        } = *self;
+        let mut appended = partition.subscribe();
+        // The link's delivery count: fe2o3's attach announces an initial delivery count of 0.
+        let mut sent: u32 = 0;
+        loop {
+            let available = credit.available(sent) as usize;
+            let events = if available == 0 {
+                Vec::new()
+            } else {
+                partition.read(next, available.min(BUNDLE_MAX_EVENTS))
+            };
+            if events.is_empty() {
+                tokio::select! {
+                    () = credit.changed(), if available == 0 => {}
+                    changed = appended.changed(), if available > 0 => if changed.is_err() { return },
+                    reason = &mut claim.displaced => return displaced(sender, reason.ok()).await,
+                    _ = sender.on_detach() => return,
+                    () = shared.shutdown.cancelled() => return,
+                }
+                continue;
+            }
+            let metrics_of = self.runtime_metrics.then_some(partition);
+            let mut bundle = Bundle::default();
+            for event in &events {
+                if bundle.byte_len() >= BUNDLE_MAX_BYTES {
+                    break;
+                }
+                push_delivery(&mut bundle, event, metrics_of);
+                next = event.sequence_number + 1;
+            }
+            let count = u32::try_from(bundle.len()).unwrap_or(u32::MAX);
+            let token = deliveries.park(bundle);
+            // fe2o3 is told the link has ample credit (see `bundles`), so this does not wait for
+            // the client; only for room in the session's queue.
             tokio::select! {
-                changed = appended.changed() => if changed.is_err() { return },
+                result = sender.send(carrier(token)) => if result.is_err() {
+                    deliveries.take(token);
+                    return;
+                },
                 reason = &mut claim.displaced => return displaced(sender, reason.ok()).await,
-                _ = sender.on_detach() => return,
                 () = shared.shutdown.cancelled() => return,
             }
-            continue;
-        }
-        for event in events {
-            let sendable = delivery(&event, link.runtime_metrics.then_some(&*partition));
-            tokio::select! {
-                sent = sender.send(sendable) => if sent.is_err() { return },
-                reason = &mut claim.displaced => return displaced(sender, reason.ok()).await,
-                () = shared.shutdown.cancelled() => return,
-            }
-            next = event.sequence_number + 1;
+            sent = sent.wrapping_add(count);
         }
     }
+}
+
+/// The delivery fe2o3 sends in place of a bundle: pre-settled, holding its token.
+fn carrier(token: u64) -> Sendable<AmqpValue<u64>> {
+    Sendable::builder()
+        .message(Message::builder().body(AmqpValue(token)).build())
+        .message_format(BUNDLE_MESSAGE_FORMAT)
+        .settled(true)
+        .build()
 }
 
 async fn displaced(sender: Sender, reason: Option<String>) {
@@ -192,58 +272,43 @@ async fn displaced(sender: Sender, reason: Option<String>) {
     .await;
 }
 
-/// The stored event as the service delivers it: stamped with its sequence number, offset and
-/// enqueued time, and with the partition's runtime metrics when the receiver asked for them.
-///
-/// Only the message annotations are decoded and encoded again; every other section goes out as
-/// the publisher encoded it, wrapped for the shim to unwrap (see
-/// [`PRE_ENCODED_MESSAGE_FORMAT`]).
-fn delivery(
-    event: &StoredEvent,
-    metrics_of: Option<&Partition>,
-) -> Sendable<AmqpValue<PreEncoded>> {
-    let encoded = match encode_delivery(event, metrics_of) {
-        Ok(encoded) => encoded,
-        Err(e) => {
-            // Ingest checks every event's sections, so only a damaged journal gets here; the
-            // reader still gets the event, its bytes as the body.
-            tracing::warn!(error = %e, sequence_number = event.sequence_number, "stored event is not an AMQP message");
-            let fallback = Message::builder()
-                .data(Binary::from(event.message.to_vec()))
-                .build();
-            let event = StoredEvent {
-                message: amqp::encode(
-                    &fallback.map_body(|data| Body::<Value>::Data(vec![data].into())),
-                )
-                .unwrap_or_default(),
-                ..event.clone()
-            };
-            encode_delivery(&event, metrics_of).unwrap_or_default()
-        }
+/// Adds the stored event to `bundle` as the service delivers it: stamped with its sequence
+/// number, offset and enqueued time, and with the partition's runtime metrics when the receiver
+/// asked for them.
+fn push_delivery(bundle: &mut Bundle, event: &StoredEvent, metrics_of: Option<&Partition>) {
+    let Err(e) = bundle.push_with(|out| encode_delivery(event, metrics_of, out)) else {
+        return;
     };
-    Sendable::builder()
-        .message(
-            Message::builder()
-                .body(AmqpValue(PreEncoded(encoded)))
-                .build(),
-        )
-        .message_format(PRE_ENCODED_MESSAGE_FORMAT)
-        .settled(true)
-        .build()
+    // Ingest checks every event's sections, so only a damaged journal gets here; the reader
+    // still gets the event, its bytes as the body.
+    tracing::warn!(error = %e, sequence_number = event.sequence_number, "stored event is not an AMQP message");
+    let fallback = Message::builder()
+        .data(Binary::from(event.message.to_vec()))
+        .build();
+    let event = StoredEvent {
+        message: amqp::encode(&fallback.map_body(|data| Body::<Value>::Data(vec![data].into())))
+            .unwrap_or_default(),
+        ..event.clone()
+    };
+    if let Err(e) = bundle.push_with(|out| encode_delivery(&event, metrics_of, out)) {
+        tracing::error!(error = %e, "could not encode a stand-in for a damaged event");
+    }
 }
 
-/// The delivered message's encoded sections: the publisher's header, our delivery annotations
-/// (runtime metrics), the publisher's message annotations plus the service's stamps, and the
-/// rest untouched. The publisher's own delivery annotations are for one hop and are dropped.
+/// Writes the delivered message's encoded sections: the publisher's header, our delivery
+/// annotations (runtime metrics), the publisher's message annotations plus the service's stamps,
+/// and the rest untouched. The publisher's own delivery annotations are for one hop and are
+/// dropped.
 fn encode_delivery(
     event: &StoredEvent,
     metrics_of: Option<&Partition>,
-) -> Result<Vec<u8>, DeliveryEncodingError> {
+    out: &mut Vec<u8>,
+) -> Result<(), DeliveryEncodingError> {
     let sections = sections::split(&event.message)?;
-    let mut out = Vec::with_capacity(event.message.len() + 192);
+    out.reserve(event.message.len() + 192);
     out.extend_from_slice(sections.header.unwrap_or_default());
     if let Some(partition) = metrics_of {
-        runtime_metrics(partition).serialize(&mut serde_amqp::ser::Serializer::new(&mut out))?;
+        runtime_metrics(partition).serialize(&mut serde_amqp::ser::Serializer::new(&mut *out))?;
     }
     let stamps = Stamps {
         sequence_number: event.sequence_number,
@@ -251,27 +316,9 @@ fn encode_delivery(
         enqueued_ms: event.enqueued_ms,
         partition_key: event.partition_key.as_deref(),
     };
-    stamps::write_annotations(sections.message_annotations, &stamps, &mut out)?;
+    stamps::write_annotations(sections.message_annotations, &stamps, out)?;
     out.extend_from_slice(sections.rest);
-    Ok(out)
-}
-
-/// Bytes that `serde_amqp` writes as they are: the way its own `LazyValue` serializes (by this
-/// newtype name), which has no constructor from bytes we already own. The test
-/// `deliveries_carry_the_publisher_s_bytes` pins the behaviour.
-#[derive(Debug)]
-pub struct PreEncoded(Vec<u8>);
-
-impl Serialize for PreEncoded {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        struct Raw<'a>(&'a [u8]);
-        impl Serialize for Raw<'_> {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_bytes(self.0)
-            }
-        }
-        serializer.serialize_newtype_struct("__LAZY_VALUE", &Raw(&self.0))
-    }
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -311,7 +358,6 @@ fn runtime_metrics(partition: &Partition) -> DeliveryAnnotations {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fe2o3_amqp::types::messaging::message::__private::Serializable;
     use fe2o3_amqp::types::messaging::{ApplicationProperties, Data, Properties};
 
     use crate::emulator::config::{EmulatorConfig, HubConfig};
@@ -339,12 +385,13 @@ mod tests {
         amqp::encode(&message).expect("encode").to_vec()
     }
 
-    /// What the client receives: the transfer payload without the wrapper the shim drops.
-    fn received(sendable: &Sendable<AmqpValue<PreEncoded>>) -> Vec<u8> {
-        let payload = serde_amqp::to_vec(&Serializable(&sendable.message)).expect("serialize");
-        assert_eq!(payload[..3], crate::emulator::shim::AMQP_VALUE_PREFIX);
-        assert_eq!(sendable.message_format, PRE_ENCODED_MESSAGE_FORMAT);
-        payload[3..].to_vec()
+    /// What the client receives: the message the shim writes for the event.
+    fn received(event: &StoredEvent, metrics_of: Option<&Partition>) -> Vec<u8> {
+        let mut bundle = Bundle::default();
+        push_delivery(&mut bundle, event, metrics_of);
+        assert_eq!(bundle.len(), 1);
+        let events: Vec<Vec<u8>> = bundle.events().map(<[u8]>::to_vec).collect();
+        events.concat()
     }
 
     #[test]
@@ -370,7 +417,7 @@ mod tests {
         }
         let event = partition.read(1, 1).remove(0);
 
-        let plain = received(&delivery(&event, None));
+        let plain = received(&event, None);
         let message = amqp::decode(&plain).expect("a message");
         let annotation = |k| amqp::annotation(&message, k).cloned();
         assert_eq!(annotation("x-opt-sequence-number"), Some(Value::Long(1)));
@@ -391,7 +438,7 @@ mod tests {
         let rest = sections::split(&bytes).expect("published").rest;
         assert!(plain.ends_with(rest));
 
-        let with_metrics = received(&delivery(&event, Some(&partition)));
+        let with_metrics = received(&event, Some(&partition));
         let message = amqp::decode(&with_metrics).expect("a message");
         let metrics = message.delivery_annotations.expect("runtime metrics").0;
         assert_eq!(
@@ -411,7 +458,7 @@ mod tests {
             partition_key: None,
             message: bytes::Bytes::from_static(b"not amqp"),
         };
-        let message = amqp::decode(&received(&delivery(&event, None))).expect("a message");
+        let message = amqp::decode(&received(&event, None)).expect("a message");
         assert_eq!(
             amqp::annotation(&message, "x-opt-sequence-number"),
             Some(&Value::Long(7))

@@ -17,6 +17,7 @@ pub mod amqp;
 pub mod auth;
 pub mod backoff;
 pub mod batches;
+pub mod bundles;
 pub mod channels;
 pub mod config;
 pub mod connection;

@@ -8,8 +8,9 @@
 //! Outgoing session frames also pass through [`ChannelRotation`] (see `channels`), which works
 //! around how the Rust SDK's fe2o3 0.16 tracks session channels.
 //!
-//! Outgoing transfers of pre-encoded events lose their amqp-value wrapper (see
-//! [`PRE_ENCODED_MESSAGE_FORMAT`]).
+//! Consume links deliver their events in bundles, which this stream writes as transfers in
+//! place of the carrier delivery fe2o3 sends (see `bundles`); it also keeps their link credit
+//! current from the client's Flows, and the session's other delivery ids clear of theirs.
 //!
 //! Incoming publish batches are taken off the wire before fe2o3 reassembles them (see
 //! `batches`).
@@ -33,19 +34,9 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::batches::{self, Collecting, InboundBatches};
+use super::bundles::{self, OutboundDeliveries, ReceivingLinks, BUNDLE_MESSAGE_FORMAT};
 use super::channels::ChannelRotation;
 use super::wire::{self, code, FieldOverride, Performative, Unit, WireError};
-
-/// The message format of a consume link's transfer whose message was encoded by us, not by
-/// fe2o3. fe2o3 only sends typed messages, so such a message travels wrapped as the value of an
-/// amqp-value section ([`AMQP_VALUE_PREFIX`] + the encoded sections); this stream drops the
-/// wrapper and puts message format 0 back, so the client receives exactly the encoded sections.
-/// (A vendor format: the top three bytes would be an IANA enterprise number; nobody else sends
-/// this one to us, and it never reaches a client.)
-pub const PRE_ENCODED_MESSAGE_FORMAT: u32 = 0x4855_4200;
-
-/// The encoded descriptor of an amqp-value section.
-pub const AMQP_VALUE_PREFIX: [u8; 3] = [0x00, 0x53, 0x77];
 
 /// Bytes a padded performative may grow by: up to 13 nulls plus a list8 → list32 header.
 pub const FRAME_PADDING_ALLOWANCE: u32 = 64;
@@ -107,6 +98,14 @@ pub struct ServiceShapedStream<S> {
     /// Publish batches being taken off the wire, by link (see `batches`).
     collecting: HashMap<(u16, u64), Collecting>,
     batches: Arc<InboundBatches>,
+    /// Consume bundles to write, and the credit of the client's receiving links.
+    deliveries: Arc<OutboundDeliveries>,
+    receiving_links: ReceivingLinks,
+    /// The client's max-frame-size: the largest frame a bundle's transfer may take.
+    client_max_frame: usize,
+    /// Delivery ids the bundles on a session took beyond fe2o3's one per carrier, by fe2o3's
+    /// channel: fe2o3's own delivery ids there are shifted by as many.
+    delivery_id_shift: HashMap<u16, u32>,
     /// Inbound bytes ready to hand to fe2o3.
     inbound_ready: Vec<u8>,
     inbound_ready_pos: usize,
@@ -125,7 +124,11 @@ pub struct ServiceShapedStream<S> {
 }
 
 impl<S> ServiceShapedStream<S> {
-    pub fn new(inner: S, batches: Arc<InboundBatches>) -> Self {
+    pub fn new(
+        inner: S,
+        batches: Arc<InboundBatches>,
+        deliveries: Arc<OutboundDeliveries>,
+    ) -> Self {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Self {
             inner,
@@ -134,6 +137,10 @@ impl<S> ServiceShapedStream<S> {
             deliveries_in_progress: HashSet::new(),
             collecting: HashMap::new(),
             batches,
+            deliveries,
+            receiving_links: ReceivingLinks::default(),
+            client_max_frame: OUTGOING_MAX_FRAME,
+            delivery_id_shift: HashMap::new(),
             inbound_ready: Vec::new(),
             inbound_ready_pos: 0,
             open_seen: false,
@@ -175,11 +182,15 @@ impl<S> ServiceShapedStream<S> {
             // Frame type 0 is AMQP (1 is SASL); the first AMQP frame must be the Open.
             let is_amqp = matches!(unit, Unit::Frame { .. }) && frame[5] == 0;
             if is_amqp && !self.open_seen {
-                if let Some(&[0x60, hi, lo]) = wire::parse_performative(wire::frame_body(frame))
-                    .ok()
-                    .and_then(|p| p.fields.get(3).map(|f| &f[..]))
-                {
-                    self.channel_map.limit_to(u16::from_be_bytes([hi, lo]));
+                if let Ok(open) = wire::parse_performative(wire::frame_body(frame)) {
+                    if let Some(&[0x60, hi, lo]) = open.fields.get(3).map(|f| &f[..]) {
+                        self.channel_map.limit_to(u16::from_be_bytes([hi, lo]));
+                    }
+                    if let Some(max) = open.fields.get(2).and_then(|f| wire::decode_unsigned(f)) {
+                        self.client_max_frame = usize::try_from(max)
+                            .unwrap_or(OUTGOING_MAX_FRAME)
+                            .min(OUTGOING_MAX_FRAME);
+                    }
                 }
                 wire::rewrite_frame(frame, lower_max_frame_size, &mut self.inbound_ready)
                     .map_err(invalid)?;
@@ -199,6 +210,11 @@ impl<S> ServiceShapedStream<S> {
                     self.collecting.remove(&(channel, handle));
                     self.deliveries_in_progress.remove(&(channel, handle));
                 }
+                let flow = self
+                    .receiving_links
+                    .on_inbound(channel, frame, &self.deliveries)
+                    .map_err(invalid)?;
+                let frame = flow.as_deref().unwrap_or(frame);
                 let collected = batches::collect(
                     frame,
                     &mut self.collecting,
@@ -226,7 +242,8 @@ impl<S> ServiceShapedStream<S> {
         // Taken out while frames are rewritten into `self`; the unconsumed rest goes back.
         let pending = std::mem::take(&mut self.outbound_pending);
         let mut consumed = 0;
-        loop {
+        // A bundle expands a small frame into many, so the rest waits while the socket is behind.
+        while self.outbound_ready.len() - self.outbound_ready_pos < OUTGOING_HIGH_WATER {
             let rest = &pending[consumed..];
             match wire::next_unit(rest, OUTGOING_MAX_FRAME) {
                 Ok(Unit::ProtocolHeader) => {
@@ -243,6 +260,7 @@ impl<S> ServiceShapedStream<S> {
                     // events were stored.
                     if is_end(frame) {
                         self.release_held(Some(channel));
+                        self.delivery_id_shift.remove(&channel);
                     } else if is_close(frame) {
                         self.release_held(None);
                     }
@@ -259,9 +277,7 @@ impl<S> ServiceShapedStream<S> {
                             continue;
                         }
                     }
-                    if is_pre_encoded_delivery(frame) {
-                        self.emit_dropping(frame, unwrapped_delivery, AMQP_VALUE_PREFIX.len());
-                    } else {
+                    if !self.emit_transfer(frame, channel) {
                         self.emit(frame, service_shaped_fields);
                     }
                     consumed += size;
@@ -280,21 +296,73 @@ impl<S> ServiceShapedStream<S> {
         self.outbound_pending = pending;
     }
 
-    /// Rewrites one outgoing frame into `outbound_ready`, renumbering its channel.
-    fn emit(&mut self, frame: &[u8], overrides: impl Fn(&Performative<'_>) -> Vec<FieldOverride>) {
-        self.emit_dropping(frame, overrides, 0);
+    /// Writes an outgoing transfer if it needs more than padding: a carrier is replaced by its
+    /// bundle's transfers, and other deliveries' ids are shifted past the bundles'. Returns
+    /// `false` when the frame is not a transfer or needs nothing else.
+    fn emit_transfer(&mut self, frame: &[u8], channel: u16) -> bool {
+        let body = wire::frame_body(frame);
+        if !matches!(body, [0x00, 0x53, c, ..] if u64::from(*c) == code::TRANSFER) {
+            return false;
+        }
+        let Ok(p) = wire::parse_performative(body) else {
+            return false;
+        };
+        let shift = self.delivery_id_shift.get(&channel).copied().unwrap_or(0);
+        let delivery_id = p
+            .fields
+            .get(1)
+            .and_then(|f| wire::decode_unsigned(f))
+            .and_then(|id| u32::try_from(id).ok());
+        let carrier = p.fields.get(3).and_then(|f| wire::decode_unsigned(f))
+            == Some(u64::from(BUNDLE_MESSAGE_FORMAT));
+        match (carrier, delivery_id) {
+            (true, Some(id)) => {
+                let token = bundles::carrier_token(&body[p.encoded_len..]);
+                let Some(bundle) = token.and_then(|t| self.deliveries.take(t)) else {
+                    tracing::error!(?token, "a carrier delivery without its bundle; dropped");
+                    return true;
+                };
+                let handle = p.fields.first().copied().unwrap_or(&[0x40]);
+                // The wire channel, as the carrier itself would have gone out.
+                let mut carrier_frame = frame.to_vec();
+                if !self.channel_map.renumber(&mut carrier_frame) {
+                    return true;
+                }
+                trace_frame(self.id, "send", &carrier_frame);
+                let wire_channel = u16::from_be_bytes([carrier_frame[6], carrier_frame[7]]);
+                let used = bundles::write_transfers(
+                    &bundle,
+                    handle,
+                    id.wrapping_add(shift),
+                    wire_channel,
+                    self.client_max_frame,
+                    &mut self.outbound_ready,
+                );
+                // fe2o3 took one id for the carrier.
+                let shift = shift.wrapping_add(used).wrapping_sub(1);
+                self.delivery_id_shift.insert(channel, shift);
+                true
+            }
+            (false, Some(id)) if shift != 0 => {
+                let shifted = wire::encode_uint(id.wrapping_add(shift));
+                self.emit(frame, |p| {
+                    let mut overrides = service_shaped_fields(p);
+                    overrides.push(FieldOverride {
+                        index: 1,
+                        encoded: shifted.clone(),
+                    });
+                    overrides
+                });
+                true
+            }
+            _ => false,
+        }
     }
 
-    fn emit_dropping(
-        &mut self,
-        frame: &[u8],
-        overrides: impl Fn(&Performative<'_>) -> Vec<FieldOverride>,
-        drop: usize,
-    ) {
+    /// Rewrites one outgoing frame into `outbound_ready`, renumbering its channel.
+    fn emit(&mut self, frame: &[u8], overrides: impl Fn(&Performative<'_>) -> Vec<FieldOverride>) {
         let start = self.outbound_ready.len();
-        if let Err(e) =
-            wire::rewrite_frame_dropping(frame, overrides, drop, &mut self.outbound_ready)
-        {
+        if let Err(e) = wire::rewrite_frame(frame, overrides, &mut self.outbound_ready) {
             // Our own encoder produced it, so this is a bug; send it as it is.
             tracing::warn!(error = %e, "could not pad an outgoing frame");
             self.outbound_ready.truncate(start);
@@ -353,17 +421,6 @@ impl<S> ServiceShapedStream<S> {
     }
 }
 
-/// A transfer carrying a pre-encoded event from a consume link (see `consume`): its message
-/// format is [`PRE_ENCODED_MESSAGE_FORMAT`] and its payload starts with the amqp-value wrapper.
-/// Only the first frame of a delivery carries a message format.
-fn is_pre_encoded_delivery(frame: &[u8]) -> bool {
-    performative_is(frame, code::TRANSFER, |p, payload| {
-        p.fields.get(3).and_then(|f| wire::decode_unsigned(f))
-            == Some(u64::from(PRE_ENCODED_MESSAGE_FORMAT))
-            && payload.starts_with(&AMQP_VALUE_PREFIX)
-    })
-}
-
 /// Whether `frame` carries the performative `descriptor` (encoded as a small ulong, as fe2o3 and
 /// the clients do) and `test` holds for it and its payload. Frames of other kinds are not parsed.
 fn performative_is(
@@ -376,15 +433,6 @@ fn performative_is(
         return false;
     }
     wire::parse_performative(body).is_ok_and(|p| test(&p, &body[p.encoded_len..]))
-}
-
-/// The first frame of a pre-encoded delivery as the client must see it: message format 0 (the
-/// wrapper is dropped by the caller).
-fn unwrapped_delivery(_: &Performative<'_>) -> Vec<FieldOverride> {
-    vec![FieldOverride {
-        index: 3,
-        encoded: wire::encode_uint(0),
-    }]
 }
 
 /// An outgoing Disposition from one of our receiving links (role `true`) that settles.
@@ -585,19 +633,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for ServiceShapedStream<S> {
 }
 
 impl<S: AsyncWrite + Unpin> ServiceShapedStream<S> {
-    /// Writes rewritten bytes to the socket until none are left or it would block.
+    /// Writes rewritten bytes to the socket until none are left or it would block, rewriting
+    /// the frames that waited for room (see `process_outbound`) as it goes.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while self.outbound_ready_pos < self.outbound_ready.len() {
-            let n = ready!(Pin::new(&mut self.inner)
-                .poll_write(cx, &self.outbound_ready[self.outbound_ready_pos..]))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+        loop {
+            while self.outbound_ready_pos < self.outbound_ready.len() {
+                let n = ready!(Pin::new(&mut self.inner)
+                    .poll_write(cx, &self.outbound_ready[self.outbound_ready_pos..]))?;
+                if n == 0 {
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                self.outbound_ready_pos += n;
             }
-            self.outbound_ready_pos += n;
+            self.outbound_ready.clear();
+            self.outbound_ready_pos = 0;
+            if self.outbound_pending.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            self.process_outbound();
+            if self.outbound_ready.is_empty() {
+                // Only part of a frame is pending.
+                return Poll::Ready(Ok(()));
+            }
         }
-        self.outbound_ready.clear();
-        self.outbound_ready_pos = 0;
-        Poll::Ready(Ok(()))
     }
 }
 

@@ -21,7 +21,7 @@ fn settled_accept(channel: u16) -> Vec<u8> {
 /// What the client reads: each frame's performative and its `settled` field, if a disposition.
 async fn client_sees(written: &[Vec<u8>]) -> Vec<(u64, Option<bool>)> {
     let (ours, mut client) = tokio::io::duplex(1 << 20);
-    let mut shim = ServiceShapedStream::new(ours, Arc::default());
+    let mut shim = ServiceShapedStream::new(ours, Arc::default(), Arc::default());
     for f in written {
         shim.write_all(f).await.expect("write");
     }
@@ -95,7 +95,7 @@ fn transfer(first: bool, more: bool, payload: &[u8]) -> Vec<u8> {
 /// What fe2o3 reads once the client has written `frames` after its Open.
 async fn fe2o3_reads(frames: &[Vec<u8>], batches: Arc<InboundBatches>) -> Vec<Vec<u8>> {
     let (ours, mut client) = tokio::io::duplex(1 << 20);
-    let mut shim = ServiceShapedStream::new(ours, batches);
+    let mut shim = ServiceShapedStream::new(ours, batches, Arc::default());
     client
         .write_all(&frame(0, code::OPEN, &[&[0xa1, 1, b'c']]))
         .await

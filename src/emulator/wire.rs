@@ -263,6 +263,17 @@ pub fn decode_unsigned(field: &[u8]) -> Option<u64> {
     }
 }
 
+/// Decodes an AMQP `string` field (str8 or str32); `None` for anything else.
+#[must_use]
+pub fn decode_str(field: &[u8]) -> Option<&str> {
+    let bytes = match field.split_first()? {
+        (0xa1, rest) => rest.get(1..=usize::from(*rest.first()?))?,
+        (0xb1, rest) => rest.get(4..4 + be_u32(rest).ok()?)?,
+        _ => return None,
+    };
+    std::str::from_utf8(bytes).ok()
+}
+
 /// One unit of the byte stream: a protocol header or a whole frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
