@@ -222,3 +222,84 @@ proptest::proptest! {
         proptest::prop_assert_eq!(seen.len(), frames.len());
     }
 }
+
+/// An outgoing transfer as fe2o3 sends it: pre-settled, with its delivery id and format.
+fn outgoing_transfer(delivery_id: u32, format: u32, payload: &[u8]) -> Vec<u8> {
+    let mut f = frame(
+        0,
+        code::TRANSFER,
+        &[
+            &[0x43],
+            &wire::encode_uint(delivery_id),
+            &[0xa0, 1, 0],
+            &wire::encode_uint(format),
+            &[0x41],
+        ],
+    );
+    f.extend_from_slice(payload);
+    let size = u32::try_from(f.len()).unwrap_or(0);
+    f[..4].copy_from_slice(&size.to_be_bytes());
+    f
+}
+
+/// Each carrier becomes its bundle's transfers, in place, through a pipe far smaller than what
+/// the carriers expand to; fe2o3's own deliveries after them get ids past the bundles'.
+#[tokio::test]
+async fn bundles_are_written_in_place_of_their_carriers() {
+    let deliveries = Arc::new(OutboundDeliveries::default());
+    let (ours, mut client) = tokio::io::duplex(16 * 1024);
+    let mut shim = ServiceShapedStream::new(ours, Arc::default(), deliveries.clone());
+    let reader = tokio::spawn(async move {
+        let mut bytes = Vec::new();
+        client.read_to_end(&mut bytes).await.map(|_| bytes)
+    });
+    shim.write_all(&frame(0, code::BEGIN, &[&[0x60, 0, 0]]))
+        .await
+        .expect("begin");
+    let mut expected = Vec::new();
+    for carrier_id in 0..20u8 {
+        let mut bundle = bundles::Bundle::default();
+        for event in 0..50u8 {
+            let payload = vec![carrier_id ^ event; 1000];
+            expected.push(payload.clone());
+            bundle
+                .push_with(|out| {
+                    out.extend_from_slice(&payload);
+                    Ok::<(), ()>(())
+                })
+                .expect("push");
+        }
+        let token = batches::token_payload(deliveries.park(bundle));
+        let carrier = outgoing_transfer(carrier_id.into(), BUNDLE_MESSAGE_FORMAT, &token);
+        shim.write_all(&carrier).await.expect("carrier");
+    }
+    // fe2o3's next delivery id on the session is 20: one per carrier.
+    shim.write_all(&outgoing_transfer(20, 0, b"own"))
+        .await
+        .expect("transfer");
+    expected.push(b"own".to_vec());
+    shim.shutdown().await.expect("shutdown");
+    let bytes = reader.await.expect("join").expect("read");
+
+    let mut rest = &bytes[..];
+    let mut delivered = Vec::new();
+    while let Ok(Unit::Frame { size }) = wire::next_unit(rest, 1 << 20) {
+        let body = wire::frame_body(&rest[..size]);
+        let p = wire::parse_performative(body).expect("performative");
+        if p.descriptor == code::TRANSFER {
+            let id = wire::decode_unsigned(p.fields[1]).expect("delivery id");
+            assert_eq!(
+                wire::decode_unsigned(p.fields[3]),
+                Some(0),
+                "message format 0"
+            );
+            delivered.push((id, body[p.encoded_len..].to_vec()));
+        }
+        rest = &rest[size..];
+    }
+    assert!(rest.is_empty(), "only whole frames reach the client");
+    let ids: Vec<u64> = delivered.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, (0..=1000).collect::<Vec<u64>>());
+    let payloads: Vec<Vec<u8>> = delivered.into_iter().map(|(_, p)| p).collect();
+    assert!(payloads == expected, "every event, in order");
+}
