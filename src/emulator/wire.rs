@@ -358,19 +358,6 @@ pub fn rewrite_frame(
     overrides: impl Fn(&Performative<'_>) -> Vec<FieldOverride>,
     out: &mut Vec<u8>,
 ) -> Result<(), WireError> {
-    rewrite_frame_dropping(frame, overrides, 0, out)
-}
-
-/// [`rewrite_frame`] that also leaves out the first `drop` bytes of the payload.
-///
-/// # Errors
-/// As [`rewrite_frame`], and [`WireError::Malformed`] if the payload is shorter than `drop`.
-pub fn rewrite_frame_dropping(
-    frame: &[u8],
-    overrides: impl Fn(&Performative<'_>) -> Vec<FieldOverride>,
-    drop: usize,
-    out: &mut Vec<u8>,
-) -> Result<(), WireError> {
     let header = take(frame, FRAME_HEADER_LEN)?;
     let data_offset = usize::from(header[4]) * 4;
     let body = frame
@@ -382,10 +369,8 @@ pub fn rewrite_frame_dropping(
     }
     let performative = parse_performative(body)?;
     let payload = body
-        .get(performative.encoded_len + drop..)
-        .ok_or(WireError::Malformed(
-            "payload shorter than the bytes to drop",
-        ))?;
+        .get(performative.encoded_len..)
+        .ok_or(WireError::Malformed("performative longer than its frame"))?;
     let Some(arity) = full_arity(performative.descriptor) else {
         out.extend_from_slice(frame);
         return Ok(());
