@@ -332,7 +332,10 @@ async fn a_backlog_is_delivered_within_a_small_prefetch() {
         };
         let r = receiver(&consumer, partition, options).await.expect("rx");
         let events = take(&r, sent.len()).await;
-        let sequence: Vec<i64> = events.iter().filter_map(|e| e.sequence_number()).collect();
+        let sequence: Vec<i64> = events
+            .iter()
+            .filter_map(azure_messaging_eventhubs::models::ReceivedEventData::sequence_number)
+            .collect();
         assert_eq!(
             sequence,
             (0..i64::try_from(sent.len()).unwrap()).collect::<Vec<_>>()
