@@ -23,7 +23,7 @@
 //! window; Python's resets it when it reaches zero).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Notify;
@@ -39,6 +39,11 @@ pub const BUNDLE_MAX_EVENTS: usize = 128;
 /// Encoded bytes per bundle after which no further event is added (a bundle always takes one).
 /// Bounds what one carrier expands to in the shim's outgoing buffer.
 pub const BUNDLE_MAX_BYTES: usize = 256 * 1024;
+
+/// Encoded bytes a link may have parked and not yet written before it waits: what bounds the
+/// memory a reader that stops reading holds (fe2o3's queues would otherwise hold hundreds of
+/// bundles).
+pub const UNWRITTEN_LIMIT: usize = 1024 * 1024;
 
 /// The link credit fe2o3 is told a bundled link has, so that only [`LinkCredit`] decides.
 pub const FE2O3_CREDIT: u32 = 1 << 30;
@@ -100,6 +105,9 @@ pub struct LinkCredit {
     limit: AtomicU32,
     /// Whether a consume link delivers in bundles: only then are the client's Flows rewritten.
     bundled: AtomicBool,
+    /// Bytes of this link's bundles parked and not yet written by the shim.
+    unwritten: AtomicUsize,
+    /// Signalled by a grant and by the shim taking a bundle.
     changed: Notify,
 }
 
@@ -111,9 +119,13 @@ impl LinkCredit {
         self.changed.notify_one();
     }
 
-    /// How many more events may go out after `sent` (the link's own delivery count).
+    /// How many more events may go out after `sent` (the link's own delivery count): none while
+    /// [`UNWRITTEN_LIMIT`] bytes wait for the shim.
     #[must_use]
     pub fn available(&self, sent: u32) -> u32 {
+        if self.unwritten.load(Ordering::Acquire) >= UNWRITTEN_LIMIT {
+            return 0;
+        }
         let left = self.limit.load(Ordering::Acquire).wrapping_sub(sent);
         // More than 2^31 ahead means `sent` has passed the limit (serial number arithmetic).
         if left > u32::MAX / 2 {
@@ -123,7 +135,8 @@ impl LinkCredit {
         }
     }
 
-    /// Resolves after the next grant (or at once if one came since the last wait).
+    /// Resolves after the next grant or written bundle (or at once if one came since the last
+    /// wait).
     pub async fn changed(&self) {
         self.changed.notified().await;
     }
@@ -143,7 +156,7 @@ pub struct OutboundDeliveries {
 #[derive(Debug, Default)]
 struct Table {
     next_token: u64,
-    parked: HashMap<u64, Bundle>,
+    parked: HashMap<u64, (Bundle, Arc<LinkCredit>)>,
     /// Client receiving links not yet claimed by a consume link, by name and client handle.
     unclaimed: HashMap<(String, u32), Arc<LinkCredit>>,
 }
@@ -171,18 +184,24 @@ impl OutboundDeliveries {
         Some(credit)
     }
 
-    /// Parks a bundle until the shim writes it; returns its token.
-    pub fn park(&self, bundle: Bundle) -> u64 {
+    /// Parks a bundle of `link` until the shim writes it; returns its token.
+    pub fn park(&self, bundle: Bundle, link: &Arc<LinkCredit>) -> u64 {
+        link.unwritten
+            .fetch_add(bundle.byte_len(), Ordering::AcqRel);
         let mut table = self.lock();
         let token = table.next_token;
         table.next_token += 1;
-        table.parked.insert(token, bundle);
+        table.parked.insert(token, (bundle, link.clone()));
         token
     }
 
     /// The bundle parked under `token`, once.
     pub fn take(&self, token: u64) -> Option<Bundle> {
-        self.lock().parked.remove(&token)
+        let (bundle, link) = self.lock().parked.remove(&token)?;
+        link.unwritten
+            .fetch_sub(bundle.byte_len(), Ordering::AcqRel);
+        link.changed.notify_one();
+        Some(bundle)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Table> {

@@ -266,3 +266,23 @@ proptest! {
         prop_assert_eq!(delivered.len(), events.len());
     }
 }
+
+#[test]
+fn a_link_waits_while_its_unwritten_bundles_pass_the_limit() {
+    let deliveries = OutboundDeliveries::default();
+    let link = Arc::new(LinkCredit::default());
+    link.grant(0, 10_000);
+    let big = |n| bundle_of(&vec![vec![0u8; 64 * 1024]; n]);
+    let first = deliveries.park(big(8), &link);
+    assert_eq!(link.available(0), 10_000, "half the limit parked");
+    let second = deliveries.park(big(8), &link);
+    assert_eq!(link.available(0), 0, "the limit parked");
+    assert!(deliveries.take(first).is_some());
+    assert_eq!(
+        link.available(0),
+        10_000,
+        "room again once the shim wrote one"
+    );
+    assert!(deliveries.take(second).is_some());
+    assert!(deliveries.take(second).is_none(), "taken once");
+}

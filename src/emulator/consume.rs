@@ -2,8 +2,10 @@
 //!
 //! The link starts where its selector filter says, then streams stored events and waits for new
 //! ones, sending only while the client has granted credit. Events go out in bundles that the
-//! shim writes as transfers (see `bundles`); every transfer is pre-settled. A receiver with a higher owner level takes the partition away with
-//! `amqp:link:stolen`.
+//! shim writes as transfers (see `bundles`); every transfer is pre-settled. A receiver with a
+//! higher owner level takes the partition away with `amqp:link:stolen`.
+
+use std::sync::Arc;
 
 use fe2o3_amqp::acceptor::LinkEndpoint;
 use fe2o3_amqp::types::messaging::{AmqpValue, Body, DeliveryAnnotations, Message};
@@ -192,7 +194,7 @@ pub async fn serve(
 /// A consume link's delivery loop, once the link is attached.
 struct Stream<'a> {
     partition: &'a Partition,
-    credit: &'a LinkCredit,
+    credit: &'a Arc<LinkCredit>,
     runtime_metrics: bool,
     deliveries: &'a OutboundDeliveries,
     shared: &'a Shared,
@@ -238,7 +240,7 @@ impl Stream<'_> {
                 next = event.sequence_number + 1;
             }
             let count = u32::try_from(bundle.len()).unwrap_or(u32::MAX);
-            let token = deliveries.park(bundle);
+            let token = deliveries.park(bundle, credit);
             // fe2o3 is told the link has ample credit (see `bundles`), so this does not wait for
             // the client; only for room in the session's queue.
             tokio::select! {

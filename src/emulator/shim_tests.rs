@@ -269,7 +269,7 @@ async fn bundles_are_written_in_place_of_their_carriers() {
                 })
                 .expect("push");
         }
-        let token = batches::token_payload(deliveries.park(bundle));
+        let token = batches::token_payload(deliveries.park(bundle, &Arc::default()));
         let carrier = outgoing_transfer(carrier_id.into(), BUNDLE_MESSAGE_FORMAT, &token);
         shim.write_all(&carrier).await.expect("carrier");
     }
