@@ -6,7 +6,7 @@
 //!   client frees a session's channel some time after the End exchange; when our next session
 //!   reuses that number at once (as the SDK's short-lived `$cbs` sessions make us do), the late
 //!   clean-up drops the new session and the client closes the connection ("Session is not found").
-//! - Once the client has ended one of its `$cbs` sessions, nothing more of ours goes out on it,
+//! - Once the Rust SDK has ended one of its `$cbs` sessions, nothing more of ours goes out on it,
 //!   not even the End reply AMQP asks for. The SDK drops those sessions instead of ending them,
 //!   and the client's session task exits right after sending End; any later frame of ours (our
 //!   End, or a Detach reply fe2o3 0.18 sends from the link's own task) makes the client close the
@@ -26,6 +26,9 @@ pub struct ChannelRotation {
     ended_by_client: HashSet<u16>,
     /// Our channels whose links so far are all `$cbs` links.
     cbs_only: HashSet<u16>,
+    /// Whether ended token sessions are silenced: only for the Rust SDK, which needs it. Every
+    /// other client waits for the End it is owed.
+    silence_token_sessions: bool,
     next: u16,
     /// Highest channel both sides allow: fe2o3's default channel-max, lowered to the client's.
     max: u16,
@@ -37,6 +40,7 @@ impl Default for ChannelRotation {
             wire_of: HashMap::new(),
             ended_by_client: HashSet::new(),
             cbs_only: HashSet::new(),
+            silence_token_sessions: false,
             next: 0,
             max: 255,
         }
@@ -46,6 +50,11 @@ impl Default for ChannelRotation {
 impl ChannelRotation {
     pub fn limit_to(&mut self, client_channel_max: u16) {
         self.max = self.max.min(client_channel_max);
+    }
+
+    /// Turns on silencing ended `$cbs` sessions (see the module documentation).
+    pub fn silence_ended_token_sessions(&mut self, on: bool) {
+        self.silence_token_sessions = on;
     }
 
     /// Notes that the client sent End on its `channel`.
@@ -119,7 +128,9 @@ impl ChannelRotation {
 
     /// A token session the client has ended: what fe2o3 still sends on it must not go out.
     fn silenced(&self, ours: u16, client: u16) -> bool {
-        self.ended_by_client.contains(&client) && self.cbs_only.contains(&ours)
+        self.silence_token_sessions
+            && self.ended_by_client.contains(&client)
+            && self.cbs_only.contains(&ours)
     }
 
     fn allocate(&mut self) -> u16 {
@@ -174,8 +185,9 @@ mod tests {
     /// After the client ends a `$cbs` session, nothing of ours goes out on it; other sessions
     /// get their End reply; a new session on the same client channel is served normally.
     #[test]
-    fn frames_after_the_clients_end_are_dropped() {
+    fn frames_after_the_rust_sdk_s_end_are_dropped() {
         let mut rotation = ChannelRotation::default();
+        rotation.silence_ended_token_sessions(true);
         let cbs_attach = |ch| frame(ch, code::ATTACH, &[&[0xa1, 4, b'$', b'c', b'b', b's']]);
         let mut begin = frame(4, code::BEGIN, &[&[0x60, 0, 7]]);
         assert!(rotation.renumber(&mut begin));
@@ -198,6 +210,20 @@ mod tests {
             rotation.renumber(&mut attach),
             "a new session on the same channel is served"
         );
+    }
+
+    #[test]
+    fn other_clients_get_the_end_they_are_owed() {
+        let mut rotation = ChannelRotation::default();
+        let mut begin = frame(4, code::BEGIN, &[&[0x60, 0, 7]]);
+        assert!(rotation.renumber(&mut begin));
+        let mut attach = frame(4, code::ATTACH, &[&[0xa1, 4, b'$', b'c', b'b', b's']]);
+        assert!(rotation.renumber(&mut attach));
+        rotation.client_ended(7);
+        let mut detach = frame(4, code::DETACH, &[&[0x43]]);
+        assert!(rotation.renumber(&mut detach), "the Detach reply goes out");
+        let mut end = frame(4, code::END, &[]);
+        assert!(rotation.renumber(&mut end), "the End reply goes out");
     }
 
     #[test]

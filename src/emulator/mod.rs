@@ -19,6 +19,7 @@ pub mod backoff;
 pub mod batches;
 pub mod bundles;
 pub mod channels;
+pub mod codec;
 pub mod config;
 pub mod connection;
 pub mod consume;

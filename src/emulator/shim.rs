@@ -31,11 +31,13 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
+use fe2o3_amqp_types::performatives::{Open, Performative as Decoded};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::batches::{self, Collecting, InboundBatches};
 use super::bundles::{self, OutboundDeliveries, ReceivingLinks, BUNDLE_MESSAGE_FORMAT};
 use super::channels::ChannelRotation;
+use super::codec::{self, PeerProfile};
 use super::wire::{self, code, FieldOverride, Performative, Unit, WireError};
 
 /// Bytes a padded performative may grow by: up to 13 nulls plus a list8 → list32 header.
@@ -74,8 +76,9 @@ const SETTLED_DISPOSITION_DELAY: Duration = Duration::from_millis(50);
 /// So a settled disposition from our receiving links goes out twice: at once *unsettled* (the
 /// client completes the send if it has registered the delivery, and keeps the delivery id
 /// mapped either way), and a little later *settled*, which completes a send that lost the race.
-/// Python's client ignores unsettled dispositions and asks for rcv-settle-mode `second`; a
-/// connection that does gets plain settled dispositions.
+/// Only the Rust SDK gets this (decided from its Open, see [`PeerProfile`]): every other client
+/// gets one settled disposition, at once. Python's client ignores unsettled dispositions and
+/// would wait for the held one on every send.
 #[derive(Debug)]
 struct HeldDisposition {
     due: tokio::time::Instant,
@@ -117,7 +120,7 @@ pub struct ServiceShapedStream<S> {
     /// Rewritten outbound bytes waiting for the socket.
     outbound_ready: Vec<u8>,
     outbound_ready_pos: usize,
-    /// Whether dispositions go out in two phases (until a client asks for rcv-settle-mode second).
+    /// Whether dispositions go out in two phases: only for the Rust SDK (see [`PeerProfile`]).
     two_phase: bool,
     held: VecDeque<HeldDisposition>,
     held_timer: Option<Pin<Box<tokio::time::Sleep>>>,
@@ -148,7 +151,7 @@ impl<S> ServiceShapedStream<S> {
             channel_map: ChannelRotation::default(),
             outbound_ready: Vec::new(),
             outbound_ready_pos: 0,
-            two_phase: true,
+            two_phase: false,
             held: VecDeque::new(),
             held_timer: None,
         }
@@ -179,27 +182,18 @@ impl<S> ServiceShapedStream<S> {
             if matches!(unit, Unit::Frame { .. }) {
                 trace_frame(self.id, "recv", frame);
             }
-            // Frame type 0 is AMQP (1 is SASL); the first AMQP frame must be the Open.
-            let is_amqp = matches!(unit, Unit::Frame { .. }) && frame[5] == 0;
+            // The first AMQP frame must be the Open.
+            let is_amqp = matches!(unit, Unit::Frame { .. }) && codec::is_amqp(frame);
             if is_amqp && !self.open_seen {
-                if let Ok(open) = wire::parse_performative(wire::frame_body(frame)) {
-                    if let Some(&[0x60, hi, lo]) = open.fields.get(3).map(|f| &f[..]) {
-                        self.channel_map.limit_to(u16::from_be_bytes([hi, lo]));
-                    }
-                    if let Some(max) = open.fields.get(2).and_then(|f| wire::decode_unsigned(f)) {
-                        self.client_max_frame = usize::try_from(max)
-                            .unwrap_or(OUTGOING_MAX_FRAME)
-                            .min(OUTGOING_MAX_FRAME);
-                    }
-                }
+                let open = codec::performative(frame);
                 wire::rewrite_frame(frame, lower_max_frame_size, &mut self.inbound_ready)
                     .map_err(invalid)?;
+                if let Ok(Some(Decoded::Open(open))) = open {
+                    self.on_client_open(&open);
+                }
                 self.open_seen = true;
             } else if is_amqp {
-                if self.two_phase && asks_to_settle_second(frame) {
-                    self.two_phase = false;
-                }
-                let channel = u16::from_be_bytes([frame[6], frame[7]]);
+                let channel = codec::channel(frame);
                 // A delivery cut short by its link's detach or its session's end is abandoned
                 // (the handle or channel may be used again).
                 if is_end(frame) {
@@ -235,6 +229,19 @@ impl<S> ServiceShapedStream<S> {
         }
         self.inbound_pending.advance(consumed);
         Ok(())
+    }
+
+    /// Takes what the client's Open says: its limits, and which workarounds it needs.
+    fn on_client_open(&mut self, open: &Open) {
+        self.channel_map.limit_to(open.channel_max.0);
+        self.client_max_frame = usize::try_from(open.max_frame_size.0)
+            .unwrap_or(OUTGOING_MAX_FRAME)
+            .min(OUTGOING_MAX_FRAME);
+        let profile = PeerProfile::of(open);
+        self.two_phase = profile.rust_sdk;
+        self.channel_map
+            .silence_ended_token_sessions(profile.rust_sdk);
+        tracing::debug!(connection = self.id, ?profile, "client opened");
     }
 
     /// Moves whole frames from `outbound_pending` to `outbound_ready`, padded.
@@ -454,13 +461,6 @@ fn unsettled_disposition(p: &Performative<'_>) -> Vec<FieldOverride> {
     overrides
 }
 
-/// An incoming Attach from a sending client (role `false`) asking for rcv-settle-mode `second`.
-fn asks_to_settle_second(frame: &[u8]) -> bool {
-    performative_is(frame, code::ATTACH, |p, _| {
-        p.fields.get(2) == Some(&&[0x42][..]) && p.fields.get(4) == Some(&&[0x50, 0x01][..])
-    })
-}
-
 /// The handle a Detach frees.
 fn detached_handle(frame: &[u8]) -> Option<u64> {
     let body = wire::frame_body(frame);
@@ -594,11 +594,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for ServiceShapedStream<S> {
         // whenever it waits, so nothing is left behind), after a few more frames when it is busy
         // sending. (Waiting until it has no frames at all saved more writes, but the extra task
         // wake-up halved the rate of single-event sends, which wait for each acknowledgement.)
-        if this.outbound_ready_pos < this.outbound_ready.len() {
-            if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
-                // If the socket is full, it wakes this read.
-                return Poll::Ready(Err(e));
-            }
+        // Always, even with nothing of ours waiting: a TLS stream may still hold bytes it could
+        // not write, and this is where they get their next try.
+        if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
+            // If the socket is full, it wakes this read.
+            return Poll::Ready(Err(e));
         }
         loop {
             if this.inbound_ready_pos < this.inbound_ready.len() {
@@ -647,13 +647,13 @@ impl<S: AsyncWrite + Unpin> ServiceShapedStream<S> {
             }
             self.outbound_ready.clear();
             self.outbound_ready_pos = 0;
-            if self.outbound_pending.is_empty() {
-                return Poll::Ready(Ok(()));
+            if !self.outbound_pending.is_empty() {
+                self.process_outbound();
             }
-            self.process_outbound();
             if self.outbound_ready.is_empty() {
-                // Only part of a frame is pending.
-                return Poll::Ready(Ok(()));
+                // Everything whole is written (only part of a frame may be pending). A TCP
+                // stream's flush is a no-op; TLS and WebSocket streams send what they buffered.
+                return Pin::new(&mut self.inner).poll_flush(cx);
             }
         }
     }
@@ -680,7 +680,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ServiceShapedStream<S> {
         Poll::Ready(Ok(buf.len()))
     }
 
-    /// Leaves the bytes for `poll_read` to send (see there); a TCP stream's own flush is a no-op.
+    /// Leaves the bytes for `poll_read` to send (see there), which also flushes the inner stream.
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }

@@ -18,10 +18,45 @@ fn settled_accept(channel: u16) -> Vec<u8> {
     )
 }
 
-/// What the client reads: each frame's performative and its `settled` field, if a disposition.
-async fn client_sees(written: &[Vec<u8>]) -> Vec<(u64, Option<bool>)> {
+/// A client's Open, with a `product` property when given.
+fn client_open(product: Option<&str>) -> Vec<u8> {
+    use fe2o3_amqp_types::primitives::{OrderedMap, Symbol, Value};
+    let mut open = Open {
+        container_id: "client".into(),
+        hostname: None,
+        max_frame_size: 65536.into(),
+        channel_max: 255.into(),
+        idle_time_out: None,
+        outgoing_locales: None,
+        incoming_locales: None,
+        offered_capabilities: None,
+        desired_capabilities: None,
+        properties: None,
+    };
+    if let Some(product) = product {
+        let mut properties = OrderedMap::new();
+        properties.insert(Symbol::from("product"), Value::from(product));
+        open.properties = Some(properties);
+    }
+    let body = serde_amqp::to_vec(&Decoded::Open(open)).expect("encode");
+    let mut frame = Vec::new();
+    let size = u32::try_from(8 + body.len()).expect("size");
+    frame.extend_from_slice(&size.to_be_bytes());
+    frame.extend_from_slice(&[2, 0, 0, 0]);
+    frame.extend_from_slice(&body);
+    frame
+}
+
+/// What the client reads when it opened with `open` and fe2o3 then wrote `written`: each frame's
+/// performative and its `settled` field, if a disposition.
+async fn client_sees(open: &[u8], written: &[Vec<u8>]) -> Vec<(u64, Option<bool>)> {
     let (ours, mut client) = tokio::io::duplex(1 << 20);
     let mut shim = ServiceShapedStream::new(ours, Arc::default(), Arc::default());
+    client.write_all(open).await.expect("open");
+    let mut received = vec![0; open.len()];
+    shim.read_exact(&mut received)
+        .await
+        .expect("the open reaches fe2o3");
     for f in written {
         shim.write_all(f).await.expect("write");
     }
@@ -46,7 +81,12 @@ async fn client_sees(written: &[Vec<u8>]) -> Vec<(u64, Option<bool>)> {
 #[tokio::test]
 async fn held_dispositions_go_out_before_end_and_close() {
     let begin = |ch| frame(ch, code::BEGIN, &[&[0x60, 0, 0]]);
-    let seen = client_sees(&[begin(0), settled_accept(0), frame(0, code::END, &[])]).await;
+    let rust_sdk = client_open(Some("azure_messaging_eventhubs"));
+    let seen = client_sees(
+        &rust_sdk,
+        &[begin(0), settled_accept(0), frame(0, code::END, &[])],
+    )
+    .await;
     assert_eq!(
         seen,
         [
@@ -57,7 +97,11 @@ async fn held_dispositions_go_out_before_end_and_close() {
         ]
     );
 
-    let seen = client_sees(&[begin(0), settled_accept(0), frame(0, code::CLOSE, &[])]).await;
+    let seen = client_sees(
+        &rust_sdk,
+        &[begin(0), settled_accept(0), frame(0, code::CLOSE, &[])],
+    )
+    .await;
     assert_eq!(
         seen,
         [
@@ -67,6 +111,21 @@ async fn held_dispositions_go_out_before_end_and_close() {
             (code::CLOSE, None),
         ]
     );
+}
+
+/// Every other client (Python's among them) gets one settled disposition at once: it must not wait
+/// for a held one on every send.
+#[tokio::test]
+async fn only_the_rust_sdk_gets_two_phase_dispositions() {
+    let begin = frame(0, code::BEGIN, &[&[0x60, 0, 0]]);
+    for product in [None, Some("azsdk-python-eventhubs")] {
+        let seen = client_sees(&client_open(product), &[begin.clone(), settled_accept(0)]).await;
+        assert_eq!(
+            seen,
+            [(code::BEGIN, None), (code::DISPOSITION, Some(true))],
+            "{product:?}"
+        );
+    }
 }
 
 /// A transfer frame from a client: `first` carries the delivery's ids and message format.
