@@ -39,42 +39,64 @@ pub struct Sections<'a> {
 }
 
 /// Splits an encoded message into its sections, checking that it is nothing but sections, each
-/// a whole described value, in the order AMQP prescribes.
+/// a whole described value, in the order AMQP prescribes, with one leniency the service has: a
+/// header or annotations section may also come after the rest, at the end of the message. The
+/// Python client writes its delivery annotations there, and the service takes them.
 ///
 /// # Errors
 /// [`WireError::Malformed`] (or `Incomplete` for a value cut short) when the bytes are not a
 /// message.
 pub fn split(message: &[u8]) -> Result<Sections<'_>, WireError> {
+    let out_of_order = WireError::Malformed("message sections out of order");
     let mut sections = Sections::default();
     let mut cursor = 0;
     let mut last_code = 0;
-    let mut rest_start = None;
+    let mut rest = None::<std::ops::Range<usize>>;
+    // Set once a header or annotations section has come after a later section: from then on,
+    // only such sections may follow.
+    let mut trailing = false;
     while cursor < message.len() {
         let section = &message[cursor..];
         let len = wire::value_len(section)?;
         let code = section_code(section)?;
-        // Body sections (data, sequence) may repeat; nothing else may, and order is fixed.
-        let repeats_body = code == last_code && (0x75..=0x76).contains(&code);
-        if code < last_code || (code == last_code && !repeats_body) {
-            return Err(WireError::Malformed("message sections out of order"));
-        }
-        if (0x75..=0x77).contains(&last_code) && (0x75..=0x77).contains(&code) && code != last_code
-        {
-            return Err(WireError::Malformed("a message has one kind of body"));
+        let leads = matches!(code, HEADER | DELIVERY_ANNOTATIONS | MESSAGE_ANNOTATIONS);
+        if leads && code < last_code {
+            trailing = true;
+        } else if trailing {
+            return Err(out_of_order);
+        } else {
+            // Body sections (data, sequence) may repeat; nothing else may, and order is fixed.
+            let repeats_body = code == last_code && (0x75..=0x76).contains(&code);
+            if code < last_code || (code == last_code && !repeats_body) {
+                return Err(out_of_order);
+            }
+            let body_kinds = 0x75..=0x77;
+            if body_kinds.contains(&last_code) && body_kinds.contains(&code) && code != last_code {
+                return Err(WireError::Malformed("a message has one kind of body"));
+            }
+            last_code = code;
         }
         let bytes = &section[..len];
-        match code {
-            HEADER => sections.header = Some(bytes),
-            DELIVERY_ANNOTATIONS => sections.delivery_annotations = Some(bytes),
-            MESSAGE_ANNOTATIONS => sections.message_annotations = Some(bytes),
-            _ => {
-                rest_start.get_or_insert(cursor);
+        let slot = match code {
+            HEADER => Some(&mut sections.header),
+            DELIVERY_ANNOTATIONS => Some(&mut sections.delivery_annotations),
+            MESSAGE_ANNOTATIONS => Some(&mut sections.message_annotations),
+            _ => None,
+        };
+        match slot {
+            Some(slot) => {
+                if slot.replace(bytes).is_some() {
+                    return Err(WireError::Malformed("a message section is repeated"));
+                }
+            }
+            None => {
+                let start = rest.as_ref().map_or(cursor, |r| r.start);
+                rest = Some(start..cursor + len);
             }
         }
-        last_code = code;
         cursor += len;
     }
-    sections.rest = rest_start.map_or(&[][..], |start| &message[start..]);
+    sections.rest = rest.map_or(&[][..], |r| &message[r]);
     Ok(sections)
 }
 
@@ -237,10 +259,33 @@ mod tests {
         ] {
             assert!(split(bad).is_err(), "{bad:?}");
         }
-        // Header after the body: out of order.
-        let header = split(&good).expect("good").header.expect("header").to_vec();
-        let reordered = [&good[header.len()..], &header[..]].concat();
-        assert!(split(&reordered).is_err());
+        // A header between the body's parts, and one given twice: out of order.
+        let sections = split(&good).expect("good");
+        let header = sections.header.expect("header");
+        let misplaced = [sections.rest, header, sections.rest].concat();
+        assert!(split(&misplaced).is_err());
+        assert!(split(&[header, &good[..]].concat()).is_err());
+    }
+
+    /// The Python client writes delivery annotations after the body (and the footer); the service
+    /// takes such a message, and so do we.
+    #[test]
+    fn annotations_after_the_body_are_taken() {
+        let good = event(true, true);
+        let parts = split(&good).expect("good");
+        let delivery_annotations = [0x00, 0x53, 0x71, 0xc1, 1, 0];
+        let late = [&good[..], &delivery_annotations[..]].concat();
+        let sections = split(&late).expect("taken");
+        assert_eq!(
+            sections.delivery_annotations,
+            Some(&delivery_annotations[..])
+        );
+        assert_eq!(sections.rest, parts.rest);
+        assert_eq!(sections.header, parts.header);
+        // A header after the body, too.
+        let header = parts.header.expect("header");
+        let reordered = [&good[header.len()..], header].concat();
+        assert_eq!(split(&reordered).expect("taken").header, Some(header));
     }
 
     #[test]
@@ -257,11 +302,13 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
             if let Ok(s) = split(&bytes) {
-                let parts: Vec<&[u8]> = [s.header, s.delivery_annotations, s.message_annotations]
+                // Put back in the order they stand in the message, the parts are the message.
+                let mut parts: Vec<&[u8]> = [s.header, s.delivery_annotations, s.message_annotations]
                     .into_iter()
                     .flatten()
                     .chain(std::iter::once(s.rest))
                     .collect();
+                parts.sort_by_key(|part| part.as_ptr() as usize);
                 prop_assert_eq!(parts.concat(), bytes);
             }
         }
