@@ -8,8 +8,13 @@
 //! Sync policy: every append is one `write(2)` of whole records, done before the publisher is
 //! acknowledged, so an acknowledged event survives a crash of the process (`kill -9`): the data is
 //! in the kernel. The journal is `fdatasync`ed once a second and on clean shutdown, so a power
-//! loss can lose at most the last second. On open, a torn or corrupt tail (a failed write, a disk
-//! fault) is cut off at the last whole record.
+//! loss can lose at most the last second.
+//!
+//! On open, the journal is read up to the first record that is torn (a write cut short by a
+//! crash) or corrupt (a checksum that fails, a disk fault). What follows that point is copied
+//! beside the journal as `<name>.corrupt-<time>` and logged with its offset and size, never
+//! discarded, and the journal then goes on from the last whole record. An I/O error while reading
+//! is not taken for a torn tail: it fails the open, so the endpoint does not start.
 //!
 //! Compaction: events past retention are dropped from the file on open, and while running once
 //! the file has grown well past what the partition retains ([`Compaction`]). Either way the
@@ -113,7 +118,13 @@ impl Journal {
             _ => {}
         }
         let (records, good_len) = match File::open(path) {
-            Ok(file) => read_records(file),
+            Ok(file) => {
+                let read = read_records(file).map_err(&err)?;
+                if let Some(stop) = read.stopped {
+                    keep_unreadable_rest(path, read.good_len, stop).map_err(&err)?;
+                }
+                (read.records, read.good_len)
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => (Vec::new(), 0),
             Err(e) => return Err(err(e)),
         };
@@ -147,7 +158,8 @@ impl Journal {
             return Ok((journal, Recovered { events, newest }));
         }
         if good_len > 0 {
-            // Cut a torn tail so the next append starts at a record boundary.
+            // Cut what `keep_unreadable_rest` saved, so the next append starts at a record
+            // boundary.
             let file = OpenOptions::new().write(true).open(path).map_err(&err)?;
             file.set_len(good_len).map_err(&err)?;
         }
@@ -386,38 +398,130 @@ fn encode_marker(newest: &Newest, out: &mut Vec<u8>) {
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// Reads whole, checksummed records in increasing sequence order; stops at the first torn,
-/// corrupt or out-of-order one. Returns the records and the byte length of the good prefix.
-fn read_records(file: File) -> (Vec<Record>, u64) {
+/// Why reading a journal stopped before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unreadable {
+    /// The file ends inside a record: a write cut short.
+    Torn,
+    /// A record whose length, checksum or contents are wrong.
+    Corrupt,
+    /// A record that does not follow its predecessor's sequence number.
+    OutOfOrder,
+}
+
+impl Unreadable {
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Torn => "a record cut short",
+            Self::Corrupt => "a corrupt record",
+            Self::OutOfOrder => "a record out of sequence",
+        }
+    }
+}
+
+/// What [`read_records`] read: the whole records, the byte length they take, and why reading
+/// stopped early, if it did.
+struct Readout {
+    records: Vec<Record>,
+    good_len: u64,
+    stopped: Option<Unreadable>,
+}
+
+/// Reads whole, checksummed records in increasing sequence order, up to the end of the file or
+/// the first record that is torn, corrupt or out of order.
+///
+/// # Errors
+/// Any I/O error other than the file ending inside a record.
+fn read_records(file: File) -> io::Result<Readout> {
     let mut reader = BufReader::new(file);
     let mut records: Vec<Record> = Vec::new();
     let mut good_len = 0u64;
-    loop {
+    let stopped = loop {
         let mut len = [0u8; 4];
-        if reader.read_exact(&mut len).is_err() {
-            break;
+        match read_whole(&mut reader, &mut len)? {
+            Whole::Yes => {}
+            Whole::Empty => break None,
+            Whole::Partly => break Some(Unreadable::Torn),
         }
         let len = u32::from_le_bytes(len) as usize;
         if !(FIXED_LEN..=MAX_RECORD_LEN).contains(&len) {
-            break;
+            break Some(Unreadable::Corrupt);
         }
         let mut body = vec![0u8; len];
-        if reader.read_exact(&mut body).is_err() {
-            break;
+        if read_whole(&mut reader, &mut body)? != Whole::Yes {
+            break Some(Unreadable::Torn);
         }
         let Some(record) = decode_record(&body) else {
-            break;
+            break Some(Unreadable::Corrupt);
         };
         let in_order = records
             .last()
             .is_none_or(|last| last.newest().sequence_number < record.newest().sequence_number);
         if !in_order {
-            break;
+            break Some(Unreadable::OutOfOrder);
         }
         good_len += 4 + len as u64;
         records.push(record);
+    };
+    Ok(Readout {
+        records,
+        good_len,
+        stopped,
+    })
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Whole {
+    Yes,
+    /// Nothing was left to read.
+    Empty,
+    /// The file ended part way.
+    Partly,
+}
+
+/// Fills `buf` from `reader`, telling a clean end of file from one inside `buf`.
+fn read_whole(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<Whole> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) if filled == 0 => return Ok(Whole::Empty),
+            Ok(0) => return Ok(Whole::Partly),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
-    (records, good_len)
+    Ok(Whole::Yes)
+}
+
+/// Copies the journal's bytes from `good_len` on to `<journal>.corrupt-<time>` and says so: the
+/// open then goes on without them, and they are not lost.
+fn keep_unreadable_rest(path: &Path, good_len: u64, why: Unreadable) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = File::open(path)?;
+    let rest_len = file.metadata()?.len().saturating_sub(good_len);
+    let stamp = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .unwrap_or_else(|_| "unknown-time".to_owned());
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".corrupt-{stamp}"));
+    let kept = path.with_file_name(name);
+    file.seek(SeekFrom::Start(good_len))?;
+    let mut copy = OpenOptions::new().create(true).append(true).open(&kept)?;
+    io::copy(&mut file, &mut copy)?;
+    copy.sync_all()?;
+    tracing::warn!(
+        journal = %path.display(),
+        offset = good_len,
+        bytes = rest_len,
+        kept = %kept.display(),
+        "journal holds {} at byte {good_len}: the {rest_len} bytes from there on are kept in {}, and the partition starts from the events before it",
+        why.describe(),
+        kept.display(),
+    );
+    Ok(())
 }
 
 fn decode_record(body: &[u8]) -> Option<Record> {
@@ -499,10 +603,63 @@ mod tests {
             rec.events,
             vec![event(0, 10, Some("k")), event(1, 11, None)]
         );
+        let kept = corrupt_copies(dir.path().join("hub").as_path());
+        assert_eq!(fs::read(&kept[0]).expect("kept"), [40, 0, 0, 0, 1, 2]);
         j.append(&[event(2, 12, None)]).expect("append after cut");
         drop(j);
         let (_, rec) = Journal::open(&path, 0).expect("open");
         assert_eq!(rec.events.len(), 3);
+    }
+
+    fn corrupt_copies(dir: &Path) -> Vec<PathBuf> {
+        fs::read_dir(dir)
+            .expect("list")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.to_string_lossy().contains(".corrupt-"))
+            .collect()
+    }
+
+    #[test]
+    fn a_flipped_byte_keeps_the_rest_beside_the_journal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("0.log");
+        let (mut j, _) = Journal::open(&path, 0).expect("open");
+        let events: Vec<StoredEvent> = (0..10).map(|i| event(i, 10 + i, None)).collect();
+        j.append(&events).expect("append");
+        drop(j);
+        let whole = fs::read(&path).expect("read");
+        let record_len = whole.len() / 10;
+        // A byte inside the sixth record's message.
+        let mut damaged = whole.clone();
+        damaged[5 * record_len + record_len - 2] ^= 0x01;
+        fs::write(&path, &damaged).expect("damage");
+
+        let (mut j, rec) = Journal::open(&path, 0).expect("open");
+        assert_eq!(rec.events, events[..5], "the good records are served");
+        let kept = corrupt_copies(dir.path());
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert_eq!(
+            fs::read(&kept[0]).expect("kept"),
+            damaged[5 * record_len..],
+            "the unreadable rest is kept byte for byte"
+        );
+        // The journal goes on from the last good record.
+        j.append(&[event(5, 99, None)]).expect("append");
+        drop(j);
+        let (_, rec) = Journal::open(&path, 0).expect("open");
+        assert_eq!(rec.events.len(), 6);
+        assert_eq!(corrupt_copies(dir.path()).len(), 1, "nothing more to keep");
+    }
+
+    #[test]
+    fn a_journal_that_cannot_be_read_fails_the_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A directory where the journal should be: opening works, reading fails.
+        let path = dir.path().join("0.log");
+        fs::create_dir(&path).expect("dir");
+        let error = Journal::open(&path, 0).expect_err("an I/O error is not a torn tail");
+        assert!(error.to_string().contains("0.log"), "{error}");
+        assert!(corrupt_copies(dir.path()).is_empty());
     }
 
     #[test]
