@@ -6,7 +6,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 use hubscope::emulator::namespace::Namespace;
-use hubscope::emulator::{self, config, AuthMode, EmulatorConfig};
+use hubscope::emulator::transport::tls::{TlsIdentity, TlsSource};
+use hubscope::emulator::{self, config, AuthMode, EmulatorConfig, Listener, Transport};
 
 #[derive(Debug, Args)]
 pub struct EmulatorArgs {
@@ -34,6 +35,23 @@ pub struct EmulatorArgs {
     /// Most event data held in memory, in MiB, across all partitions; the oldest go first.
     #[arg(long, default_value_t = 1024, value_name = "MIB")]
     max_memory_mib: u64,
+    /// Also serve `amqps` (AMQP over TLS, and WebSockets over TLS) on this port; 5671 by
+    /// convention.
+    #[arg(long, value_name = "PORT")]
+    tls_port: Option<u16>,
+    /// The TLS certificate chain (PEM); without it one is generated on first start and kept in
+    /// the data directory, or else the config directory.
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The TLS certificate's private key (PEM).
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// A name the generated certificate holds besides localhost and 127.0.0.1 (repeatable).
+    #[arg(long = "tls-name", value_name = "NAME")]
+    tls_names: Vec<String>,
+    /// Also serve AMQP over plain WebSockets (`ws://HOST:PORT/$servicebus/websocket`) here.
+    #[arg(long, value_name = "PORT")]
+    ws_port: Option<u16>,
 }
 
 pub fn run(args: EmulatorArgs) -> anyhow::Result<()> {
@@ -63,26 +81,66 @@ pub fn run(args: EmulatorArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         // Opened before anything is announced: a bad --data-dir must not print a banner first.
         let namespace = Arc::new(Namespace::open(&cfg)?);
-        let addr = format!("{}:{}", args.bind, args.port);
-        let listener = tokio::net::TcpListener::bind(&addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
-        let local = listener.local_addr()?;
-        print_banner(local, &cfg, &args.sas_key_name, key.is_some());
-        emulator::serve(listener, namespace, &cfg, shutdown_signal()).await;
+        let tls = match args.tls_port {
+            Some(_) => Some(tls_source(&args)?.load()?),
+            None => None,
+        };
+        let mut listeners = vec![Listener::plain(listen(&args.bind, args.port).await?)];
+        if let (Some(port), Some(identity)) = (args.tls_port, &tls) {
+            listeners.push(Listener {
+                socket: listen(&args.bind, port).await?,
+                transport: Transport::Tls(identity.config.clone().into()),
+            });
+        }
+        if let Some(port) = args.ws_port {
+            listeners.push(Listener {
+                socket: listen(&args.bind, port).await?,
+                transport: Transport::WebSocket,
+            });
+        }
+        print_banner(
+            &listeners,
+            tls.as_ref(),
+            &cfg,
+            &args.sas_key_name,
+            key.is_some(),
+        )?;
+        emulator::serve(listeners, namespace, &cfg, shutdown_signal()).await;
         tracing::info!("emulator stopped");
         anyhow::Ok(())
     })
 }
 
+async fn listen(bind: &str, port: u16) -> anyhow::Result<tokio::net::TcpListener> {
+    Ok(emulator::bind(&format!("{bind}:{port}")).await?)
+}
+
+/// Where the TLS identity comes from: the given files, or one generated into the data directory
+/// (else the config directory) and kept there.
+fn tls_source(args: &EmulatorArgs) -> anyhow::Result<TlsSource> {
+    let dir = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => directories::ProjectDirs::from("dev", "hubscope", "hubscope")
+            .map(|d| d.config_dir().to_owned())
+            .context("no config directory to keep a generated certificate in; give --tls-cert and --tls-key")?,
+    };
+    Ok(TlsSource::from_args(
+        args.tls_cert.clone(),
+        args.tls_key.clone(),
+        dir,
+        args.tls_names.clone(),
+    )?)
+}
+
 /// Tells the user where the endpoint is and what it serves. Written with errors ignored: a
 /// closed stdout (a supervisor that stopped reading) must not take the endpoint down.
 fn print_banner(
-    local: std::net::SocketAddr,
+    listeners: &[Listener],
+    tls: Option<&TlsIdentity>,
     cfg: &EmulatorConfig,
     key_name: &str,
     verifying: bool,
-) {
+) -> anyhow::Result<()> {
     use std::io::Write as _;
     let shown_key = if verifying {
         "<your --sas-key>"
@@ -90,12 +148,32 @@ fn print_banner(
         emulator::DEFAULT_KEY
     };
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "hubscope emulator listening on amqp://{local}");
+    let mut local = None;
+    for listener in listeners {
+        let addr = listener.socket.local_addr()?;
+        local.get_or_insert(addr);
+        let _ = writeln!(
+            out,
+            "hubscope emulator listening on {}://{addr}",
+            listener.transport.scheme()
+        );
+    }
+    let local = local.context("no listener")?;
     let _ = writeln!(
         out,
         "connection string: {}",
         emulator::connection_string(local, key_name, shown_key)
     );
+    if let Some(tls) = tls {
+        let cert = tls.cert_path.display();
+        let _ = writeln!(out, "tls certificate: {cert}");
+        let _ = writeln!(
+            out,
+            "  trust it: Python azure-eventhub: connection_verify=\"{cert}\" with custom_endpoint_address=\"sb://localhost:PORT\"; \
+             Rust SDK and rustls clients: SSL_CERT_FILE={cert}; Node.js: NODE_EXTRA_CA_CERTS={cert}; \
+             Java: keytool -importcert -file {cert}"
+        );
+    }
     for hub in &cfg.hubs {
         let mut groups = vec![config::DEFAULT_CONSUMER_GROUP.to_owned()];
         groups.extend(hub.consumer_groups.iter().cloned());
@@ -112,6 +190,7 @@ fn print_banner(
         None => writeln!(out, "storage: memory only"),
     };
     let _ = out.flush();
+    Ok(())
 }
 
 /// Completes on Ctrl-C or SIGTERM.

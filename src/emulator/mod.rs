@@ -32,6 +32,7 @@ pub mod sections;
 pub mod shim;
 pub mod stamps;
 pub mod store;
+pub mod transport;
 pub mod wire;
 
 use std::future::Future;
@@ -48,6 +49,7 @@ pub use config::{AuthMode, EmulatorConfig, HubConfig};
 use connection::Shared;
 use namespace::Namespace;
 use store::StoreError;
+pub use transport::Transport;
 
 /// Connections served at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 1024;
@@ -73,6 +75,25 @@ pub enum EmulatorError {
         addr: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Tls(#[from] transport::tls::TlsError),
+}
+
+/// A bound port and what it serves.
+#[derive(Debug)]
+pub struct Listener {
+    pub socket: TcpListener,
+    pub transport: Transport,
+}
+
+impl Listener {
+    #[must_use]
+    pub fn plain(socket: TcpListener) -> Self {
+        Self {
+            socket,
+            transport: Transport::Plain,
+        }
+    }
 }
 
 /// Serves `config` on `listener` until `shutdown` completes.
@@ -85,24 +106,34 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), EmulatorError> {
     let namespace = Arc::new(Namespace::open(&config)?);
-    serve(listener, namespace, &config, shutdown).await;
+    serve(
+        vec![Listener::plain(listener)],
+        namespace,
+        &config,
+        shutdown,
+    )
+    .await;
     Ok(())
 }
 
-/// Serves an opened namespace; see [`run`]. For callers that must know the namespace opened
-/// (its data directory replayed) before they announce the endpoint.
+/// Serves an opened namespace on every listener; see [`run`]. For callers that must know the
+/// namespace opened (its data directory replayed) before they announce the endpoint.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Vec<Listener>,
     namespace: Arc<Namespace>,
     config: &EmulatorConfig,
     shutdown: impl Future<Output = ()>,
 ) {
-    if let Err(e) = socket2::SockRef::from(&listener).set_tcp_mss(ADVERTISED_MSS) {
-        tracing::debug!(error = %e, "cannot lower the advertised TCP segment size");
+    for listener in &listeners {
+        if let Err(e) = socket2::SockRef::from(&listener.socket).set_tcp_mss(ADVERTISED_MSS) {
+            tracing::debug!(error = %e, "cannot lower the advertised TCP segment size");
+        }
     }
-    let endpoint = listener
-        .local_addr()
-        .map_or_else(|_| "sb://localhost".to_owned(), |a| format!("sb://{a}"));
+    // The service's error texts name the endpoint as the plain port's address.
+    let endpoint = listeners
+        .first()
+        .and_then(|l| l.socket.local_addr().ok())
+        .map_or_else(|| "sb://localhost".to_owned(), |a| format!("sb://{a}"));
     let token = CancellationToken::new();
     let shared = Arc::new(Shared {
         namespace: namespace.clone(),
@@ -112,34 +143,30 @@ pub async fn serve(
     });
     let housekeeping = tokio::spawn(housekeeping(namespace.clone(), token.clone()));
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let (accepted_tx, mut accepted) = tokio::sync::mpsc::channel(16);
+    let mut acceptors = JoinSet::new();
+    for listener in listeners {
+        acceptors.spawn(accept_loop(listener, permits.clone(), accepted_tx.clone()));
+    }
+    drop(accepted_tx);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
-        };
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    tracing::debug!(%peer, "connection accepted");
-                    let shared = shared.clone();
-                    connections.spawn(async move {
-                        connection::serve(stream, shared).await;
-                        drop(permit);
-                    });
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
+            next = accepted.recv() => {
+                let Some((stream, transport, permit)) = next else { break };
+                let shared = shared.clone();
+                connections.spawn(async move {
+                    transport::serve(transport, stream, shared).await;
+                    drop(permit);
+                });
+            }
             () = &mut shutdown => break,
         }
         // Reap finished connection tasks so the set does not grow without bound.
         while connections.try_join_next().is_some() {}
     }
+    acceptors.abort_all();
     token.cancel();
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while connections.join_next().await.is_some() {}
@@ -149,6 +176,40 @@ pub async fn serve(
     let _ = housekeeping.await;
     let sync_namespace = namespace.clone();
     let _ = tokio::task::spawn_blocking(move || sync_namespace.sync()).await;
+}
+
+type Accepted = (
+    tokio::net::TcpStream,
+    Transport,
+    tokio::sync::OwnedSemaphorePermit,
+);
+
+/// Accepts connections on one listener while the connection limit allows.
+async fn accept_loop(
+    listener: Listener,
+    permits: Arc<Semaphore>,
+    accepted: tokio::sync::mpsc::Sender<Accepted>,
+) {
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        match listener.socket.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                tracing::debug!(%peer, transport = ?listener.transport, "connection accepted");
+                let next = (stream, listener.transport.clone(), permit);
+                if accepted.send(next).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
 }
 
 async fn housekeeping(namespace: Arc<Namespace>, token: CancellationToken) {
@@ -189,23 +250,31 @@ impl RunningEmulator {
     /// # Errors
     /// [`EmulatorError::Bind`] when the address cannot be bound; store errors from opening.
     pub async fn start(config: EmulatorConfig, addr: &str) -> Result<Self, EmulatorError> {
-        let listener = TcpListener::bind(addr)
-            .await
+        let listener = bind(addr).await?;
+        Self::start_serving(config, vec![Listener::plain(listener)]).await
+    }
+
+    /// Serves `config` on bound listeners; the first one's address is [`Self::local_addr`].
+    ///
+    /// # Errors
+    /// Store errors from opening; [`EmulatorError::Bind`] when a listener has no address.
+    pub async fn start_serving(
+        config: EmulatorConfig,
+        listeners: Vec<Listener>,
+    ) -> Result<Self, EmulatorError> {
+        let local_addr = listeners
+            .first()
+            .map(|l| l.socket.local_addr())
+            .unwrap_or_else(|| Err(std::io::ErrorKind::NotFound.into()))
             .map_err(|source| EmulatorError::Bind {
-                addr: addr.to_owned(),
-                source,
-            })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| EmulatorError::Bind {
-                addr: addr.to_owned(),
+                addr: "the first listener".to_owned(),
                 source,
             })?;
         let namespace = Arc::new(Namespace::open(&config)?);
         let stop = CancellationToken::new();
         let signal = stop.clone();
         let task = tokio::spawn(async move {
-            serve(listener, namespace, &config, signal.cancelled()).await;
+            serve(listeners, namespace, &config, signal.cancelled()).await;
         });
         Ok(Self {
             local_addr,
@@ -231,6 +300,19 @@ impl RunningEmulator {
         self.stop.cancel();
         let _ = self.task.await;
     }
+}
+
+/// Binds a TCP listener on `addr` (port 0 picks a free port).
+///
+/// # Errors
+/// [`EmulatorError::Bind`] when the address cannot be bound.
+pub async fn bind(addr: &str) -> Result<TcpListener, EmulatorError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| EmulatorError::Bind {
+            addr: addr.to_owned(),
+            source,
+        })
 }
 
 /// The connection string the clients use for an emulator at `addr`.

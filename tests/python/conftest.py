@@ -18,6 +18,10 @@ class Emulator:
         self.port = port
         self.key = key
         self.key_name = key_name
+        # Filled from the banner when the emulator serves them.
+        self.tls_port = None
+        self.ws_port = None
+        self.tls_certificate = None
 
     def connection_string(self, hub="eh1", key=None, key_name=None):
         return (
@@ -40,9 +44,24 @@ def start(*args, key=None):
         process.kill()
         raise RuntimeError(f"emulator did not start: {first!r}")
     port = int(first.strip().rsplit(":", 1)[1])
+    emulator = Emulator(process, port, key=key or "SAS_KEY_VALUE")
+    # The banner names each listener, then the connection string, then the certificate.
+    while True:
+        line = process.stdout.readline()
+        if not line or line.startswith("connection string"):
+            break
+        scheme, _, address = line.strip().rpartition(" ")[2].partition("://")
+        if scheme == "amqps":
+            emulator.tls_port = int(address.rsplit(":", 1)[1])
+        elif scheme == "ws":
+            emulator.ws_port = int(address.rsplit(":", 1)[1])
+    if emulator.tls_port:
+        line = process.stdout.readline()
+        assert line.startswith("tls certificate: "), line
+        emulator.tls_certificate = line.split(": ", 1)[1].strip()
     # Keep draining its output, as a terminal would.
     threading.Thread(target=process.stdout.read, daemon=True).start()
-    return Emulator(process, port, key=key or "SAS_KEY_VALUE")
+    return emulator
 
 
 def stop(emulator):
