@@ -134,13 +134,13 @@ pub(super) fn collect(
     in_progress: &HashSet<(u16, u64)>,
     batches: &InboundBatches,
 ) -> Result<Option<Vec<u8>>, WireError> {
-    let body = wire::frame_body(frame);
-    if !body.starts_with(&[0x00, 0x53, 0x14]) {
-        return Ok(None); // not a transfer
+    if super::codec::descriptor(frame) != Some(wire::code::TRANSFER) {
+        return Ok(None);
     }
+    let body = wire::frame_body(frame);
     let performative = wire::parse_performative(body)?;
     let field = |i: usize| performative.fields.get(i).copied().unwrap_or(&[0x40]);
-    let channel = u16::from_be_bytes([frame[6], frame[7]]);
+    let channel = super::codec::channel(frame);
     let link = (channel, wire::decode_unsigned(field(0)).unwrap_or(u64::MAX));
     if let Entry::Vacant(entry) = collecting.entry(link) {
         let starts_batch = !in_progress.contains(&link)

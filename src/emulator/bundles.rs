@@ -14,7 +14,8 @@
 //! - **Link credit**, the client's to grant per event. The shim reads every Flow the client
 //!   sends for a bundled link into its [`LinkCredit`], which the consume link obeys exactly; fe2o3
 //!   is told the link has [`FE2O3_CREDIT`], so it never holds a carrier back, and is never asked
-//!   to echo or drain (neither official client does either).
+//!   to echo or drain. The consume link answers those itself: a bundle may end with a
+//!   [`FlowReply`], which the shim writes as a Flow after the bundle's transfers (see `flows`).
 //! - **Delivery ids**, one per event on the wire: fe2o3's ids on the session are shifted past the
 //!   ids the bundles took.
 //!
@@ -26,6 +27,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use fe2o3_amqp_types::definitions::Role;
+use fe2o3_amqp_types::performatives::Performative;
 use tokio::sync::Notify;
 
 use super::wire::{self, code};
@@ -48,12 +51,24 @@ pub const UNWRITTEN_LIMIT: usize = 1024 * 1024;
 /// The link credit fe2o3 is told a bundled link has, so that only [`LinkCredit`] decides.
 pub const FE2O3_CREDIT: u32 = 1 << 30;
 
-/// Encoded events to be delivered on one link, in order.
+/// Encoded events to be delivered on one link, in order, and the link's flow state to send after
+/// them when the client asked for it.
 #[derive(Debug, Default)]
 pub struct Bundle {
     bytes: Vec<u8>,
     /// Where each event ends in `bytes`.
     ends: Vec<usize>,
+    pub flow: Option<FlowReply>,
+}
+
+/// A consume link's flow state, as its answer to a client's drain or echo (AMQP 1.0 §2.6.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowReply {
+    /// The link's delivery count after the bundle's events (and a drain's advance).
+    pub delivery_count: u32,
+    pub link_credit: u32,
+    /// The client's drain flag, echoed.
+    pub drain: bool,
 }
 
 impl Bundle {
@@ -105,6 +120,12 @@ pub struct LinkCredit {
     limit: AtomicU32,
     /// Whether a consume link delivers in bundles: only then are the client's Flows rewritten.
     bundled: AtomicBool,
+    /// The drain flag of the client's last Flow.
+    draining: AtomicBool,
+    /// A drain the consume link has yet to answer (once it has sent what it can).
+    drain_pending: AtomicBool,
+    /// An echo the consume link has yet to answer.
+    echo_pending: AtomicBool,
     /// Bytes of this link's bundles parked and not yet written by the shim.
     unwritten: AtomicUsize,
     /// Signalled by a grant and by the shim taking a bundle.
@@ -112,11 +133,26 @@ pub struct LinkCredit {
 }
 
 impl LinkCredit {
+    /// Takes in a Flow's `delivery-count` and `link-credit` (when it has them), `drain` and
+    /// `echo`.
+    pub fn on_flow(&self, credit: Option<(u32, u32)>, drain: bool, echo: bool) {
+        if let Some((delivery_count, link_credit)) = credit {
+            self.limit
+                .store(delivery_count.wrapping_add(link_credit), Ordering::Release);
+        }
+        self.draining.store(drain, Ordering::Release);
+        if drain {
+            self.drain_pending.store(true, Ordering::Release);
+        }
+        if echo {
+            self.echo_pending.store(true, Ordering::Release);
+        }
+        self.changed.notify_one();
+    }
+
     /// Takes in a Flow's `delivery-count` and `link-credit`.
     pub fn grant(&self, delivery_count: u32, link_credit: u32) {
-        self.limit
-            .store(delivery_count.wrapping_add(link_credit), Ordering::Release);
-        self.changed.notify_one();
+        self.on_flow(Some((delivery_count, link_credit)), false, false);
     }
 
     /// How many more events may go out after `sent` (the link's own delivery count): none while
@@ -126,6 +162,12 @@ impl LinkCredit {
         if self.unwritten.load(Ordering::Acquire) >= UNWRITTEN_LIMIT {
             return 0;
         }
+        self.credit_left(sent)
+    }
+
+    /// The client's credit left after `sent`, whatever waits for the shim.
+    #[must_use]
+    pub fn credit_left(&self, sent: u32) -> u32 {
         let left = self.limit.load(Ordering::Acquire).wrapping_sub(sent);
         // More than 2^31 ahead means `sent` has passed the limit (serial number arithmetic).
         if left > u32::MAX / 2 {
@@ -133,6 +175,22 @@ impl LinkCredit {
         } else {
             left
         }
+    }
+
+    /// The client's drain flag, as its last Flow set it.
+    #[must_use]
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Whether a drain waits for its answer; `true` once per drain asked for.
+    pub fn take_drain(&self) -> bool {
+        self.drain_pending.swap(false, Ordering::AcqRel)
+    }
+
+    /// Whether an echo waits for its answer; `true` once per echo asked for.
+    pub fn take_echo(&self) -> bool {
+        self.echo_pending.swap(false, Ordering::AcqRel)
     }
 
     /// Resolves after the next grant or written bundle (or at once if one came since the last
@@ -218,53 +276,39 @@ pub struct ReceivingLinks {
 }
 
 impl ReceivingLinks {
-    /// Notes a client frame on `channel`: a receiving link's Attach, a Flow granting it credit,
-    /// its Detach, or the End of its session. Returns the frame as fe2o3 must see it when it
-    /// differs (a Flow for a bundled link).
+    /// Notes a client frame on `channel` (`decoded`, unless it is a transfer): a receiving link's
+    /// Attach, a Flow granting it credit, its Detach, or the End of its session. Returns the frame
+    /// as fe2o3 must see it when it differs (a Flow for a bundled link).
     ///
     /// # Errors
-    /// [`WireError`] if the performative of an Attach or Flow cannot be parsed.
+    /// [`WireError`] if a Flow to rewrite cannot be parsed.
     pub fn on_inbound(
         &mut self,
         channel: u16,
         frame: &[u8],
+        decoded: Option<&Performative>,
         deliveries: &OutboundDeliveries,
     ) -> Result<Option<Vec<u8>>, wire::WireError> {
-        let body = wire::frame_body(frame);
-        let [0x00, 0x53, descriptor, ..] = *body else {
-            return Ok(None);
-        };
-        let field_u32 = |field: Option<&&[u8]>| {
-            field
-                .and_then(|f| wire::decode_unsigned(f))
-                .and_then(|v| u32::try_from(v).ok())
-        };
-        match u64::from(descriptor) {
-            code::ATTACH => {
-                let p = wire::parse_performative(body)?;
-                // Role `true`: the client receives, so this is a consume (or reply) link.
-                let receives = p.fields.get(2).is_some_and(|f| wire::is_true(f));
-                let name = p.fields.first().and_then(|f| wire::decode_str(f));
-                if let (true, Some(name), Some(handle)) =
-                    (receives, name, field_u32(p.fields.get(1)))
-                {
-                    let credit = deliveries.attached(name, handle);
-                    self.links
-                        .insert((channel, handle), (name.to_owned(), credit));
-                }
+        match decoded {
+            // Role `receiver`: the client receives, so this is a consume (or reply) link.
+            Some(Performative::Attach(attach)) if attach.role == Role::Receiver => {
+                let handle = attach.handle.0;
+                let credit = deliveries.attached(&attach.name, handle);
+                self.links
+                    .insert((channel, handle), (attach.name.clone(), credit));
                 Ok(None)
             }
-            code::FLOW => {
-                let p = wire::parse_performative(body)?;
-                let Some(handle) = field_u32(p.fields.get(4)) else {
+            Some(Performative::Flow(flow)) => {
+                let Some(handle) = flow.handle.as_ref().map(|h| h.0) else {
                     return Ok(None);
                 };
                 let Some((_, credit)) = self.links.get(&(channel, handle)) else {
                     return Ok(None);
                 };
-                if let Some(link_credit) = field_u32(p.fields.get(6)) {
-                    credit.grant(field_u32(p.fields.get(5)).unwrap_or(0), link_credit);
-                }
+                let granted = flow
+                    .link_credit
+                    .map(|c| (flow.delivery_count.unwrap_or(0), c));
+                credit.on_flow(granted, flow.drain, flow.echo);
                 if !credit.is_bundled() {
                     return Ok(None);
                 }
@@ -291,16 +335,14 @@ impl ReceivingLinks {
                 )?;
                 Ok(Some(rewritten))
             }
-            code::DETACH => {
-                let p = wire::parse_performative(body)?;
-                if let Some(handle) = field_u32(p.fields.first()) {
-                    if let Some((name, _)) = self.links.remove(&(channel, handle)) {
-                        deliveries.detached(&name, handle);
-                    }
+            Some(Performative::Detach(detach)) => {
+                let handle = detach.handle.0;
+                if let Some((name, _)) = self.links.remove(&(channel, handle)) {
+                    deliveries.detached(&name, handle);
                 }
                 Ok(None)
             }
-            code::END => {
+            Some(Performative::End(_)) => {
                 self.links.retain(|&(c, handle), (name, _)| {
                     if c == channel {
                         deliveries.detached(name, handle);
@@ -321,9 +363,16 @@ pub fn carrier_token(payload: &[u8]) -> Option<u64> {
     wire::decode_unsigned(rest)
 }
 
+/// What [`write_transfers`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    pub delivery_ids: u32,
+    pub frames: u32,
+}
+
 /// Writes each of `bundle`'s events as a pre-settled delivery on link `handle` (its encoded
 /// field), with delivery ids from `first_delivery_id` on, in frames of at most `max_frame`
-/// bytes on `channel`. Returns how many delivery ids were used.
+/// bytes on `channel`.
 pub fn write_transfers(
     bundle: &Bundle,
     handle: &[u8],
@@ -331,7 +380,8 @@ pub fn write_transfers(
     channel: u16,
     max_frame: usize,
     out: &mut Vec<u8>,
-) -> u32 {
+) -> Written {
+    let mut frames = 0u32;
     let mut delivery_id = first_delivery_id;
     for event in bundle.events() {
         let id = delivery_id.to_be_bytes();
@@ -365,13 +415,17 @@ pub fn write_transfers(
             out[start..start + 4].copy_from_slice(&size.to_be_bytes());
             rest = after;
             first = false;
+            frames = frames.wrapping_add(1);
             if rest.is_empty() {
                 break;
             }
         }
         delivery_id = delivery_id.wrapping_add(1);
     }
-    u32::try_from(bundle.len()).unwrap_or(u32::MAX)
+    Written {
+        delivery_ids: u32::try_from(bundle.len()).unwrap_or(u32::MAX),
+        frames,
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,17 @@
 use super::*;
 use proptest::prelude::*;
 
+/// What the shim does with a client frame: decoded once, then noted.
+fn note(
+    links: &mut ReceivingLinks,
+    channel: u16,
+    frame: &[u8],
+    deliveries: &OutboundDeliveries,
+) -> Result<Option<Vec<u8>>, wire::WireError> {
+    let decoded = crate::emulator::codec::performative(frame).ok().flatten();
+    links.on_inbound(channel, frame, decoded.as_ref(), deliveries)
+}
+
 fn bundle_of(events: &[Vec<u8>]) -> Bundle {
     let mut bundle = Bundle::default();
     for event in events {
@@ -79,8 +90,8 @@ fn events_become_settled_transfers_with_consecutive_ids() {
         b"four".to_vec(),
     ];
     let mut out = Vec::new();
-    let used = write_transfers(&bundle_of(&events), &[0x52, 3], 40, 9, 512, &mut out);
-    assert_eq!(used, 4);
+    let written = write_transfers(&bundle_of(&events), &[0x52, 3], 40, 9, 512, &mut out);
+    assert_eq!(written.delivery_ids, 4);
     let written = frames(&out);
     assert!(written.len() > 4, "the 1500-byte event is split");
     assert!(written.iter().all(|w| w.size <= 512 && w.channel == 9));
@@ -165,29 +176,26 @@ fn flow(handle: u32, delivery_count: u32, link_credit: u32) -> Vec<u8> {
 fn flows_reach_the_link_s_credit_and_fe2o3_sees_ample_credit_once_bundled() {
     let deliveries = OutboundDeliveries::default();
     let mut links = ReceivingLinks::default();
-    assert!(links
-        .on_inbound(1, &attach("publisher", 0, false), &deliveries)
-        .expect("attach")
-        .is_none());
-    links
-        .on_inbound(1, &attach("reader", 2, true), &deliveries)
-        .expect("attach");
+    assert!(
+        note(&mut links, 1, &attach("publisher", 0, false), &deliveries)
+            .expect("attach")
+            .is_none()
+    );
+    note(&mut links, 1, &attach("reader", 2, true), &deliveries).expect("attach");
     assert!(
         deliveries.claim("publisher", 0).is_none(),
         "sending links are not noted"
     );
 
     // Before a consume link claims it, the flow reaches fe2o3 as it is.
-    assert!(links
-        .on_inbound(1, &flow(2, 0, 300), &deliveries)
+    assert!(note(&mut links, 1, &flow(2, 0, 300), &deliveries)
         .expect("flow")
         .is_none());
     let credit = deliveries.claim("reader", 2).expect("noted at attach");
     assert_eq!(credit.available(0), 300);
     assert!(deliveries.claim("reader", 2).is_none(), "claimed once");
 
-    let rewritten = links
-        .on_inbound(1, &flow(2, 100, 300), &deliveries)
+    let rewritten = note(&mut links, 1, &flow(2, 100, 300), &deliveries)
         .expect("flow")
         .expect("rewritten once bundled");
     assert_eq!(credit.available(100), 300);
@@ -205,8 +213,7 @@ fn flows_reach_the_link_s_credit_and_fe2o3_sees_ample_credit_once_bundled() {
     // Another session's flow with the same handle is not this link's.
     let mut other = flow(2, 0, 1);
     other[7] = 3;
-    assert!(links
-        .on_inbound(3, &other, &deliveries)
+    assert!(note(&mut links, 3, &other, &deliveries)
         .expect("flow")
         .is_none());
     assert_eq!(credit.available(100), 300);
@@ -216,18 +223,18 @@ fn flows_reach_the_link_s_credit_and_fe2o3_sees_ample_credit_once_bundled() {
 fn detach_and_end_forget_unclaimed_links() {
     let deliveries = OutboundDeliveries::default();
     let mut links = ReceivingLinks::default();
-    links
-        .on_inbound(1, &attach("a", 0, true), &deliveries)
-        .expect("attach");
-    links
-        .on_inbound(1, &attach("b", 1, true), &deliveries)
-        .expect("attach");
+    note(&mut links, 1, &attach("a", 0, true), &deliveries).expect("attach");
+    note(&mut links, 1, &attach("b", 1, true), &deliveries).expect("attach");
     let detach = wire::test_frame(1, code::DETACH, &[&wire::encode_uint(0), &[0x41]]);
-    links.on_inbound(1, &detach, &deliveries).expect("detach");
+    note(&mut links, 1, &detach, &deliveries).expect("detach");
     assert!(deliveries.claim("a", 0).is_none());
-    links
-        .on_inbound(1, &wire::test_frame(1, code::END, &[]), &deliveries)
-        .expect("end");
+    note(
+        &mut links,
+        1,
+        &wire::test_frame(1, code::END, &[]),
+        &deliveries,
+    )
+    .expect("end");
     assert!(deliveries.claim("b", 1).is_none());
 }
 
@@ -254,9 +261,11 @@ proptest! {
         first_id in any::<u32>(),
     ) {
         let mut out = Vec::new();
-        let used = write_transfers(&bundle_of(&events), &[0x43], first_id, 0, max_frame, &mut out);
-        prop_assert_eq!(used as usize, events.len());
+        let written = write_transfers(&bundle_of(&events), &[0x43], first_id, 0, max_frame, &mut out);
+        prop_assert_eq!(written.delivery_ids as usize, events.len());
+        let counted = written.frames;
         let written = frames(&out);
+        prop_assert_eq!(counted as usize, written.len(), "frames counted for the session's ids");
         prop_assert!(written.iter().all(|w| w.size <= max_frame));
         let delivered = deliveries_of(&written);
         for (i, (id, payload)) in delivered.iter().enumerate() {
@@ -265,6 +274,22 @@ proptest! {
         }
         prop_assert_eq!(delivered.len(), events.len());
     }
+}
+
+#[test]
+fn drain_and_echo_are_noted_once_each() {
+    let link = LinkCredit::default();
+    link.on_flow(Some((0, 10)), true, true);
+    assert!(link.draining());
+    assert_eq!(link.credit_left(4), 6);
+    assert!(link.take_drain());
+    assert!(!link.take_drain(), "answered once");
+    assert!(link.take_echo());
+    assert!(!link.take_echo(), "answered once");
+    // A Flow without link fields (a session flow for this handle) keeps the credit.
+    link.on_flow(None, false, false);
+    assert!(!link.draining());
+    assert_eq!(link.credit_left(4), 6);
 }
 
 #[test]

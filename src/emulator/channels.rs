@@ -57,6 +57,12 @@ impl ChannelRotation {
         self.silence_token_sessions = on;
     }
 
+    /// The channel on the wire, and the client's channel, of fe2o3's session on `ours`.
+    #[must_use]
+    pub fn channels_of(&self, ours: u16) -> Option<(u16, u16)> {
+        self.wire_of.get(&ours).copied()
+    }
+
     /// Notes that the client sent End on its `channel`.
     pub fn client_ended(&mut self, channel: u16) {
         self.ended_by_client.insert(channel);
@@ -68,7 +74,7 @@ impl ChannelRotation {
         if frame.len() < wire::FRAME_HEADER_LEN || frame[5] != 0 {
             return true;
         }
-        let ours = u16::from_be_bytes([frame[6], frame[7]]);
+        let ours = super::codec::channel(frame);
         let body = wire::frame_body(frame);
         // Transfers, flows and dispositions (nearly every frame) need only their channel mapped;
         // skip parsing their fields.
@@ -81,7 +87,7 @@ impl ChannelRotation {
             if self.silenced(ours, client) {
                 return false;
             }
-            frame[6..8].copy_from_slice(&wire.to_be_bytes());
+            super::codec::set_channel(frame, wire);
             return true;
         }
         let Ok(performative) = wire::parse_performative(body) else {
@@ -122,7 +128,7 @@ impl ChannelRotation {
         if silenced {
             return false;
         }
-        frame[6..8].copy_from_slice(&wire.to_be_bytes());
+        super::codec::set_channel(frame, wire);
         true
     }
 

@@ -66,6 +66,42 @@ pub fn performative(frame: &[u8]) -> Result<Option<Performative>, CodecError> {
     Ok(Some(Performative::deserialize(&mut deserializer)?))
 }
 
+/// The performatives by their symbolic descriptors, which a peer may send instead of the codes.
+const SYMBOLIC: [(&[u8], u64); 9] = [
+    (b"amqp:open:list", wire::code::OPEN),
+    (b"amqp:begin:list", wire::code::BEGIN),
+    (b"amqp:attach:list", wire::code::ATTACH),
+    (b"amqp:flow:list", wire::code::FLOW),
+    (b"amqp:transfer:list", wire::code::TRANSFER),
+    (b"amqp:disposition:list", wire::code::DISPOSITION),
+    (b"amqp:detach:list", wire::code::DETACH),
+    (b"amqp:end:list", wire::code::END),
+    (b"amqp:close:list", wire::code::CLOSE),
+];
+
+/// The descriptor code of an AMQP frame's performative in any of its encodings (small ulong,
+/// ulong, ulong zero, symbol), without decoding the fields: what decides whether a frame is
+/// worth decoding. `None` for a heartbeat or a body that is not a described value.
+#[must_use]
+pub fn descriptor(frame: &[u8]) -> Option<u64> {
+    let body = wire::frame_body(frame);
+    match body {
+        [0x00, 0x53, code, ..] => Some(u64::from(*code)),
+        [0x00, 0x44, ..] => Some(0),
+        [0x00, 0x80, rest @ ..] => Some(u64::from_be_bytes(rest.get(..8)?.try_into().ok()?)),
+        [0x00, 0xa3, len, rest @ ..] => {
+            let name = rest.get(..usize::from(*len))?;
+            SYMBOLIC.iter().find(|(s, _)| *s == name).map(|&(_, c)| c)
+        }
+        [0x00, 0xb3, rest @ ..] => {
+            let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?);
+            let name = rest.get(4..4 + usize::try_from(len).ok()?)?;
+            SYMBOLIC.iter().find(|(s, _)| *s == name).map(|&(_, c)| c)
+        }
+        _ => None,
+    }
+}
+
 /// What the client told us about itself in its Open that changes how we answer it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PeerProfile {
@@ -127,6 +163,21 @@ mod tests {
             assert_eq!(attach.role, Role::Sender, "role {role:02x?}");
             assert_eq!(attach.rcv_settle_mode, ReceiverSettleMode::Second);
         }
+    }
+
+    #[test]
+    fn descriptors_in_every_encoding() {
+        let end = |descriptor: &[u8]| frame(&[&[0x00][..], descriptor, &[0x45][..]].concat());
+        assert_eq!(descriptor(&end(&[0x53, 0x17])), Some(wire::code::END));
+        assert_eq!(
+            descriptor(&end(&[0x80, 0, 0, 0, 0, 0, 0, 0, 0x17])),
+            Some(wire::code::END)
+        );
+        let mut symbol = vec![0xa3, 13];
+        symbol.extend_from_slice(b"amqp:end:list");
+        assert_eq!(descriptor(&end(&symbol)), Some(wire::code::END));
+        assert_eq!(descriptor(&frame(&[])), None);
+        assert_eq!(descriptor(&frame(&[0x00, 0x80, 1])), None);
     }
 
     #[test]

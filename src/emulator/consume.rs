@@ -19,7 +19,7 @@ use super::address::{parse_selector, Node};
 use super::amqp;
 use super::auth::ConnectionGrants;
 use super::bundles::{
-    Bundle, LinkCredit, OutboundDeliveries, BUNDLE_MAX_BYTES, BUNDLE_MAX_EVENTS,
+    Bundle, FlowReply, LinkCredit, OutboundDeliveries, BUNDLE_MAX_BYTES, BUNDLE_MAX_EVENTS,
     BUNDLE_MESSAGE_FORMAT,
 };
 use super::connection::{refuse, Shared};
@@ -214,22 +214,14 @@ impl Stream<'_> {
         // The link's delivery count: fe2o3's attach announces an initial delivery count of 0.
         let mut sent: u32 = 0;
         loop {
+            let echo = credit.take_echo();
             let available = credit.available(sent) as usize;
+            let wanted = available.min(BUNDLE_MAX_EVENTS);
             let events = if available == 0 {
                 Vec::new()
             } else {
-                partition.read(next, available.min(BUNDLE_MAX_EVENTS))
+                partition.read(next, wanted)
             };
-            if events.is_empty() {
-                tokio::select! {
-                    () = credit.changed(), if available == 0 => {}
-                    changed = appended.changed(), if available > 0 => if changed.is_err() { return },
-                    reason = &mut claim.displaced => return displaced(sender, reason.ok()).await,
-                    _ = sender.on_detach() => return,
-                    () = shared.shutdown.cancelled() => return,
-                }
-                continue;
-            }
             let metrics_of = self.runtime_metrics.then_some(partition);
             let mut bundle = Bundle::default();
             for event in &events {
@@ -240,6 +232,27 @@ impl Stream<'_> {
                 next = event.sequence_number + 1;
             }
             let count = u32::try_from(bundle.len()).unwrap_or(u32::MAX);
+            sent = sent.wrapping_add(count);
+            // A drain is answered once everything stored has gone out or the credit is spent:
+            // the rest of the credit is used up (AMQP 1.0 §2.6.7), and the Flow says so.
+            let caught_up = events.len() < wanted && bundle.len() == events.len();
+            let credit_spent = credit.credit_left(sent) == 0;
+            if (caught_up || credit_spent) && credit.take_drain() {
+                sent = sent.wrapping_add(credit.credit_left(sent));
+                bundle.flow = Some(flow_reply(credit, sent));
+            } else if echo {
+                bundle.flow = Some(flow_reply(credit, sent));
+            }
+            if bundle.is_empty() && bundle.flow.is_none() {
+                tokio::select! {
+                    () = credit.changed() => {}
+                    changed = appended.changed(), if available > 0 => if changed.is_err() { return },
+                    reason = &mut claim.displaced => return displaced(sender, reason.ok()).await,
+                    _ = sender.on_detach() => return,
+                    () = shared.shutdown.cancelled() => return,
+                }
+                continue;
+            }
             let token = deliveries.park(bundle, credit);
             // fe2o3 is told the link has ample credit (see `bundles`), so this does not wait for
             // the client; only for room in the session's queue.
@@ -251,8 +264,16 @@ impl Stream<'_> {
                 reason = &mut claim.displaced => return displaced(sender, reason.ok()).await,
                 () = shared.shutdown.cancelled() => return,
             }
-            sent = sent.wrapping_add(count);
         }
+    }
+}
+
+/// The link's flow state after `sent` deliveries, for a drain or echo answer.
+fn flow_reply(credit: &LinkCredit, sent: u32) -> FlowReply {
+    FlowReply {
+        delivery_count: sent,
+        link_credit: credit.credit_left(sent),
+        drain: credit.draining(),
     }
 }
 

@@ -23,6 +23,7 @@ pub mod codec;
 pub mod config;
 pub mod connection;
 pub mod consume;
+pub mod flows;
 pub mod journal;
 pub mod namespace;
 pub mod ownership;
@@ -157,7 +158,8 @@ pub async fn serve(
                 let Some((stream, transport, permit)) = next else { break };
                 let shared = shared.clone();
                 connections.spawn(async move {
-                    transport::serve(transport, stream, shared).await;
+                    // Boxed: a connection's state machine is large, and this task holds it.
+                    Box::pin(transport::serve(transport, stream, shared)).await;
                     drop(permit);
                 });
             }
@@ -251,21 +253,24 @@ impl RunningEmulator {
     /// [`EmulatorError::Bind`] when the address cannot be bound; store errors from opening.
     pub async fn start(config: EmulatorConfig, addr: &str) -> Result<Self, EmulatorError> {
         let listener = bind(addr).await?;
-        Self::start_serving(config, vec![Listener::plain(listener)]).await
+        Self::start_serving(config, vec![Listener::plain(listener)])
     }
 
-    /// Serves `config` on bound listeners; the first one's address is [`Self::local_addr`].
+    /// Serves `config` on bound listeners, on the current runtime; the first listener's address
+    /// is [`Self::local_addr`].
     ///
     /// # Errors
     /// Store errors from opening; [`EmulatorError::Bind`] when a listener has no address.
-    pub async fn start_serving(
+    pub fn start_serving(
         config: EmulatorConfig,
         listeners: Vec<Listener>,
     ) -> Result<Self, EmulatorError> {
         let local_addr = listeners
             .first()
-            .map(|l| l.socket.local_addr())
-            .unwrap_or_else(|| Err(std::io::ErrorKind::NotFound.into()))
+            .map_or_else(
+                || Err(std::io::ErrorKind::NotFound.into()),
+                |l| l.socket.local_addr(),
+            )
             .map_err(|source| EmulatorError::Bind {
                 addr: "the first listener".to_owned(),
                 source,

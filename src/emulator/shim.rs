@@ -38,6 +38,7 @@ use super::batches::{self, Collecting, InboundBatches};
 use super::bundles::{self, OutboundDeliveries, ReceivingLinks, BUNDLE_MESSAGE_FORMAT};
 use super::channels::ChannelRotation;
 use super::codec::{self, PeerProfile};
+use super::flows::SessionFlows;
 use super::wire::{self, code, FieldOverride, Performative, Unit, WireError};
 
 /// Bytes a padded performative may grow by: up to 13 nulls plus a list8 → list32 header.
@@ -104,6 +105,8 @@ pub struct ServiceShapedStream<S> {
     /// Consume bundles to write, and the credit of the client's receiving links.
     deliveries: Arc<OutboundDeliveries>,
     receiving_links: ReceivingLinks,
+    /// Each session's transfer counts, for the Flows we write ourselves.
+    sessions: SessionFlows,
     /// The client's max-frame-size: the largest frame a bundle's transfer may take.
     client_max_frame: usize,
     /// Delivery ids the bundles on a session took beyond fe2o3's one per carrier, by fe2o3's
@@ -142,6 +145,7 @@ impl<S> ServiceShapedStream<S> {
             batches,
             deliveries,
             receiving_links: ReceivingLinks::default(),
+            sessions: SessionFlows::default(),
             client_max_frame: OUTGOING_MAX_FRAME,
             delivery_id_shift: HashMap::new(),
             inbound_ready: Vec::new(),
@@ -194,19 +198,33 @@ impl<S> ServiceShapedStream<S> {
                 self.open_seen = true;
             } else if is_amqp {
                 let channel = codec::channel(frame);
+                let descriptor = codec::descriptor(frame);
+                // Decoded once, except transfers: they are most frames, and `batches` and
+                // `normalize_continuation` need only a few of their fields.
+                let decoded = match descriptor {
+                    Some(code::TRANSFER) | None => None,
+                    Some(_) => codec::performative(frame).ok().flatten(),
+                };
+                self.sessions
+                    .on_inbound(channel, descriptor, decoded.as_ref());
                 // A delivery cut short by its link's detach or its session's end is abandoned
                 // (the handle or channel may be used again).
-                if is_end(frame) {
-                    self.channel_map.client_ended(channel);
-                    self.collecting.retain(|&(c, _), _| c != channel);
-                    self.deliveries_in_progress.retain(|&(c, _)| c != channel);
-                } else if let Some(handle) = detached_handle(frame) {
-                    self.collecting.remove(&(channel, handle));
-                    self.deliveries_in_progress.remove(&(channel, handle));
+                match &decoded {
+                    Some(Decoded::End(_)) => {
+                        self.channel_map.client_ended(channel);
+                        self.collecting.retain(|&(c, _), _| c != channel);
+                        self.deliveries_in_progress.retain(|&(c, _)| c != channel);
+                    }
+                    Some(Decoded::Detach(detach)) => {
+                        let handle = u64::from(detach.handle.0);
+                        self.collecting.remove(&(channel, handle));
+                        self.deliveries_in_progress.remove(&(channel, handle));
+                    }
+                    _ => {}
                 }
                 let flow = self
                     .receiving_links
-                    .on_inbound(channel, frame, &self.deliveries)
+                    .on_inbound(channel, frame, decoded.as_ref(), &self.deliveries)
                     .map_err(invalid)?;
                 let frame = flow.as_deref().unwrap_or(frame);
                 let collected = batches::collect(
@@ -260,16 +278,24 @@ impl<S> ServiceShapedStream<S> {
                 }
                 Ok(Unit::Frame { size }) => {
                     let frame = &rest[..size];
-                    let channel = u16::from_be_bytes([frame[6], frame[7]]);
+                    let channel = codec::channel(frame);
                     // A held disposition goes out before its session's End (after it, the
                     // channel may already belong to another session), and all before Close: a
                     // send that lost the race still completes rather than failing although its
                     // events were stored.
-                    if is_end(frame) {
-                        self.release_held(Some(channel));
-                        self.delivery_id_shift.remove(&channel);
-                    } else if is_close(frame) {
-                        self.release_held(None);
+                    match codec::descriptor(frame) {
+                        Some(code::BEGIN) => {
+                            if let Ok(Some(Decoded::Begin(begin))) = codec::performative(frame) {
+                                self.sessions.on_outbound_begin(channel, &begin);
+                            }
+                        }
+                        Some(code::END) => {
+                            self.release_held(Some(channel));
+                            self.delivery_id_shift.remove(&channel);
+                            self.sessions.on_outbound_end(channel);
+                        }
+                        Some(code::CLOSE) => self.release_held(None),
+                        _ => {}
                     }
                     if self.two_phase && is_settled_receiver_disposition(frame) {
                         let mut settled = Vec::with_capacity(frame.len() + 16);
@@ -307,10 +333,10 @@ impl<S> ServiceShapedStream<S> {
     /// bundle's transfers, and other deliveries' ids are shifted past the bundles'. Returns
     /// `false` when the frame is not a transfer or needs nothing else.
     fn emit_transfer(&mut self, frame: &[u8], channel: u16) -> bool {
-        let body = wire::frame_body(frame);
-        if !matches!(body, [0x00, 0x53, c, ..] if u64::from(*c) == code::TRANSFER) {
+        if codec::descriptor(frame) != Some(code::TRANSFER) {
             return false;
         }
+        let body = wire::frame_body(frame);
         let Ok(p) = wire::parse_performative(body) else {
             return false;
         };
@@ -336,8 +362,8 @@ impl<S> ServiceShapedStream<S> {
                     return true;
                 }
                 trace_frame(self.id, "send", &carrier_frame);
-                let wire_channel = u16::from_be_bytes([carrier_frame[6], carrier_frame[7]]);
-                let used = bundles::write_transfers(
+                let wire_channel = codec::channel(&carrier_frame);
+                let written = bundles::write_transfers(
                     &bundle,
                     handle,
                     id.wrapping_add(shift),
@@ -345,12 +371,21 @@ impl<S> ServiceShapedStream<S> {
                     self.client_max_frame,
                     &mut self.outbound_ready,
                 );
+                self.sessions.on_outbound_transfers(channel, written.frames);
+                if let (Some(reply), Some((_, client))) =
+                    (bundle.flow, self.channel_map.channels_of(channel))
+                {
+                    let channels = (channel, client, wire_channel);
+                    self.sessions
+                        .write_flow(channels, handle, reply, &mut self.outbound_ready);
+                }
                 // fe2o3 took one id for the carrier.
-                let shift = shift.wrapping_add(used).wrapping_sub(1);
+                let shift = shift.wrapping_add(written.delivery_ids).wrapping_sub(1);
                 self.delivery_id_shift.insert(channel, shift);
                 true
             }
             (false, Some(id)) if shift != 0 => {
+                self.sessions.on_outbound_transfers(channel, 1);
                 let shifted = wire::encode_uint(id.wrapping_add(shift));
                 self.emit(frame, |p| {
                     let mut overrides = service_shaped_fields(p);
@@ -362,7 +397,10 @@ impl<S> ServiceShapedStream<S> {
                 });
                 true
             }
-            _ => false,
+            _ => {
+                self.sessions.on_outbound_transfers(channel, 1);
+                false
+            }
         }
     }
 
@@ -461,26 +499,6 @@ fn unsettled_disposition(p: &Performative<'_>) -> Vec<FieldOverride> {
     overrides
 }
 
-/// The handle a Detach frees.
-fn detached_handle(frame: &[u8]) -> Option<u64> {
-    let body = wire::frame_body(frame);
-    if !body.starts_with(&[0x00, 0x53, 0x16]) {
-        return None;
-    }
-    let performative = wire::parse_performative(body).ok()?;
-    wire::decode_unsigned(performative.fields.first()?)
-}
-
-/// `true` for an End performative: `0x00 0x53 0x17` at the start of the body.
-fn is_end(frame: &[u8]) -> bool {
-    wire::frame_body(frame).starts_with(&[0x00, 0x53, 0x17])
-}
-
-/// `true` for a Close performative: `0x00 0x53 0x18` at the start of the body.
-fn is_close(frame: &[u8]) -> bool {
-    wire::frame_body(frame).starts_with(&[0x00, 0x53, 0x18])
-}
-
 /// Copies an inbound frame, dropping `delivery-id`, `delivery-tag` and `message-format` from
 /// transfers that continue a delivery (see the module documentation).
 fn normalize_continuation(
@@ -488,18 +506,13 @@ fn normalize_continuation(
     in_progress: &mut HashSet<(u16, u64)>,
     out: &mut Vec<u8>,
 ) -> Result<(), WireError> {
-    let body = wire::frame_body(frame);
-    if body.is_empty() {
+    if codec::descriptor(frame) != Some(code::TRANSFER) {
         out.extend_from_slice(frame);
         return Ok(());
     }
-    let performative = wire::parse_performative(body)?;
-    if performative.descriptor != code::TRANSFER {
-        out.extend_from_slice(frame);
-        return Ok(());
-    }
+    let performative = wire::parse_performative(wire::frame_body(frame))?;
     let field = |i: usize| performative.fields.get(i).copied().unwrap_or(&[0x40]);
-    let channel = u16::from_be_bytes([frame[6], frame[7]]);
+    let channel = codec::channel(frame);
     let handle = wire::decode_unsigned(field(0)).unwrap_or(u64::MAX);
     let continuing = in_progress.contains(&(channel, handle));
     if wire::is_true(field(5)) && !wire::is_true(field(9)) {
@@ -531,7 +544,7 @@ fn trace_frame(connection: u64, direction: &str, frame: &[u8]) {
     if !tracing::enabled!(tracing::Level::TRACE) {
         return;
     }
-    let channel = u16::from_be_bytes([frame[6], frame[7]]);
+    let channel = codec::channel(frame);
     let body = wire::frame_body(frame);
     let parsed = wire::parse_performative(body).ok();
     let descriptor = parsed.as_ref().map(|p| p.descriptor);
