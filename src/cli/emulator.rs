@@ -35,7 +35,7 @@ pub struct EmulatorArgs {
     /// Most event data held in memory, in MiB, across all partitions; the oldest go first.
     #[arg(long, default_value_t = 1024, value_name = "MIB")]
     max_memory_mib: u64,
-    /// Also serve `amqps` (AMQP over TLS, and WebSockets over TLS) on this port; 5671 by
+    /// Also serve `amqps` (AMQP over TLS, and over websockets in TLS) on this port; 5671 by
     /// convention.
     #[arg(long, value_name = "PORT")]
     tls_port: Option<u16>,
@@ -49,7 +49,7 @@ pub struct EmulatorArgs {
     /// A name the generated certificate holds besides localhost and 127.0.0.1 (repeatable).
     #[arg(long = "tls-name", value_name = "NAME")]
     tls_names: Vec<String>,
-    /// Also serve AMQP over plain WebSockets (`ws://HOST:PORT/$servicebus/websocket`) here.
+    /// Also serve AMQP over plain websockets (`ws://HOST:PORT/$servicebus/websocket`) here.
     #[arg(long, value_name = "PORT")]
     ws_port: Option<u16>,
 }
@@ -89,7 +89,7 @@ pub fn run(args: EmulatorArgs) -> anyhow::Result<()> {
         if let (Some(port), Some(identity)) = (args.tls_port, &tls) {
             listeners.push(Listener {
                 socket: listen(&args.bind, port).await?,
-                transport: Transport::Tls(identity.config.clone().into()),
+                transport: Transport::tls(identity),
             });
         }
         if let Some(port) = args.ws_port {
@@ -167,12 +167,14 @@ fn print_banner(
     if let Some(tls) = tls {
         let cert = tls.cert_path.display();
         let _ = writeln!(out, "tls certificate: {cert}");
-        let _ = writeln!(
-            out,
-            "  trust it: Python azure-eventhub: connection_verify=\"{cert}\" with custom_endpoint_address=\"sb://localhost:PORT\"; \
-             Rust SDK and rustls clients: SSL_CERT_FILE={cert}; Node.js: NODE_EXTRA_CA_CERTS={cert}; \
-             Java: keytool -importcert -file {cert}"
-        );
+        for how in [
+            format!("Python azure-eventhub: connection_verify=\"{cert}\" (and custom_endpoint_address=\"sb://localhost:PORT\")"),
+            format!("Rust SDK, OpenSSL and rustls clients: SSL_CERT_FILE={cert}"),
+            format!("Node.js: NODE_EXTRA_CA_CERTS={cert}"),
+            format!("Java: keytool -importcert -alias hubscope -file {cert}"),
+        ] {
+            let _ = writeln!(out, "  trust it from {how}");
+        }
     }
     for hub in &cfg.hubs {
         let mut groups = vec![config::DEFAULT_CONSUMER_GROUP.to_owned()];

@@ -83,16 +83,13 @@ pub fn split(message: &[u8]) -> Result<Sections<'_>, WireError> {
             MESSAGE_ANNOTATIONS => Some(&mut sections.message_annotations),
             _ => None,
         };
-        match slot {
-            Some(slot) => {
-                if slot.replace(bytes).is_some() {
-                    return Err(WireError::Malformed("a message section is repeated"));
-                }
+        if let Some(slot) = slot {
+            if slot.replace(bytes).is_some() {
+                return Err(WireError::Malformed("a message section is repeated"));
             }
-            None => {
-                let start = rest.as_ref().map_or(cursor, |r| r.start);
-                rest = Some(start..cursor + len);
-            }
+        } else {
+            let start = rest.as_ref().map_or(cursor, |r| r.start);
+            rest = Some(start..cursor + len);
         }
         cursor += len;
     }

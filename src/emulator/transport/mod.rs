@@ -1,8 +1,8 @@
-//! What carries the AMQP bytes: plain TCP, TLS (`amqps`), and WebSockets, plain or inside TLS.
+//! What carries the AMQP bytes: plain TCP, TLS (`amqps`), and `WebSockets`, plain or inside TLS.
 //!
 //! Each listener hands its connections to [`serve`], which completes the transport's handshake
 //! and then serves AMQP over the resulting byte stream. The TLS port serves both AMQP and
-//! WebSockets, told apart by the client's first bytes, as the service's 443 does for WebSockets.
+//! `WebSockets`, told apart by the client's first bytes, as the service's 443 does for both.
 
 pub mod tls;
 pub mod websocket;
@@ -27,13 +27,19 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum Transport {
     /// AMQP straight over TCP.
     Plain,
-    /// AMQP over WebSockets over TCP.
+    /// AMQP over `WebSockets` over TCP.
     WebSocket,
-    /// TLS, then AMQP or WebSockets (whichever the client starts).
+    /// TLS, then AMQP or `WebSockets` (whichever the client starts).
     Tls(TlsAcceptor),
 }
 
 impl Transport {
+    /// TLS with this identity.
+    #[must_use]
+    pub fn tls(identity: &tls::TlsIdentity) -> Self {
+        Self::Tls(TlsAcceptor::from(identity.config.clone()))
+    }
+
     /// The URL scheme clients use for it, for the banner.
     #[must_use]
     pub fn scheme(&self) -> &'static str {

@@ -1,5 +1,5 @@
-//! AMQP over WebSockets: the service's binding (`/$servicebus/websocket`, subprotocol
-//! `AMQPWSB10`), each binary message a run of AMQP bytes (docs/amqp-wire.md §10).
+//! AMQP over `WebSockets`: the service's binding (`/$servicebus/websocket`, subprotocol
+//! `AMQPWSB10` or `amqp`), each binary message a run of AMQP bytes (docs/amqp-wire.md §10).
 //!
 //! [`accept`] answers the HTTP upgrade; [`WsByteStream`] turns the message stream into the byte
 //! stream the AMQP connection reads and writes.
@@ -19,7 +19,9 @@ use tokio_tungstenite::WebSocketStream;
 
 /// The path clients ask for; the Rust SDK adds a trailing slash.
 const PATH: &str = "/$servicebus/websocket";
-const SUBPROTOCOL: &str = "AMQPWSB10";
+/// The subprotocols of the AMQP WebSocket binding: Microsoft's name (Python, .NET) and the OASIS
+/// binding's (fe2o3-amqp-ws, under the Rust SDK).
+const SUBPROTOCOLS: [&str; 2] = ["AMQPWSB10", "amqp"];
 /// Largest WebSocket message accepted: a whole AMQP frame of the size our Open allows, and room.
 const MAX_MESSAGE: usize = 1024 * 1024;
 
@@ -43,6 +45,8 @@ where
     })
 }
 
+// The signature is tungstenite's callback's.
+#[allow(clippy::result_large_err)]
 fn check_request(request: &Request, mut response: Response) -> Result<Response, ErrorResponse> {
     let refuse = |status: StatusCode, text: &str| {
         let mut refusal = ErrorResponse::new(Some(text.to_owned()));
@@ -57,22 +61,26 @@ fn check_request(request: &Request, mut response: Response) -> Result<Response, 
             "AMQP over WebSockets is served at /$servicebus/websocket",
         ));
     }
-    let offers_amqp = request
+    let offered = request
         .headers()
         .get_all("sec-websocket-protocol")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|p| p.trim().eq_ignore_ascii_case(SUBPROTOCOL));
-    if !offers_amqp {
+        .find_map(|offered| {
+            SUBPROTOCOLS
+                .into_iter()
+                .find(|ours| offered.trim().eq_ignore_ascii_case(ours))
+        });
+    let Some(subprotocol) = offered else {
         return Err(refuse(
             StatusCode::BAD_REQUEST,
-            "the WebSocket subprotocol must be AMQPWSB10",
+            "the WebSocket subprotocol must be AMQPWSB10 or amqp",
         ));
-    }
+    };
     response.headers_mut().insert(
         "sec-websocket-protocol",
-        HeaderValue::from_static(SUBPROTOCOL),
+        HeaderValue::from_static(subprotocol),
     );
     Ok(response)
 }
