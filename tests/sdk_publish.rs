@@ -365,7 +365,7 @@ async fn one_client_many_partitions_on_a_multi_threaded_runtime() {
     emu.shutdown().await;
 }
 
-/// The SDK drops a disposition that arrives before it has registered the delivery (contract §0
+/// The SDK drops a disposition that arrives before it has registered the delivery (docs/amqp-wire.md §0
 /// item 8); a preempted client thread widens that window. With the CPU contended, settling after
 /// a mere scheduler yield hung 32 of 423 sends; every send here must complete.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

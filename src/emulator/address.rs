@@ -1,4 +1,4 @@
-//! Link addresses and receive filters, as the clients spell them (contract §4–5).
+//! Link addresses and receive filters, as the clients spell them (docs/amqp-wire.md §4–5).
 
 use super::store::StartPosition;
 

@@ -32,7 +32,7 @@ pub fn decode(bytes: &[u8]) -> Result<AmqpMessage, serde_amqp::Error> {
 }
 
 /// An AMQP error value with all three fields present: the Python client reads `info` by position
-/// and hangs or crashes without it (contract §0 item 5).
+/// and hangs or crashes without it (docs/amqp-wire.md §0 item 5).
 #[must_use]
 pub fn error(condition: &str, description: impl Into<String>) -> definitions::Error {
     let mut info = Fields::new();
@@ -155,7 +155,7 @@ pub fn error_reply(
     message
 }
 
-/// The error condition the service pairs with a management status code (contract §3).
+/// The error condition the service pairs with a management status code (docs/amqp-wire.md §3).
 #[must_use]
 pub fn status_condition(status: i32) -> Option<&'static str> {
     Some(match status {

@@ -1,6 +1,6 @@
 //! Claims-based security: judging put-token requests and remembering what a connection may do.
 //!
-//! SAS verification follows the service (contract §2): HMAC-SHA256 keyed with the key's UTF-8
+//! SAS verification follows the service (docs/amqp-wire.md §2): HMAC-SHA256 keyed with the key's UTF-8
 //! bytes over the raw `sr` text as sent, `"\n"`, and `se`; the signature compared in constant time;
 //! expiry, key name and scope checked. The raw `sr` must be used because the Python and Rust clients
 //! percent-encode it differently.

@@ -1,6 +1,6 @@
 //! What the emulator serves: hubs, partitions, consumer groups, auth, retention, storage.
 //!
-//! The topology can be read from the official emulator's `Config.json` unchanged (contract §7), so
+//! The topology can be read from the official emulator's `Config.json` unchanged (docs/amqp-wire.md §7), so
 //! existing setups move over. We keep its per-entity limits (1–32 partitions, up to 20 consumer
 //! groups) but not its cap of 10 hubs, which its users complain about.
 
@@ -130,7 +130,7 @@ struct NamedOnly {
     name: Option<String>,
 }
 
-/// Validates the official `Config.json` structure (contract §7).
+/// Validates the official `Config.json` structure (docs/amqp-wire.md §7).
 ///
 /// # Errors
 /// [`ConfigError::Invalid`] naming the JSON path of the first problem.

@@ -35,7 +35,7 @@ use super::publish;
 use super::requests;
 use super::shim::ServiceShapedStream;
 
-/// Handles per session, as the service sends (the Python client needs a value, contract §0).
+/// Handles per session, as the service sends (the Python client needs a value, docs/amqp-wire.md §0).
 const HANDLE_MAX: u32 = 255;
 /// fe2o3 reassembles a delivery up to this size before we judge it against the 1 MB limit;
 /// larger ones cost the link, which bounds memory per link.
@@ -201,7 +201,7 @@ type DefaultLinkAcceptor = LinkAcceptor<fn(Source) -> Option<Source>, fn(Target)
 fn link_acceptor() -> DefaultLinkAcceptor {
     LinkAcceptor::builder()
         // The Python producer asks for rcv-settle-mode `second` and then ignores unsettled
-        // dispositions (contract §0 item 4): answer `first`.
+        // dispositions (docs/amqp-wire.md §0 item 4): answer `first`.
         .supported_receiver_settle_modes(SupportedReceiverSettleModes::First)
         .fallback_receiver_settle_mode(ReceiverSettleMode::First)
         // Everything we send is pre-settled: the Python consumer never settles (item 3).
@@ -240,7 +240,7 @@ async fn serve_session(
             () = shared.shutdown.cancelled() => None,
         };
         let Some(mut attach) = attach else { break };
-        // Rust's receivers attach with a null target; the reply must carry one (contract §5).
+        // Rust's receivers attach with a null target; the reply must carry one (docs/amqp-wire.md §5).
         if attach.role == Role::Receiver && attach.target.is_none() {
             let target = Target::builder().address(attach.name.clone()).build();
             attach.target = Some(Box::new(TargetArchetype::Target(target)));
@@ -365,8 +365,8 @@ async fn serve_requests(mut receiver: Receiver, node: Node, ctx: LinkContext) {
             ),
         };
         // Never settle in the instant a delivery arrives: fe2o3-amqp 0.16 (the Rust SDK's) can lose
-        // a disposition that beats its own bookkeeping (contract §0 item 8). Requests are rare, so
-        // they wait a timer tick (≈1 ms, which the contract saw lose none), not just a yield.
+        // a disposition that beats its own bookkeeping (docs/amqp-wire.md §0 item 8). Requests are rare, so
+        // they wait a timer tick (≈1 ms, which lost none in docs/amqp-wire.md §0 item 8), not just a yield.
         tokio::time::sleep(REQUEST_SETTLE_DELAY).await;
         if receiver.accept(&delivery).await.is_err() {
             return;

@@ -1,4 +1,4 @@
-//! Consume links: one partition through one consumer group, to one receiver (contract §5).
+//! Consume links: one partition through one consumer group, to one receiver (docs/amqp-wire.md §5).
 //!
 //! The link starts where its selector filter says, then streams stored events and waits for new
 //! ones, sending only while the client has granted credit. Events go out in bundles that the

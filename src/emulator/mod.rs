@@ -1,7 +1,7 @@
 //! An embedded Event Hubs-compatible AMQP 1.0 endpoint.
 //!
 //! The official clients (Rust `azure_messaging_eventhubs`, Python `azure-eventhub`) talk to it as
-//! to the service; see `shared/docs/eventhubs-amqp-contract.md` for the wire contract.
+//! to the service; see `docs/amqp-wire.md` for the wire contract.
 //!
 //! Layers, bytes up:
 //! - [`wire`] / [`shim`] / [`channels`]: frame walking, and the stream wrapper that makes our

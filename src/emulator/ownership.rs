@@ -1,6 +1,6 @@
 //! Who reads each partition of each consumer group: owner levels (epochs) and the receiver limit.
 //!
-//! The service's rules (contract §5): a receiver with an owner level displaces every receiver of
+//! The service's rules (docs/amqp-wire.md §5): a receiver with an owner level displaces every receiver of
 //! the same partition and consumer group with a lower or no owner level; one with a lower or no
 //! owner level is refused while a higher one holds the partition; without owner levels at most
 //! five receivers share a partition per consumer group.

@@ -1,4 +1,4 @@
-//! Publish links: events from a producer into partitions (contract §4).
+//! Publish links: events from a producer into partitions (docs/amqp-wire.md §4).
 //!
 //! A delivery is a single event (message format 0) or a batch (format `0x80013700`, one encoded
 //! message per data section). Either way it lands in one partition: the link's own partition,
@@ -98,7 +98,7 @@ pub async fn serve(
         let info = DeliveryInfo::from(&delivery);
         let outcome = ingest(delivery, &hub, partition.as_ref(), batches);
         tracing::trace!(hub = %hub.name, ok = outcome.is_ok(), "publish delivery");
-        // Never settle in the instant a delivery arrives (contract §0 item 8); the shim also
+        // Never settle in the instant a delivery arrives (docs/amqp-wire.md §0 item 8); the shim also
         // sends dispositions in two phases, so a send that loses this race is not lost.
         tokio::task::yield_now().await;
         let settled = match outcome {

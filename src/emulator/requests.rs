@@ -1,4 +1,4 @@
-//! Request/response nodes: `$cbs` put-token (contract §2) and `$management` READ (contract §3).
+//! Request/response nodes: `$cbs` put-token (docs/amqp-wire.md §2) and `$management` READ (docs/amqp-wire.md §3).
 //!
 //! Both are pure functions from a request message to a reply message; the session module carries
 //! them over links.

@@ -1,6 +1,6 @@
 //! A stream wrapper that makes fe2o3-amqp's frames look like the service's to the official clients.
 //!
-//! Outgoing (server → client), every performative is re-encoded at full arity (contract §0 item 1)
+//! Outgoing (server → client), every performative is re-encoded at full arity (docs/amqp-wire.md §0 item 1)
 //! and our receiver links advertise the service's 1 MB `max-message-size` (fe2o3 itself enforces a
 //! larger reassembly bound, so that an oversized publish gets a `rejected` outcome as from the
 //! service instead of a link detach).
@@ -72,7 +72,7 @@ const SETTLED_DISPOSITION_DELAY: Duration = Duration::from_millis(50);
 /// The settled disposition of a two-phase pair, waiting for its time.
 ///
 /// The Rust SDK's fe2o3-amqp 0.16.2 registers a delivery as pending only after queueing its
-/// transfer, and drops a disposition that beats the registration (contract §0 item 8). A
+/// transfer, and drops a disposition that beats the registration (docs/amqp-wire.md §0 item 8). A
 /// preempted client thread makes that window milliseconds wide, and then the send hangs forever.
 /// So a settled disposition from our receiving links goes out twice: at once *unsettled* (the
 /// client completes the send if it has registered the delivery, and keeps the delivery id

@@ -1,7 +1,7 @@
 //! Byte-level AMQP 1.0 framing: just enough to walk encoded values and rewrite performatives.
 //!
 //! fe2o3-amqp does all real protocol work. This module exists because two official clients read
-//! performative fields at fixed positions (contract §0 items 1–2): the Python client cannot decode
+//! performative fields at fixed positions (docs/amqp-wire.md §0 items 1–2): the Python client cannot decode
 //! a performative whose trailing null fields were trimmed, which AMQP allows and `serde_amqp` does.
 //! [`rewrite_frame`] re-encodes a frame's performative at full arity, optionally replacing fields.
 //!
