@@ -36,6 +36,9 @@ pub mod store;
 pub mod transport;
 pub mod wire;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
