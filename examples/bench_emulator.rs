@@ -30,8 +30,8 @@ use azure_messaging_eventhubs::{
     StartLocation, StartPosition,
 };
 use futures::StreamExt;
-use hubscope::emulator::namespace::Namespace;
-use hubscope::emulator::store::NewEvent;
+use hubscope::emulator::storage::namespace::Namespace;
+use hubscope::emulator::storage::store::NewEvent;
 use hubscope::emulator::{EmulatorConfig, HubConfig, RunningEmulator};
 
 /// The same allocator as the `hubscope` binary, so the figures are the binary's.

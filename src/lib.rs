@@ -3,16 +3,17 @@
 //!
 //! - [`profiles`]: connection profiles, connection strings, the profiles file.
 //! - [`hub`]: profile → SDK clients, hub and partition properties, the local endpoint.
-//! - [`emulator`]: the embedded Event Hubs-compatible AMQP endpoint and its storage.
-//! - [`partition_key`]: the service's partition-key hash.
+//! - [`emulator`]: the embedded Event Hubs-compatible endpoint, its own crate
+//!   (`crates/hubscope-emulator`).
+//! - [`partition_key`]: the service's partition-key hash (the endpoint's).
 //! - [`bridge`] and [`ui`]: the desktop app's runtime side and its egui panels.
 
 pub mod bridge;
 pub mod consumer;
-pub mod emulator;
+pub use hubscope_emulator as emulator;
 pub mod hub;
 pub mod loadgen;
-pub mod partition_key;
+pub use hubscope_emulator::storage::partition_key;
 pub mod producer;
 pub mod profiles;
 pub mod ui;

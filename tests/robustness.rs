@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use azure_messaging_eventhubs::{SendEventOptions, StartLocation};
 use common::*;
-use hubscope::emulator::wire::{encode_performative, encode_uint};
+use hubscope::emulator::protocol::wire::{encode_performative, encode_uint};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -381,7 +381,7 @@ async fn no_more_events_arrive_than_the_credit_granted() {
         emu.custom_endpoint()
     );
     let expires = OffsetDateTime::now_utc() + Duration::from_secs(3600);
-    let token = hubscope::emulator::auth::sas_token(
+    let token = hubscope::emulator::service::auth::sas_token(
         &address,
         "RootManageSharedAccessKey",
         "SAS_KEY_VALUE",

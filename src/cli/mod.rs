@@ -2,7 +2,6 @@
 
 use clap::{Parser, Subcommand};
 
-mod emulator;
 mod load;
 mod props;
 mod send;
@@ -26,7 +25,7 @@ enum Command {
     /// Open the desktop app (the default).
     Gui,
     /// Run the embedded Event Hubs-compatible endpoint.
-    Emulator(emulator::EmulatorArgs),
+    Emulator(hubscope::emulator::cli::EmulatorArgs),
     /// Print a hub's and its partitions' properties.
     Props(props::PropsArgs),
     /// Send events: one, many from a template, a file of bodies, or a replayed export.
@@ -60,7 +59,7 @@ pub fn init_tracing(verbose: u8) {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Gui) {
         Command::Gui => hubscope::ui::run(hubscope::profiles::ProfileStore::open_default()?),
-        Command::Emulator(args) => emulator::run(args),
+        Command::Emulator(args) => hubscope::emulator::cli::run(args),
         Command::Props(args) => props::run(&args),
         Command::Send(args) => send::run(&args),
         Command::Tail(args) => tail::run(&args),

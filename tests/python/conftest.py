@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BINARY = Path(os.environ.get("HUBSCOPE_BIN", ROOT / "target" / "debug" / "hubscope"))
+# The headless endpoint (`hubscope-emulator`, no GUI linked); `hubscope emulator` is the same.
+BINARY = Path(
+    os.environ.get("HUBSCOPE_EMULATOR_BIN", ROOT / "target" / "debug" / "hubscope-emulator")
+)
 
 
 class Emulator:
@@ -32,7 +35,7 @@ class Emulator:
 
 
 def start(*args, key=None):
-    command = [str(BINARY), "emulator", "--port", "0", *args]
+    command = [str(BINARY), "--port", "0", *args]
     env = dict(os.environ)
     if key:
         env["HUBSCOPE_SAS_KEY"] = key

@@ -1,0 +1,10 @@
+//! Event Hubs over AMQP: each connection's links routed by address to a node (`$cbs`,
+//! `$management`, publish, consume), tokens and grants, and the service's error texts.
+
+pub(crate) mod address;
+pub mod auth;
+pub mod connection;
+pub(crate) mod consume;
+pub(crate) mod publish;
+pub(crate) mod requests;
+pub mod shared;
