@@ -1,9 +1,10 @@
 //! Fuzzing the parts of the endpoint that face the network: the codec, the stream shim, and a
 //! whole connection. Arbitrary bytes, mutated valid frames, and frame sequences in any order.
 //!
-//! CI runs each with proptest's default case count. The long run (README, "Fuzzing") is
-//! `PROPTEST_CASES=2000000 cargo test --release --lib emulator::fuzz_tests` (each case of the
-//! sequence tests is a whole sequence of frames).
+//! CI runs each with proptest's default case count (whole sessions: 64). The long run (README,
+//! "Fuzzing") is `PROPTEST_CASES=4000000 FUZZ_SESSION_CASES=20000 cargo test --release -p
+//! hubscope-emulator --lib fuzz_tests` (each case of the sequence tests is a whole sequence of
+//! frames).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -260,7 +261,7 @@ async fn await_performative(
 ) -> Result<(), String> {
     let (descriptor, patience, required) = match answer {
         Answer::Required(d) => (d, Duration::from_secs(10), true),
-        Answer::Likely(d) => (d, Duration::from_millis(300), false),
+        Answer::Likely(d) => (d, Duration::from_millis(50), false),
     };
     let wait = async {
         let mut chunk = [0u8; 4096];
@@ -341,8 +342,16 @@ fn a_connection_ends(steps: &[Step]) -> Result<Vec<u8>, String> {
     converse(&[(bytes, Answer::Likely(code::CLOSE))])
 }
 
+/// Whole sessions are slower than frames: `FUZZ_SESSION_CASES` sets how many (64 by default).
+fn session_cases() -> u32 {
+    std::env::var("FUZZ_SESSION_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(64)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: session_cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn any_session_ends_when_the_client_leaves(steps in proptest::collection::vec(step(), 0..20)) {
