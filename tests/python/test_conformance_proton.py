@@ -769,6 +769,37 @@ def echo_flow(peer, receiver):
     return peer.write_raw(receiver.channel, encode_flow(fields[:10]))
 
 
+def test_drain_sent_with_the_attach(peers):
+    """A drain in the same write as the Attach (before the endpoint has set the link up) is
+    answered once, with the credit used up, and the link serves later credit normally."""
+    peer = connected(peers)
+    session = peer.begin()
+    put_token(peer, session)
+    sender = publish_to_partition(peer, session, 1, ["x", "y"])
+    peer.detach(sender)
+    receiver = session.receiver(f"receiver-{uuid.uuid4().hex[:8]}")
+    receiver.source.address = f"{HUB}/ConsumerGroups/$Default/Partitions/1"
+    receiver.target.address = receiver.name
+    receiver.open()
+    receiver.drain(5)  # attach, flow(credit 5, drain) in one write
+    written = peer.flush()
+    attach = peer.sent(written, "attach", "Attach (receiver)", name=receiver.name)
+    receiver.channel, receiver.handle = attach.channel, int(attach["handle"])
+    request = peer.sent(written, "flow", "Flow (drain with the attach)", handle=receiver.handle)
+    assert request["drain"], request.describe(peer.t0)
+    answer = peer.answer(request, "Flow (drain=true) after the attach",
+                         lambda f: f.name == "flow" and f.link == receiver.name and f["drain"])
+    # Both stored events are delivered first, then the rest of the credit is used up.
+    assert answer["link-credit"] == 0 and answer["delivery-count"] == 5, answer.describe(peer.t0)
+    transfers = peer.link_frames(receiver, IN, "transfer")
+    assert len(transfers) == 2, [t.describe(peer.t0) for t in transfers]
+    drains = [f for f in peer.link_frames(receiver, IN, "flow") if f["drain"]]
+    assert len(drains) == 1, "the drain is answered once"
+    peer.detach(receiver)
+    peer.end(session)
+    peer.close()
+
+
 def test_echo_flow_on_consume_link(peers):
     """5. A Flow with echo=true on a receiving link asks for the sender's flow state: a Flow for
     that link comes back."""

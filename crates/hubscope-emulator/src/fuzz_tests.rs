@@ -12,7 +12,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::protocol::batches::{InboundBatches, COLLECT_LIMIT};
+use crate::protocol::batches::InboundBatches;
 use crate::protocol::bundles::OutboundDeliveries;
 use crate::protocol::shim::ServiceShapedStream;
 use crate::protocol::wire::{self, code, test_frame};
@@ -224,7 +224,6 @@ proptest! {
             // Padding adds at most 64 bytes a frame; batches shrink to a token.
             prop_assert!(handed_on <= bytes.len() + 64 * (steps.len() + 1));
         }
-        prop_assert!(bytes.len() < COLLECT_LIMIT);
     }
 }
 

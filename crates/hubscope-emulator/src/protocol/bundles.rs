@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use fe2o3_amqp_types::definitions::Role;
-use fe2o3_amqp_types::performatives::Performative;
+use fe2o3_amqp_types::performatives::{Attach, Performative};
 use tokio::sync::Notify;
 
 use crate::protocol::wire::{self, code};
@@ -137,6 +137,9 @@ impl LinkCredit {
     /// `echo`.
     pub fn on_flow(&self, credit: Option<(u32, u32)>, drain: bool, echo: bool) {
         if let Some((delivery_count, link_credit)) = credit {
+            // Serial-number arithmetic takes 2^31 or more ahead as behind: a peer's "unlimited"
+            // (u32::MAX) is as much as it can mean.
+            let link_credit = link_credit.min(u32::MAX / 2);
             self.limit
                 .store(delivery_count.wrapping_add(link_credit), Ordering::Release);
         }
@@ -210,6 +213,9 @@ impl LinkCredit {
 #[derive(Debug, Default)]
 pub struct OutboundDeliveries {
     table: Mutex<Table>,
+    /// Which of the client's receiving links deliver in bundles, told from its Attach: decided
+    /// as the Attach goes by, so that even a Flow in the same packet is kept from fe2o3.
+    bundles: Option<fn(&Attach) -> bool>,
 }
 
 #[derive(Debug, Default)]
@@ -221,12 +227,24 @@ struct Table {
 }
 
 impl OutboundDeliveries {
+    /// A connection's table, with `bundles` telling which receiving links deliver in bundles.
+    #[must_use]
+    pub fn new(bundles: fn(&Attach) -> bool) -> Self {
+        Self {
+            table: Mutex::default(),
+            bundles: Some(bundles),
+        }
+    }
+
     /// Notes a client's receiving link as its Attach goes by; returns its credit to keep current.
-    pub fn attached(&self, name: &str, handle: u32) -> Arc<LinkCredit> {
+    pub fn attached(&self, attach: &Attach) -> Arc<LinkCredit> {
         let credit = Arc::new(LinkCredit::default());
+        if self.bundles.is_some_and(|bundles| bundles(attach)) {
+            credit.bundled.store(true, Ordering::Release);
+        }
         self.lock()
             .unclaimed
-            .insert((name.to_owned(), handle), credit.clone());
+            .insert((attach.name.clone(), attach.handle.0), credit.clone());
         credit
     }
 
@@ -294,7 +312,7 @@ impl ReceivingLinks {
             // Role `receiver`: the client receives, so this is a consume (or reply) link.
             Some(Performative::Attach(attach)) if attach.role == Role::Receiver => {
                 let handle = attach.handle.0;
-                let credit = deliveries.attached(&attach.name, handle);
+                let credit = deliveries.attached(attach);
                 self.links
                     .insert((channel, handle), (attach.name.clone(), credit));
                 Ok(None)

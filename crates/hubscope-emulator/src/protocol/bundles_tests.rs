@@ -290,6 +290,9 @@ fn drain_and_echo_are_noted_once_each() {
     link.on_flow(None, false, false);
     assert!(!link.draining());
     assert_eq!(link.credit_left(4), 6);
+    // "Unlimited" credit is a great deal of credit, not none.
+    link.on_flow(Some((4, u32::MAX)), false, false);
+    assert_eq!(link.credit_left(4), u32::MAX / 2);
 }
 
 #[test]

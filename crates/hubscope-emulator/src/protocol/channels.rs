@@ -15,6 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::protocol::codec;
 use crate::protocol::wire::{self, code};
 
 /// Hands out outgoing channel numbers in rotation and silences ended `$cbs` sessions.
@@ -112,8 +113,8 @@ impl ChannelRotation {
             },
         };
         if performative.descriptor == code::ATTACH {
-            // The attach reply echoes source and target; `$cbs` in it marks a token link.
-            if frame.windows(4).any(|w| w == b"$cbs") {
+            // The attach reply echoes source and target; a `$cbs` address marks a token link.
+            if is_token_link(frame) {
                 self.cbs_only.insert(ours);
             } else {
                 self.cbs_only.remove(&ours);
@@ -156,6 +157,22 @@ impl ChannelRotation {
     }
 }
 
+/// Whether an Attach addresses the `$cbs` node, as its source or its target.
+fn is_token_link(frame: &[u8]) -> bool {
+    use fe2o3_amqp_types::messaging::TargetArchetype;
+    use fe2o3_amqp_types::performatives::Performative;
+    let Ok(Some(Performative::Attach(attach))) = codec::performative(frame) else {
+        return false;
+    };
+    let source = attach.source.as_ref().and_then(|s| s.address.as_deref());
+    let target = attach.target.as_deref().and_then(|t| match t {
+        TargetArchetype::Target(t) => t.address.as_deref(),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    });
+    [source, target].contains(&Some("$cbs"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,13 +205,57 @@ mod tests {
         assert_eq!(channel_of(&close), 0);
     }
 
+    /// Our Attach reply for a link named `name` between `source` and `target`.
+    fn attach(channel: u16, name: &str, source: &str, target: &str) -> Vec<u8> {
+        let string = |s: &str| {
+            [
+                &[0xa1, u8::try_from(s.len()).expect("short")][..],
+                s.as_bytes(),
+            ]
+            .concat()
+        };
+        let terminus = |descriptor: u8, address: &str| {
+            let address = string(address);
+            let len = u8::try_from(address.len() + 1).expect("short");
+            [&[0x00, 0x53, descriptor, 0xc0, len, 1][..], &address].concat()
+        };
+        frame(
+            channel,
+            code::ATTACH,
+            &[
+                &string(name),
+                &[0x43],
+                &[0x41],
+                &[0x50, 0x02],
+                &[0x50, 0x00],
+                &terminus(0x28, source),
+                &terminus(0x29, target),
+            ],
+        )
+    }
+
+    /// The Rust SDK's token link: a sender to `$cbs`.
+    fn cbs_attach(channel: u16) -> Vec<u8> {
+        attach(channel, "cbs-sender", "cbs-client", "$cbs")
+    }
+
+    #[test]
+    fn token_links_are_told_by_their_address_not_their_name() {
+        assert!(is_token_link(&cbs_attach(0)));
+        assert!(!is_token_link(&attach(
+            0,
+            "$cbs-lookalike",
+            "client",
+            "eh1"
+        )));
+    }
+
     /// After the client ends a `$cbs` session, nothing of ours goes out on it; other sessions
     /// get their End reply; a new session on the same client channel is served normally.
     #[test]
     fn frames_after_the_rust_sdk_s_end_are_dropped() {
         let mut rotation = ChannelRotation::default();
         rotation.silence_ended_token_sessions(true);
-        let cbs_attach = |ch| frame(ch, code::ATTACH, &[&[0xa1, 4, b'$', b'c', b'b', b's']]);
         let mut begin = frame(4, code::BEGIN, &[&[0x60, 0, 7]]);
         assert!(rotation.renumber(&mut begin));
         assert!(rotation.renumber(&mut cbs_attach(4)));
@@ -211,9 +272,9 @@ mod tests {
         );
         let mut begin = frame(4, code::BEGIN, &[&[0x60, 0, 7]]);
         assert!(rotation.renumber(&mut begin));
-        let mut attach = frame(4, code::ATTACH, &[&[0xa1, 1, b'x']]);
+        let mut hub_attach = attach(4, "x", "client", "eh1");
         assert!(
-            rotation.renumber(&mut attach),
+            rotation.renumber(&mut hub_attach),
             "a new session on the same channel is served"
         );
     }
@@ -223,8 +284,7 @@ mod tests {
         let mut rotation = ChannelRotation::default();
         let mut begin = frame(4, code::BEGIN, &[&[0x60, 0, 7]]);
         assert!(rotation.renumber(&mut begin));
-        let mut attach = frame(4, code::ATTACH, &[&[0xa1, 4, b'$', b'c', b'b', b's']]);
-        assert!(rotation.renumber(&mut attach));
+        assert!(rotation.renumber(&mut cbs_attach(4)));
         rotation.client_ended(7);
         let mut detach = frame(4, code::DETACH, &[&[0x43]]);
         assert!(rotation.renumber(&mut detach), "the Detach reply goes out");

@@ -4,7 +4,7 @@
 //! them: its bundle ends with a [`FlowReply`], which the shim writes after the bundle's
 //! transfers, in the carrier's place. A Flow carries the session's state too, and fe2o3's view of
 //! that is off by the transfers the bundles added, so the shim keeps its own count of each
-//! session's transfers in both directions.
+//! session's transfers in both directions, and puts it into fe2o3's own Flows as well.
 
 use std::collections::HashMap;
 
@@ -71,6 +71,12 @@ impl SessionFlows {
         if let Some(outgoing) = self.outgoing.get_mut(&ours) {
             outgoing.next_outgoing_id = outgoing.next_outgoing_id.wrapping_add(frames);
         }
+    }
+
+    /// The transfer-id our next transfer on `ours` will have, as the client counts.
+    #[must_use]
+    pub fn next_outgoing_id(&self, ours: u16) -> Option<u32> {
+        self.outgoing.get(&ours).map(|o| o.next_outgoing_id)
     }
 
     /// Forgets the session fe2o3 ended on `ours`.

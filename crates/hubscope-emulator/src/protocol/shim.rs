@@ -295,6 +295,22 @@ impl<S> ServiceShapedStream<S> {
                             self.sessions.on_outbound_end(channel);
                         }
                         Some(code::CLOSE) => self.release_held(None),
+                        Some(code::FLOW) => {
+                            // fe2o3's next-outgoing-id leaves out the transfers bundles added.
+                            if let Some(id) = self.sessions.next_outgoing_id(channel) {
+                                let id = wire::encode_uint(id);
+                                self.emit(frame, |p| {
+                                    let mut overrides = service_shaped_fields(p);
+                                    overrides.push(FieldOverride {
+                                        index: 2,
+                                        encoded: id.clone(),
+                                    });
+                                    overrides
+                                });
+                                consumed += size;
+                                continue;
+                            }
+                        }
                         _ => {}
                     }
                     if self.two_phase && is_settled_receiver_disposition(frame) {

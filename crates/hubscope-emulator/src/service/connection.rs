@@ -91,7 +91,7 @@ where
         .sasl_acceptor(EventHubsSasl)
         .build();
     let batches = Arc::new(InboundBatches::default());
-    let deliveries = Arc::new(OutboundDeliveries::default());
+    let deliveries = Arc::new(OutboundDeliveries::new(is_consume_link));
     let stream = ServiceShapedStream::new(stream, batches.clone(), deliveries.clone());
     let mut connection =
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
@@ -199,6 +199,15 @@ fn link_acceptor() -> DefaultLinkAcceptor {
         .fallback_sender_settle_mode(SenderSettleMode::Settled)
         .max_message_size(REASSEMBLY_LIMIT)
         .build()
+}
+
+/// Whether a client's receiving link reads a partition (delivered in bundles, see `bundles`).
+fn is_consume_link(attach: &Attach) -> bool {
+    attach.role == Role::Receiver
+        && matches!(
+            parse_node(&address_of(attach).unwrap_or_default()),
+            Some(Node::Consume { .. })
+        )
 }
 
 fn address_of(attach: &Attach) -> Option<String> {

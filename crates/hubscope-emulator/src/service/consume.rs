@@ -238,9 +238,10 @@ impl Stream<'_> {
             // A drain is answered once everything stored has gone out or the credit is spent:
             // the rest of the credit is used up (AMQP 1.0 §2.6.7), and the Flow says so.
             let caught_up = events.len() < wanted && bundle.len() == events.len();
-            let credit_spent = credit.credit_left(sent) == 0;
-            if (caught_up || credit_spent) && credit.take_drain() {
-                sent = sent.wrapping_add(credit.credit_left(sent));
+            // One reading of the credit: a grant arriving meanwhile is not drained away.
+            let left = credit.credit_left(sent);
+            if (caught_up || left == 0) && credit.take_drain() {
+                sent = sent.wrapping_add(left);
                 bundle.flow = Some(flow_reply(credit, sent));
             } else if echo {
                 bundle.flow = Some(flow_reply(credit, sent));

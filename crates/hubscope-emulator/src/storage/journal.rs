@@ -117,15 +117,15 @@ impl Journal {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(err(e)),
             _ => {}
         }
-        let (records, good_len) = match File::open(path) {
+        let (records, good_len, cut) = match File::open(path) {
             Ok(file) => {
                 let read = read_records(file).map_err(&err)?;
                 if let Some(stop) = read.stopped {
                     keep_unreadable_rest(path, read.good_len, stop).map_err(&err)?;
                 }
-                (read.records, read.good_len)
+                (read.records, read.good_len, read.stopped.is_some())
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => (Vec::new(), 0),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (Vec::new(), 0, false),
             Err(e) => return Err(err(e)),
         };
         let newest = records.last().map(Record::newest);
@@ -157,9 +157,9 @@ impl Journal {
             journal.sync_handle()?.sync_with_directory()?;
             return Ok((journal, Recovered { events, newest }));
         }
-        if good_len > 0 {
-            // Cut what `keep_unreadable_rest` saved, so the next append starts at a record
-            // boundary.
+        if cut {
+            // Cut what `keep_unreadable_rest` saved (all of the file, if its first record was
+            // unreadable), so the next append starts at a record boundary.
             let file = OpenOptions::new().write(true).open(path).map_err(&err)?;
             file.set_len(good_len).map_err(&err)?;
         }
@@ -185,9 +185,14 @@ impl Journal {
         for event in events {
             encode_record(event, &mut buf);
         }
-        self.file
-            .write_all(&buf)
-            .map_err(JournalError::at(&self.path))?;
+        if let Err(e) = self.file.write_all(&buf) {
+            // A write cut short (a full disk) must not stay in the file: records appended after
+            // it would be unreadable on the next open. Nothing of this call was acknowledged.
+            if let Err(cut) = self.file.set_len(self.len) {
+                tracing::error!(journal = %self.path.display(), error = %cut, "cannot cut a failed append");
+            }
+            return Err(JournalError::at(&self.path)(e));
+        }
         self.len += buf.len() as u64;
         Ok(())
     }
@@ -505,13 +510,29 @@ fn keep_unreadable_rest(path: &Path, good_len: u64, why: Unreadable) -> io::Resu
             "[year][month][day]T[hour][minute][second]Z"
         ))
         .unwrap_or_else(|_| "unknown-time".to_owned());
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".corrupt-{stamp}"));
-    let kept = path.with_file_name(name);
+    // A second damage within the same second (a crash loop) gets a name of its own.
+    let (kept, mut copy) = (0..1000)
+        .find_map(|n| {
+            let mut name = path.file_name().unwrap_or_default().to_os_string();
+            name.push(format!(".corrupt-{stamp}"));
+            if n > 0 {
+                name.push(format!("-{n}"));
+            }
+            let kept = path.with_file_name(name);
+            match OpenOptions::new().write(true).create_new(true).open(&kept) {
+                Ok(copy) => Some(Ok((kept, copy))),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => None,
+                Err(e) => Some(Err(e)),
+            }
+        })
+        .unwrap_or_else(|| Err(io::ErrorKind::AlreadyExists.into()))?;
     file.seek(SeekFrom::Start(good_len))?;
-    let mut copy = OpenOptions::new().create(true).append(true).open(&kept)?;
     io::copy(&mut file, &mut copy)?;
     copy.sync_all()?;
+    // The copy's name must be on disk before the journal is cut.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        File::open(dir)?.sync_all()?;
+    }
     tracing::warn!(
         journal = %path.display(),
         offset = good_len,
@@ -649,6 +670,30 @@ mod tests {
         let (_, rec) = Journal::open(&path, 0).expect("open");
         assert_eq!(rec.events.len(), 6);
         assert_eq!(corrupt_copies(dir.path()).len(), 1, "nothing more to keep");
+    }
+
+    #[test]
+    fn a_damaged_first_record_leaves_an_empty_journal_to_go_on_with() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("0.log");
+        let (mut j, _) = Journal::open(&path, 0).expect("open");
+        j.append(&[event(0, 10, None), event(1, 11, None)])
+            .expect("append");
+        drop(j);
+        let mut damaged = fs::read(&path).expect("read");
+        damaged[10] ^= 0xff;
+        fs::write(&path, &damaged).expect("damage");
+        let (mut j, rec) = Journal::open(&path, 0).expect("open");
+        assert!(rec.events.is_empty());
+        j.append(&[event(0, 20, None)]).expect("append");
+        drop(j);
+        let (_, rec) = Journal::open(&path, 0).expect("reopen");
+        assert_eq!(
+            rec.events,
+            [event(0, 20, None)],
+            "what was appended after is served"
+        );
+        assert_eq!(corrupt_copies(dir.path()).len(), 1, "kept once");
     }
 
     #[test]

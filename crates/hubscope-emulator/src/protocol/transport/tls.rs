@@ -17,6 +17,9 @@ use rustls::ServerConfig;
 /// File names of a generated identity, in the directory it is kept in.
 const GENERATED_CERT: &str = "tls-cert.pem";
 const GENERATED_KEY: &str = "tls-key.pem";
+/// The names a generated certificate holds, one a line: a start that asks for others makes a
+/// new certificate.
+const GENERATED_NAMES: &str = "tls-names.txt";
 
 /// Names every generated certificate holds, besides those the user adds.
 const DEFAULT_NAMES: [&str; 2] = ["localhost", "127.0.0.1"];
@@ -86,9 +89,12 @@ impl TlsSource {
             Self::Generated { dir, names } => {
                 let cert = dir.join(GENERATED_CERT);
                 let key = dir.join(GENERATED_KEY);
-                let generated = !(cert.exists() && key.exists());
+                let wanted = all_names(names).join("\n");
+                let held = fs::read_to_string(dir.join(GENERATED_NAMES)).ok();
+                let generated =
+                    !(cert.exists() && key.exists() && held.as_deref() == Some(wanted.as_str()));
                 if generated {
-                    generate(&cert, &key, names)?;
+                    generate(dir, &all_names(names))?;
                 }
                 (cert, key, generated)
             }
@@ -102,30 +108,43 @@ impl TlsSource {
     }
 }
 
-fn generate(cert_path: &Path, key_path: &Path, names: &[String]) -> Result<(), TlsError> {
+/// `localhost`, `127.0.0.1` and the user's names, each once.
+fn all_names(names: &[String]) -> Vec<String> {
     let mut all: Vec<String> = DEFAULT_NAMES.iter().map(|&n| n.to_owned()).collect();
-    all.extend(
-        names
-            .iter()
-            .filter(|n| !all.contains(n))
-            .cloned()
-            .collect::<Vec<_>>(),
-    );
-    let certified = rcgen::generate_simple_self_signed(all)?;
-    let write = |path: &Path, text: String| {
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(|source| TlsError::Write {
-                path: dir.to_owned(),
-                source,
-            })?;
+    for name in names {
+        if !all.contains(name) {
+            all.push(name.clone());
         }
-        fs::write(path, text).map_err(|source| TlsError::Write {
-            path: path.to_owned(),
-            source,
-        })
+    }
+    all
+}
+
+fn generate(dir: &Path, names: &[String]) -> Result<(), TlsError> {
+    let certified = rcgen::generate_simple_self_signed(names.to_vec())?;
+    fs::create_dir_all(dir).map_err(|source| TlsError::Write {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let write = |name: &str, text: &str, private: bool| {
+        let path = dir.join(name);
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        // The key is for this user's eyes only.
+        #[cfg(unix)]
+        if private {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        #[cfg(not(unix))]
+        let _ = private;
+        options
+            .open(&path)
+            .and_then(|mut file| io::Write::write_all(&mut file, text.as_bytes()))
+            .map_err(|source| TlsError::Write { path, source })
     };
-    write(key_path, certified.signing_key.serialize_pem())?;
-    write(cert_path, certified.cert.pem())?;
+    write(GENERATED_KEY, &certified.signing_key.serialize_pem(), true)?;
+    write(GENERATED_CERT, &certified.cert.pem(), false)?;
+    write(GENERATED_NAMES, &names.join("\n"), false)?;
     Ok(())
 }
 
@@ -174,6 +193,20 @@ mod tests {
         let second = source.load().expect("read back");
         assert!(!second.generated);
         assert_eq!(fs::read(&second.cert_path).expect("cert"), pem);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let key = fs::metadata(dir.path().join(GENERATED_KEY)).expect("key");
+            assert_eq!(key.permissions().mode() & 0o077, 0, "the key is private");
+        }
+        // Other names make another certificate.
+        let renamed = TlsSource::Generated {
+            dir: dir.path().to_owned(),
+            names: vec!["other.local".into()],
+        };
+        let third = renamed.load().expect("regenerated");
+        assert!(third.generated);
+        assert_ne!(fs::read(&third.cert_path).expect("cert"), pem);
     }
 
     #[test]
