@@ -1,10 +1,9 @@
 //! Fuzzing the parts of the endpoint that face the network: the codec, the stream shim, and a
 //! whole connection. Arbitrary bytes, mutated valid frames, and frame sequences in any order.
 //!
-//! CI runs each with proptest's default case count (whole sessions: 64). The long run (README,
-//! "Fuzzing") is `PROPTEST_CASES=4000000 FUZZ_SESSION_CASES=20000 cargo test --release -p
-//! hubscope-emulator --lib fuzz_tests` (each case of the sequence tests is a whole sequence of
-//! frames).
+//! CI runs each with proptest's default case count (whole sessions: 64). The long run is in the
+//! README's "Fuzzing the endpoint" (`PROPTEST_CASES` for the frame-level tests, where each case
+//! of the sequence test is a whole sequence of frames; `FUZZ_SESSION_CASES` for whole sessions).
 
 use std::sync::Arc;
 use std::time::Duration;
