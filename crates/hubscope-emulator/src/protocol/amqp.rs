@@ -2,11 +2,9 @@
 
 use bytes::Bytes;
 use fe2o3_amqp::types::definitions::{self, ErrorCondition, Fields};
-use fe2o3_amqp::types::messaging::message::__private::{Deserializable, Serializable};
-use fe2o3_amqp::types::messaging::{
-    ApplicationProperties, Body, Message, MessageAnnotations, Properties,
-};
-use fe2o3_amqp::types::primitives::{OrderedMap, SimpleValue, Symbol, Value};
+use fe2o3_amqp::types::messaging::message::__private::Serializable;
+use fe2o3_amqp::types::messaging::{ApplicationProperties, Body, Message, Properties};
+use fe2o3_amqp::types::primitives::{SimpleValue, Symbol, Value};
 use fe2o3_amqp_types::messaging::annotations::OwnedKey;
 
 /// A message with whatever body it carries.
@@ -27,7 +25,9 @@ pub fn encode(message: &AmqpMessage) -> Result<Bytes, serde_amqp::Error> {
 ///
 /// # Errors
 /// `serde_amqp`'s decoding error for bytes that are not a message.
+#[cfg(test)]
 pub fn decode(bytes: &[u8]) -> Result<AmqpMessage, serde_amqp::Error> {
+    use fe2o3_amqp::types::messaging::message::__private::Deserializable;
     serde_amqp::from_slice::<Deserializable<AmqpMessage>>(bytes).map(|d| d.0)
 }
 
@@ -64,10 +64,15 @@ pub fn string_annotation(message: &AmqpMessage, key: &str) -> Option<String> {
 }
 
 /// Sets a message annotation, creating the section if needed.
+#[cfg(test)]
 pub fn set_annotation(message: &mut AmqpMessage, key: &str, value: Value) {
     message
         .message_annotations
-        .get_or_insert_with(|| MessageAnnotations(OrderedMap::new()))
+        .get_or_insert_with(|| {
+            fe2o3_amqp::types::messaging::MessageAnnotations(
+                fe2o3_amqp::types::primitives::OrderedMap::new(),
+            )
+        })
         .0
         .insert(OwnedKey::Symbol(Symbol::from(key)), value);
 }

@@ -2,11 +2,11 @@
 //! stream shim that shapes fe2o3-amqp's frames as the service's. Nothing here knows Event Hubs'
 //! nodes or storage.
 
-pub mod amqp;
+pub(crate) mod amqp;
 pub(crate) mod batches;
 pub(crate) mod bundles;
 pub(crate) mod channels;
-pub mod codec;
+pub(crate) mod codec;
 pub(crate) mod flows;
 pub(crate) mod sections;
 pub(crate) mod shim;

@@ -3,8 +3,8 @@
 
 pub(crate) mod address;
 pub mod auth;
-pub mod connection;
+pub(crate) mod connection;
 pub(crate) mod consume;
 pub(crate) mod publish;
 pub(crate) mod requests;
-pub mod shared;
+pub(crate) mod shared;

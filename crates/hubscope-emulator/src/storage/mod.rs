@@ -2,8 +2,8 @@
 //! directory, its journal on disk; and which receivers hold which partitions. No protocol here.
 
 pub(crate) mod backoff;
-pub mod event;
-pub mod journal;
+pub(crate) mod event;
+pub(crate) mod journal;
 pub mod namespace;
 pub(crate) mod ownership;
 pub mod partition_key;
