@@ -44,12 +44,7 @@ pub fn init_tracing(verbose: u8) {
         1 => "hubscope=debug,info",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    hubscope::emulator::cli::init_tracing(default);
 }
 
 /// Runs the parsed command.

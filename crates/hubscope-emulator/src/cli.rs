@@ -216,3 +216,13 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
 }
+
+/// Logs to stderr with `default` as the filter; `RUST_LOG` wins over it.
+pub fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -28,12 +28,7 @@ fn main() -> ExitCode {
         1 => "hubscope_emulator=debug,info",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    hubscope_emulator::cli::init_tracing(default);
     match hubscope_emulator::cli::run(args.endpoint) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
