@@ -6,8 +6,7 @@
 //!
 //! Three layers, each using only the ones below it:
 //! - [`protocol`]: AMQP itself, with no Event Hubs and no storage in it. Transports, the codec,
-//!   and the stream shim around fe2o3-amqp's acceptor (full arity, batches taken off the wire,
-//!   bundled deliveries, drain and echo).
+//!   and the engine that runs each connection (sessions, links, credit, settlement).
 //! - [`service`]: Event Hubs on top: connections and the nodes their links address (`$cbs`,
 //!   `$management`, publish, consume), tokens and grants, and the service's error texts.
 //! - [`storage`]: the namespace, partition logs and their journals, owner-level claims, with no

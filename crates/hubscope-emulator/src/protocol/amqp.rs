@@ -5,7 +5,6 @@ use fe2o3_amqp::types::definitions::{self, ErrorCondition, Fields};
 use fe2o3_amqp::types::messaging::message::__private::Serializable;
 use fe2o3_amqp::types::messaging::{ApplicationProperties, Body, Message, Properties};
 use fe2o3_amqp::types::primitives::{SimpleValue, Symbol, Value};
-use fe2o3_amqp_types::messaging::annotations::OwnedKey;
 
 /// A message with whatever body it carries.
 pub type AmqpMessage = Message<Body<Value>>;
@@ -25,7 +24,6 @@ pub fn encode(message: &AmqpMessage) -> Result<Bytes, serde_amqp::Error> {
 ///
 /// # Errors
 /// `serde_amqp`'s decoding error for bytes that are not a message.
-#[cfg(test)]
 pub fn decode(bytes: &[u8]) -> Result<AmqpMessage, serde_amqp::Error> {
     use fe2o3_amqp::types::messaging::message::__private::Deserializable;
     serde_amqp::from_slice::<Deserializable<AmqpMessage>>(bytes).map(|d| d.0)
@@ -45,22 +43,14 @@ pub fn error(condition: &str, description: impl Into<String>) -> definitions::Er
 }
 
 /// A message annotation by symbol key.
+#[cfg(test)]
 #[must_use]
 pub fn annotation<'a>(message: &'a AmqpMessage, key: &str) -> Option<&'a Value> {
+    use fe2o3_amqp_types::messaging::annotations::OwnedKey;
     message
         .message_annotations
         .as_ref()
         .and_then(|a| a.0.get(&OwnedKey::Symbol(Symbol::from(key))))
-}
-
-/// A string message annotation by symbol key.
-#[must_use]
-pub fn string_annotation(message: &AmqpMessage, key: &str) -> Option<String> {
-    match annotation(message, key) {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Symbol(s)) => Some(s.0.clone()),
-        _ => None,
-    }
 }
 
 /// Sets a message annotation, creating the section if needed.
@@ -74,7 +64,10 @@ pub fn set_annotation(message: &mut AmqpMessage, key: &str, value: Value) {
             )
         })
         .0
-        .insert(OwnedKey::Symbol(Symbol::from(key)), value);
+        .insert(
+            fe2o3_amqp_types::messaging::annotations::OwnedKey::Symbol(Symbol::from(key)),
+            value,
+        );
 }
 
 /// An application property of a request, as a string.

@@ -1,112 +1,300 @@
-//! Typed decoding of AMQP frames: performatives as `fe2o3-amqp-types` values, via `serde_amqp`.
+//! The one place that turns bytes into AMQP frames and frames into bytes.
 //!
-//! Deciding anything from a frame's bytes by position misses the other encodings AMQP allows
-//! (`false` is `0x42` or `0x56 0x00`, a ulong has three widths, a descriptor may be a symbol):
-//! docs/amqp-wire.md §9. So what the endpoint decides about a client's frames, it decides from
-//! values this module decoded.
+//! Incoming, a frame is cut from the read buffer as a `Bytes` slice (a transfer's payload stays a
+//! slice of it) and its performative is decoded into `fe2o3-amqp-types` values through
+//! `serde_amqp`, whatever encoding the peer chose: `false` is `0x42` or `0x56 0x00`, a ulong has
+//! three widths, a descriptor may be a symbol (docs/amqp-wire.md §9 item 2). What the engine
+//! decides about a client's frames, it decides from those values.
+//!
+//! Outgoing, every performative goes out at full arity, with every field present (docs/amqp-wire.md
+//! §0 item 1): the Python client reads fields by position. Transfers, the bulk of what is sent,
+//! are written by hand ([`write_transfer`]); the rest are encoded by `serde_amqp` and padded.
 
-use fe2o3_amqp_types::performatives::{Open, Performative};
+use bytes::{Buf, Bytes, BytesMut};
+use fe2o3_amqp_types::performatives::{Open, Performative, Transfer};
 use fe2o3_amqp_types::primitives::{Symbol, Value};
-use serde::Deserialize;
+use fe2o3_amqp_types::sasl::{SaslInit, SaslResponse};
+use serde::{Deserialize, Serialize};
 use serde_amqp::de::Deserializer;
 use serde_amqp::read::SliceReader;
 
-use crate::protocol::wire::{self, FRAME_HEADER_LEN};
+use crate::protocol::wire::{self, code, WireError, FRAME_HEADER_LEN, PROTOCOL_HEADER_LEN};
 
-/// Frame type 0: an AMQP frame (1 is SASL).
+/// Frame type 0: an AMQP frame.
 const FRAME_TYPE_AMQP: u8 = 0;
+/// Frame type 1: a SASL frame.
+const FRAME_TYPE_SASL: u8 = 1;
+
+/// The protocol header that opens plain AMQP.
+pub const AMQP_HEADER: [u8; PROTOCOL_HEADER_LEN] = *b"AMQP\x00\x01\x00\x00";
+/// The protocol header that opens the SASL layer.
+pub const SASL_HEADER: [u8; PROTOCOL_HEADER_LEN] = *b"AMQP\x03\x01\x00\x00";
 
 /// The Rust Event Hubs SDK names itself so in its Open's `product` property.
 const RUST_SDK_PRODUCT: &str = "azure_messaging_eventhubs";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
-    #[error("the frame is shorter than its header")]
-    Truncated,
+    #[error("{0}")]
+    Wire(#[from] WireError),
     #[error("the performative cannot be decoded: {0}")]
-    Performative(#[from] serde_amqp::Error),
+    Decode(serde_amqp::Error),
+    #[error("the performative cannot be encoded: {0}")]
+    Encode(serde_amqp::Error),
+    #[error("frame of {size} bytes is larger than the {limit} allowed")]
+    TooLarge { size: usize, limit: usize },
+    #[error("a {kind} frame where an AMQP frame belongs")]
+    UnexpectedType { kind: u8 },
 }
 
-/// The channel of a whole frame (as `wire::next_unit` delimits it).
-#[must_use]
-pub fn channel(frame: &[u8]) -> u16 {
-    match frame.get(6..FRAME_HEADER_LEN) {
-        Some(&[hi, lo]) => u16::from_be_bytes([hi, lo]),
-        _ => 0,
-    }
+/// What the peer sent next: a protocol header or a frame.
+#[derive(Debug)]
+pub enum Unit {
+    Header([u8; PROTOCOL_HEADER_LEN]),
+    Frame(Frame),
 }
 
-/// Sets the channel of a whole frame.
-pub fn set_channel(frame: &mut [u8], channel: u16) {
-    if let Some(bytes) = frame.get_mut(6..FRAME_HEADER_LEN) {
-        bytes.copy_from_slice(&channel.to_be_bytes());
-    }
+/// One frame: its channel, whether it is SASL, and its body (after any extended header).
+#[derive(Debug)]
+pub struct Frame {
+    pub channel: u16,
+    pub sasl: bool,
+    pub body: Bytes,
 }
 
-/// Whether a whole frame is an AMQP frame (not SASL).
-#[must_use]
-pub fn is_amqp(frame: &[u8]) -> bool {
-    frame.get(5) == Some(&FRAME_TYPE_AMQP)
-}
-
-/// The performative of an AMQP frame, or `None` for an empty frame (a heartbeat).
+/// Cuts the next unit off the front of `buf`, or `None` until it has arrived whole. A protocol
+/// header is taken only where one is expected (`header_expected`); elsewhere those bytes would be
+/// a frame size.
 ///
 /// # Errors
-/// [`CodecError`] when the frame is cut short or its body is not a performative.
-pub fn performative(frame: &[u8]) -> Result<Option<Performative>, CodecError> {
-    if frame.len() < FRAME_HEADER_LEN {
-        return Err(CodecError::Truncated);
+/// [`CodecError`] for a frame header that cannot be valid or a frame over `max_frame`.
+pub fn next_unit(
+    buf: &mut BytesMut,
+    max_frame: usize,
+    header_expected: bool,
+) -> Result<Option<Unit>, CodecError> {
+    if header_expected {
+        if buf.len() < PROTOCOL_HEADER_LEN {
+            return Ok(None);
+        }
+        let mut header = [0u8; PROTOCOL_HEADER_LEN];
+        header.copy_from_slice(&buf[..PROTOCOL_HEADER_LEN]);
+        buf.advance(PROTOCOL_HEADER_LEN);
+        return Ok(Some(Unit::Header(header)));
     }
-    let body = wire::frame_body(frame);
-    if body.is_empty() {
+    if buf.len() < FRAME_HEADER_LEN {
         return Ok(None);
     }
-    // The reader stops at the end of the performative; a transfer's payload follows unread.
-    let mut deserializer = Deserializer::new(SliceReader::new(body));
-    Ok(Some(Performative::deserialize(&mut deserializer)?))
+    let size = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    if size < FRAME_HEADER_LEN {
+        return Err(WireError::Malformed("frame smaller than its header").into());
+    }
+    if size > max_frame {
+        return Err(CodecError::TooLarge {
+            size,
+            limit: max_frame,
+        });
+    }
+    let data_offset = usize::from(buf[4]) * 4;
+    if data_offset < FRAME_HEADER_LEN || data_offset > size {
+        return Err(WireError::Malformed("bad frame data offset").into());
+    }
+    let kind = buf[5];
+    if kind != FRAME_TYPE_AMQP && kind != FRAME_TYPE_SASL {
+        return Err(CodecError::UnexpectedType { kind });
+    }
+    if buf.len() < size {
+        buf.reserve(size - buf.len());
+        return Ok(None);
+    }
+    let channel = u16::from_be_bytes([buf[6], buf[7]]);
+    let mut frame = buf.split_to(size).freeze();
+    frame.advance(data_offset);
+    Ok(Some(Unit::Frame(Frame {
+        channel,
+        sasl: kind == FRAME_TYPE_SASL,
+        body: frame,
+    })))
 }
 
-/// The performatives by their symbolic descriptors, which a peer may send instead of the codes.
-const SYMBOLIC: [(&[u8], u64); 9] = [
-    (b"amqp:open:list", wire::code::OPEN),
-    (b"amqp:begin:list", wire::code::BEGIN),
-    (b"amqp:attach:list", wire::code::ATTACH),
-    (b"amqp:flow:list", wire::code::FLOW),
-    (b"amqp:transfer:list", wire::code::TRANSFER),
-    (b"amqp:disposition:list", wire::code::DISPOSITION),
-    (b"amqp:detach:list", wire::code::DETACH),
-    (b"amqp:end:list", wire::code::END),
-    (b"amqp:close:list", wire::code::CLOSE),
-];
+/// An AMQP frame's content, decoded.
+#[derive(Debug)]
+pub enum Body {
+    /// An empty frame: it only keeps the connection alive.
+    Heartbeat,
+    /// A transfer and its payload, which stays a slice of the read buffer.
+    Transfer(Box<Transfer>, Bytes),
+    Other(Box<Performative>),
+}
 
-/// The descriptor code of an AMQP frame's performative in any of its encodings (small ulong,
-/// ulong, ulong zero, symbol), without decoding the fields: what decides whether a frame is
-/// worth decoding. `None` for a heartbeat or a body that is not a described value.
-#[must_use]
-pub fn descriptor(frame: &[u8]) -> Option<u64> {
-    let body = wire::frame_body(frame);
-    match body {
-        [0x00, 0x53, code, ..] => Some(u64::from(*code)),
-        [0x00, 0x44, ..] => Some(0),
-        [0x00, 0x80, rest @ ..] => Some(u64::from_be_bytes(rest.get(..8)?.try_into().ok()?)),
-        [0x00, 0xa3, len, rest @ ..] => {
-            let name = rest.get(..usize::from(*len))?;
-            SYMBOLIC.iter().find(|(s, _)| *s == name).map(|&(_, c)| c)
-        }
-        [0x00, 0xb3, rest @ ..] => {
-            let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?);
-            let name = rest.get(4..4 + usize::try_from(len).ok()?)?;
-            SYMBOLIC.iter().find(|(s, _)| *s == name).map(|&(_, c)| c)
-        }
-        _ => None,
+/// Decodes an AMQP frame's body.
+///
+/// # Errors
+/// [`CodecError`] when the body is not a performative.
+pub fn decode(body: &Bytes) -> Result<Body, CodecError> {
+    if body.is_empty() {
+        return Ok(Body::Heartbeat);
     }
+    // Only a transfer has bytes after its performative; finding where it ends costs a walk of
+    // the performative alone.
+    let len = wire::value_len(body)?;
+    let mut deserializer = Deserializer::new(SliceReader::new(&body[..len]));
+    let performative = Performative::deserialize(&mut deserializer).map_err(CodecError::Decode)?;
+    Ok(match performative {
+        Performative::Transfer(transfer) => Body::Transfer(Box::new(transfer), body.slice(len..)),
+        // Bytes after any other performative mean nothing (AMQP 1.0 §2.3.2) and are ignored.
+        other => Body::Other(Box::new(other)),
+    })
+}
+
+/// A SASL frame from the client.
+#[derive(Debug)]
+pub enum SaslBody {
+    Init,
+    Response,
+    /// Anything a client has no business sending (mechanisms, challenge, outcome).
+    Unexpected,
+}
+
+/// Decodes a SASL frame's body.
+///
+/// # Errors
+/// [`CodecError`] when it is not a SASL performative.
+pub fn decode_sasl(body: &[u8]) -> Result<SaslBody, CodecError> {
+    let performative = wire::parse_performative(body)?;
+    let mut deserializer = Deserializer::new(SliceReader::new(body));
+    Ok(match performative.descriptor {
+        // Decoded to check them; any mechanism and response is taken (authorization is `$cbs`'s).
+        code::SASL_INIT => {
+            SaslInit::deserialize(&mut deserializer).map_err(CodecError::Decode)?;
+            SaslBody::Init
+        }
+        code::SASL_RESPONSE => {
+            SaslResponse::deserialize(&mut deserializer).map_err(CodecError::Decode)?;
+            SaslBody::Response
+        }
+        _ => SaslBody::Unexpected,
+    })
+}
+
+/// Appends a frame holding `performative` on `channel`, at full arity.
+///
+/// # Errors
+/// [`CodecError::Encode`] for a value AMQP cannot represent; `out` is then unchanged.
+pub fn write_performative(
+    out: &mut Vec<u8>,
+    channel: u16,
+    performative: &Performative,
+) -> Result<(), CodecError> {
+    write_padded(out, FRAME_TYPE_AMQP, channel, performative)
+}
+
+/// Appends a SASL frame holding `value` (a SASL performative), at full arity.
+///
+/// # Errors
+/// As [`write_performative`].
+pub fn write_sasl(out: &mut Vec<u8>, value: &impl Serialize) -> Result<(), CodecError> {
+    write_padded(out, FRAME_TYPE_SASL, 0, value)
+}
+
+fn write_padded(
+    out: &mut Vec<u8>,
+    kind: u8,
+    channel: u16,
+    value: &impl Serialize,
+) -> Result<(), CodecError> {
+    let encoded = serde_amqp::to_vec(value).map_err(CodecError::Encode)?;
+    let parsed = wire::parse_performative(&encoded)?;
+    let arity = wire::full_arity(parsed.descriptor).unwrap_or(parsed.fields.len());
+    let null: &[u8] = &[0x40];
+    let mut fields = parsed.fields;
+    if fields.len() < arity {
+        fields.resize(arity, null);
+    }
+    let start = begin_frame(out, kind, channel);
+    wire::encode_performative(parsed.descriptor, &fields, out);
+    end_frame(out, start);
+    Ok(())
+}
+
+/// Appends an empty frame, which keeps an idle connection alive.
+pub fn write_heartbeat(out: &mut Vec<u8>) {
+    let start = begin_frame(out, FRAME_TYPE_AMQP, 0);
+    end_frame(out, start);
+}
+
+/// The fields of an outgoing transfer frame that vary.
+#[derive(Debug, Clone, Copy)]
+pub struct TransferHead {
+    pub handle: u32,
+    /// The delivery's id, on its first frame only (continuations may leave it out).
+    pub delivery_id: Option<u32>,
+    pub settled: bool,
+}
+
+/// Appends one transfer frame on `channel` carrying as much of `payload` as fits in `max_frame`
+/// bytes, and returns how much that was; `more` is set when some is left. The delivery tag is the
+/// delivery id's four bytes, and the message format 0.
+pub fn write_transfer(
+    out: &mut Vec<u8>,
+    channel: u16,
+    head: TransferHead,
+    payload: &[u8],
+    max_frame: usize,
+) -> usize {
+    let start = begin_frame(out, FRAME_TYPE_AMQP, channel);
+    let handle = uint(head.handle);
+    let id = head.delivery_id.map(uint);
+    let tag = head.delivery_id.map(|id| {
+        let b = id.to_be_bytes();
+        [0xa0, 4, b[0], b[1], b[2], b[3]]
+    });
+    let null: &[u8] = &[0x40];
+    let mut fields: [&[u8]; 11] = [null; 11];
+    fields[0] = &handle;
+    if let (Some(id), Some(tag)) = (&id, &tag) {
+        fields[1] = id;
+        fields[2] = tag;
+        fields[3] = &[0x43]; // message format 0
+    }
+    fields[4] = if head.settled { &[0x41] } else { &[0x42] };
+    fields[5] = &[0x42]; // more: set below when the payload goes on
+    wire::encode_performative(code::TRANSFER, &fields, out);
+    let room = max_frame.saturating_sub(out.len() - start).max(1);
+    let taken = room.min(payload.len());
+    if taken < payload.len() {
+        // `more` is the last byte before the five trailing nulls.
+        let more_at = out.len() - 6;
+        out[more_at] = 0x41;
+    }
+    out.extend_from_slice(&payload[..taken]);
+    end_frame(out, start);
+    taken
+}
+
+fn uint(value: u32) -> [u8; 5] {
+    let b = value.to_be_bytes();
+    [0x70, b[0], b[1], b[2], b[3]]
+}
+
+fn begin_frame(out: &mut Vec<u8>, kind: u8, channel: u16) -> usize {
+    let start = out.len();
+    out.extend_from_slice(&[0, 0, 0, 0, 2, kind]);
+    out.extend_from_slice(&channel.to_be_bytes());
+    start
+}
+
+fn end_frame(out: &mut [u8], start: usize) {
+    // Frames are bounded by the negotiated size, far below 4 GiB.
+    let size = u32::try_from(out.len() - start).unwrap_or(u32::MAX);
+    out[start..start + 4].copy_from_slice(&size.to_be_bytes());
 }
 
 /// What the client told us about itself in its Open that changes how we answer it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PeerProfile {
-    /// The Rust Event Hubs SDK, whose fe2o3-amqp 0.16 needs two workarounds (see `shim` and
-    /// `channels`). Decided from its Open, never from how it encodes a field.
+    /// The Rust Event Hubs SDK, whose fe2o3-amqp 0.16 needs workarounds (see `engine`). Decided
+    /// from its Open, never from how it encodes a field.
     pub rust_sdk: bool,
 }
 
@@ -124,71 +312,5 @@ impl PeerProfile {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use fe2o3_amqp_types::definitions::{ReceiverSettleMode, Role};
-
-    fn frame(body: &[u8]) -> Vec<u8> {
-        let mut frame = Vec::new();
-        let size = u32::try_from(FRAME_HEADER_LEN + body.len()).expect("size");
-        frame.extend_from_slice(&size.to_be_bytes());
-        frame.extend_from_slice(&[2, 0, 0, 3]);
-        frame.extend_from_slice(body);
-        frame
-    }
-
-    /// An attach from a sender asking for rcv-settle-mode second, with `role` encoded as `false`
-    /// in the given form.
-    fn attach(role_false: &[u8]) -> Vec<u8> {
-        let mut fields = Vec::new();
-        fields.extend_from_slice(&[0xa1, 1, b'l']); // name
-        fields.extend_from_slice(&[0x43]); // handle 0
-        fields.extend_from_slice(role_false); // role
-        fields.extend_from_slice(&[0x50, 0x02]); // snd-settle-mode mixed
-        fields.extend_from_slice(&[0x50, 0x01]); // rcv-settle-mode second
-        let mut body = vec![0x00, 0x53, 0x12, 0xc0];
-        body.push(u8::try_from(fields.len() + 1).expect("size"));
-        body.push(5);
-        body.extend_from_slice(&fields);
-        frame(&body)
-    }
-
-    #[test]
-    fn both_encodings_of_false_are_one_role() {
-        for role in [&[0x42][..], &[0x56, 0x00][..]] {
-            let decoded = performative(&attach(role)).expect("decodes");
-            let Some(Performative::Attach(attach)) = decoded else {
-                panic!("not an attach: {decoded:?}");
-            };
-            assert_eq!(attach.role, Role::Sender, "role {role:02x?}");
-            assert_eq!(attach.rcv_settle_mode, ReceiverSettleMode::Second);
-        }
-    }
-
-    #[test]
-    fn descriptors_in_every_encoding() {
-        let end = |descriptor: &[u8]| frame(&[&[0x00][..], descriptor, &[0x45][..]].concat());
-        assert_eq!(descriptor(&end(&[0x53, 0x17])), Some(wire::code::END));
-        assert_eq!(
-            descriptor(&end(&[0x80, 0, 0, 0, 0, 0, 0, 0, 0x17])),
-            Some(wire::code::END)
-        );
-        let mut symbol = vec![0xa3, 13];
-        symbol.extend_from_slice(b"amqp:end:list");
-        assert_eq!(descriptor(&end(&symbol)), Some(wire::code::END));
-        assert_eq!(descriptor(&frame(&[])), None);
-        assert_eq!(descriptor(&frame(&[0x00, 0x80, 1])), None);
-    }
-
-    #[test]
-    fn a_heartbeat_has_no_performative() {
-        assert!(performative(&frame(&[])).expect("decodes").is_none());
-        assert_eq!(channel(&frame(&[])), 3);
-    }
-
-    #[test]
-    fn garbage_is_an_error_not_a_panic() {
-        assert!(performative(&frame(&[0x00, 0x53, 0x12, 0xff])).is_err());
-        assert!(performative(&[0, 0, 0]).is_err());
-    }
-}
+#[path = "codec_tests.rs"]
+mod tests;

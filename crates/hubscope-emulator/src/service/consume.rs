@@ -1,32 +1,29 @@
 //! Consume links: one partition through one consumer group, to one receiver (docs/amqp-wire.md §5).
 //!
 //! The link starts where its selector filter says, then streams stored events and waits for new
-//! ones, sending only while the client has granted credit. Events go out in bundles that the
-//! shim writes as transfers (see `bundles`); every transfer is pre-settled. A receiver with a
+//! ones, sending only while the client has granted credit. Events go to the engine in bundles
+//! (see `bundles`), which it writes as pre-settled transfers. A receiver with a
 //! higher owner level takes the partition away with `amqp:link:stolen`.
 
 use std::sync::Arc;
 
-use fe2o3_amqp::acceptor::LinkEndpoint;
-use fe2o3_amqp::types::messaging::{AmqpValue, Body, DeliveryAnnotations, Message};
+use fe2o3_amqp::types::definitions;
+use fe2o3_amqp::types::messaging::{Body, DeliveryAnnotations, Message};
 use fe2o3_amqp::types::performatives::Attach;
 use fe2o3_amqp::types::primitives::{Binary, OrderedMap, Symbol, Timestamp, Value};
-use fe2o3_amqp::{Sendable, Sender};
 use fe2o3_amqp_types::messaging::annotations::OwnedKey;
 use serde::Serialize;
 
 use crate::protocol::amqp;
-use crate::protocol::bundles::{
-    Bundle, FlowReply, LinkCredit, OutboundDeliveries, BUNDLE_MAX_BYTES, BUNDLE_MAX_EVENTS,
-    BUNDLE_MESSAGE_FORMAT,
-};
+use crate::protocol::bundles::{Bundle, BUNDLE_MAX_BYTES, BUNDLE_MAX_EVENTS};
+use crate::protocol::engine::OutgoingLink;
 use crate::protocol::sections;
 use crate::protocol::stamps::{self, Stamps};
 use crate::service::address::{parse_selector, Node};
 use crate::service::auth::ConnectionGrants;
-use crate::service::shared::{refuse, Shared};
-use crate::storage::ownership::Claim;
-use crate::storage::store::{now_ms, Partition, StartPosition, StoredEvent};
+use crate::service::shared::Shared;
+use crate::storage::ownership::{Claim, ClaimRefused};
+use crate::storage::store::{now_ms, Partition, StoredEvent};
 
 const SELECTOR_FILTER: &str = "apache.org:selector-filter:string";
 const EPOCH_PROPERTY: &str = "com.microsoft:epoch";
@@ -35,12 +32,7 @@ const RUNTIME_METRIC_CAPABILITY: &str = "com.microsoft:enable-receiver-runtime-m
 
 /// What a consumer asked for in its attach.
 #[derive(Debug)]
-pub struct ConsumerLink {
-    node: Node,
-    address: String,
-    /// The link's name and the client's handle for it, under which the shim keeps its credit.
-    link_name: String,
-    handle: u32,
+struct Request {
     /// The receiver's name, for owner-level claims.
     name: String,
     epoch: Option<i64>,
@@ -48,9 +40,8 @@ pub struct ConsumerLink {
     runtime_metrics: bool,
 }
 
-impl ConsumerLink {
-    #[must_use]
-    pub fn new(attach: &Attach, node: Node, address: String) -> Self {
+impl Request {
+    fn of(attach: &Attach) -> Self {
         let property = |key: &str| {
             attach
                 .properties
@@ -86,10 +77,6 @@ impl ConsumerLink {
             .as_ref()
             .is_some_and(|caps| caps.0.iter().any(|c| c.0 == RUNTIME_METRIC_CAPABILITY));
         Self {
-            node,
-            address,
-            link_name: attach.name.clone(),
-            handle: attach.handle.0,
             name,
             epoch,
             selector,
@@ -98,204 +85,143 @@ impl ConsumerLink {
     }
 }
 
-/// Serves one consume link until the client detaches, is displaced, or the emulator stops.
-pub async fn serve(
-    sender: Sender,
-    link: ConsumerLink,
-    grants: &ConnectionGrants,
-    deliveries: &OutboundDeliveries,
-    shared: &Shared,
-) {
-    let endpoint = LinkEndpoint::Sender(sender);
-    let Node::Consume {
-        hub: hub_name,
-        consumer_group,
-        partition: partition_id,
-    } = &link.node
-    else {
-        return;
-    };
-    let not_found = |what: String| amqp::error("amqp:not-found", what);
-    let Some(hub) = shared.namespace.hub(hub_name).cloned() else {
-        let text = format!(
-            "The messaging entity '{}/{hub_name}' could not be found.",
-            shared.endpoint
-        );
-        return refuse(endpoint, not_found(text)).await;
-    };
-    let Some(group) = hub.consumer_group(consumer_group).map(str::to_owned) else {
-        let text = format!(
-            "The messaging entity '{}/{}/consumergroups/{consumer_group}' could not be found.",
-            shared.endpoint, hub.name
-        );
-        return refuse(endpoint, not_found(text)).await;
-    };
-    let Some(partition) = hub.partition(partition_id).cloned() else {
-        let text = format!(
-            "The specified partition is invalid for an EventHub partition sender or receiver. It should be between 0 and {}.",
-            hub.partitions.len().saturating_sub(1)
-        );
-        return refuse(
-            endpoint,
-            amqp::error("com.microsoft:argument-out-of-range", text),
-        )
-        .await;
-    };
-    if !grants.allows(&link.address, now_ms() / 1000) {
-        let text = format!(
-            "Unauthorized access to '{}'. Put a valid token on $cbs first.",
-            link.address
-        );
-        return refuse(endpoint, amqp::error("amqp:unauthorized-access", text)).await;
-    }
-    let start = match link.selector.as_deref().map(parse_selector) {
-        None => StartPosition::Earliest,
-        Some(Ok(position)) => position,
-        Some(Err(text)) => {
-            return refuse(endpoint, amqp::error("com.microsoft:argument-error", text)).await;
-        }
-    };
-    let claim = match hub
-        .ownership
-        .claim(&group, &partition.id, &link.name, link.epoch)
-    {
-        Ok(claim) => claim,
-        Err(refused) => {
-            let condition = match refused {
-                crate::storage::ownership::ClaimRefused::HigherEpochHeld { .. } => {
-                    "amqp:link:stolen"
-                }
-                crate::storage::ownership::ClaimRefused::TooManyReceivers { .. } => {
-                    "amqp:resource-limit-exceeded"
-                }
-            };
-            return refuse(endpoint, amqp::error(condition, refused.to_string())).await;
-        }
-    };
-    let Some(credit) = deliveries.claim(&link.link_name, link.handle) else {
-        // The shim notes every receiving link's Attach before fe2o3 sees it.
-        tracing::error!(link = %link.link_name, "no credit record for a consume link");
-        let text = "The link could not be set up; attach it again.";
-        return refuse(endpoint, amqp::error("amqp:internal-error", text)).await;
-    };
-    let LinkEndpoint::Sender(sender) = endpoint else {
-        return;
-    };
-    let next = partition.resolve_start(&start);
-    tracing::debug!(hub = %hub.name, %group, partition = %partition.id, next, "consumer attached");
-    let stream = Stream {
-        partition: &partition,
-        credit: &credit,
-        runtime_metrics: link.runtime_metrics,
-        deliveries,
-        shared,
-    };
-    stream.run(sender, next, claim).await;
-}
-
-/// A consume link's delivery loop, once the link is attached.
-struct Stream<'a> {
-    partition: &'a Partition,
-    credit: &'a Arc<LinkCredit>,
+/// A consume link, once its attach has been accepted: where it reads and from where.
+#[derive(Debug)]
+pub struct Stream {
+    partition: Arc<Partition>,
+    next: i64,
+    claim: Claim,
     runtime_metrics: bool,
-    deliveries: &'a OutboundDeliveries,
-    shared: &'a Shared,
 }
 
-impl Stream<'_> {
-    /// Sends events from sequence number `next` on, as credit allows, until the link ends.
-    async fn run(&self, mut sender: Sender, mut next: i64, mut claim: Claim) {
-        let Self {
+impl Stream {
+    /// Checks a consumer's attach against the namespace, its token and the partition's owners.
+    ///
+    /// # Errors
+    /// The service's error for an unknown hub, consumer group or partition, a missing token, a
+    /// malformed filter, or an owner-level claim that is refused.
+    pub fn open(
+        attach: &Attach,
+        node: &Node,
+        address: &str,
+        grants: &ConnectionGrants,
+        shared: &Shared,
+    ) -> Result<Self, definitions::Error> {
+        let Node::Consume {
+            hub: hub_name,
+            consumer_group,
+            partition: partition_id,
+        } = node
+        else {
+            return Err(amqp::error("amqp:not-found", "Not a partition to read."));
+        };
+        let request = Request::of(attach);
+        let not_found = |what: String| amqp::error("amqp:not-found", what);
+        let Some(hub) = shared.namespace.hub(hub_name).cloned() else {
+            return Err(not_found(format!(
+                "The messaging entity '{}/{hub_name}' could not be found.",
+                shared.endpoint
+            )));
+        };
+        let Some(group) = hub.consumer_group(consumer_group).map(str::to_owned) else {
+            return Err(not_found(format!(
+                "The messaging entity '{}/{}/consumergroups/{consumer_group}' could not be found.",
+                shared.endpoint, hub.name
+            )));
+        };
+        let Some(partition) = hub.partition(partition_id).cloned() else {
+            let text = format!(
+                "The specified partition is invalid for an EventHub partition sender or receiver. It should be between 0 and {}.",
+                hub.partitions.len().saturating_sub(1)
+            );
+            return Err(amqp::error("com.microsoft:argument-out-of-range", text));
+        };
+        if !grants.allows(address, now_ms() / 1000) {
+            let text =
+                format!("Unauthorized access to '{address}'. Put a valid token on $cbs first.");
+            return Err(amqp::error("amqp:unauthorized-access", text));
+        }
+        let start = match request.selector.as_deref().map(parse_selector) {
+            None => crate::storage::store::StartPosition::Earliest,
+            Some(Ok(position)) => position,
+            Some(Err(text)) => return Err(amqp::error("com.microsoft:argument-error", text)),
+        };
+        let claim = hub
+            .ownership
+            .claim(&group, &partition.id, &request.name, request.epoch)
+            .map_err(|refused| {
+                let condition = match refused {
+                    ClaimRefused::HigherEpochHeld { .. } => "amqp:link:stolen",
+                    ClaimRefused::TooManyReceivers { .. } => "amqp:resource-limit-exceeded",
+                };
+                amqp::error(condition, refused.to_string())
+            })?;
+        let next = partition.resolve_start(&start);
+        tracing::debug!(hub = %hub.name, %group, partition = %partition.id, next, "consumer attached");
+        Ok(Self {
             partition,
-            credit,
-            deliveries,
-            shared,
-            ..
-        } = *self;
+            next,
+            claim,
+            runtime_metrics: request.runtime_metrics,
+        })
+    }
+
+    /// Sends events as credit allows until the link ends, another receiver takes the partition,
+    /// or the emulator stops.
+    pub async fn serve(mut self, link: OutgoingLink, shared: Arc<Shared>) {
+        let partition = self.partition.clone();
         let mut appended = partition.subscribe();
-        // The link's delivery count: fe2o3's attach announces an initial delivery count of 0.
-        let mut sent: u32 = 0;
+        let mut answered_drain = None;
         loop {
-            let echo = credit.take_echo();
-            let available = credit.available(sent) as usize;
+            if link.is_detached() {
+                return;
+            }
+            let drain = link.drain_requested();
+            let available = link.available() as usize;
             let wanted = available.min(BUNDLE_MAX_EVENTS);
-            let events = if available == 0 {
+            let events = if wanted == 0 {
                 Vec::new()
             } else {
-                partition.read(next, wanted)
+                partition.read(self.next, wanted)
             };
-            let metrics_of = self.runtime_metrics.then_some(partition);
+            let metrics_of = self.runtime_metrics.then_some(&*partition);
             let mut bundle = Bundle::default();
             for event in &events {
                 if bundle.byte_len() >= BUNDLE_MAX_BYTES {
                     break;
                 }
                 push_delivery(&mut bundle, event, metrics_of);
-                next = event.sequence_number + 1;
+                self.next = event.sequence_number + 1;
             }
-            let count = u32::try_from(bundle.len()).unwrap_or(u32::MAX);
-            sent = sent.wrapping_add(count);
+            let sent = bundle.len();
             // A drain is answered once everything stored has gone out or the credit is spent:
-            // the rest of the credit is used up (AMQP 1.0 §2.6.7), and the Flow says so.
-            let caught_up = events.len() < wanted && bundle.len() == events.len();
-            // One reading of the credit: a grant arriving meanwhile is not drained away.
-            let left = credit.credit_left(sent);
-            if (caught_up || left == 0) && credit.take_drain() {
-                sent = sent.wrapping_add(left);
-                bundle.flow = Some(flow_reply(credit, sent));
-            } else if echo {
-                bundle.flow = Some(flow_reply(credit, sent));
-            }
-            if bundle.is_empty() && bundle.flow.is_none() {
-                tokio::select! {
-                    () = credit.changed() => {}
-                    changed = appended.changed(), if available > 0 => if changed.is_err() { return },
-                    reason = &mut claim.displaced => return displaced(sender, reason.ok()).await,
-                    _ = sender.on_detach() => return,
-                    () = shared.shutdown.cancelled() => return,
+            // the engine then uses up the rest of the credit and tells the client.
+            let caught_up = events.len() < wanted && sent == events.len();
+            let spent = sent == available;
+            link.send(bundle);
+            if let Some(epoch) = drain.filter(|e| answered_drain != Some(*e)) {
+                if caught_up || spent {
+                    link.answer_drain(epoch);
+                    answered_drain = Some(epoch);
                 }
+            }
+            if sent > 0 {
+                // Yield between bundles so that one busy reader does not starve its connection.
+                tokio::task::yield_now().await;
                 continue;
             }
-            let token = deliveries.park(bundle, credit);
-            // fe2o3 is told the link has ample credit (see `bundles`), so this does not wait for
-            // the client; only for room in the session's queue.
             tokio::select! {
-                result = sender.send(carrier(token)) => if result.is_err() {
-                    deliveries.take(token);
+                () = link.changed() => {}
+                changed = appended.changed(), if available > 0 => if changed.is_err() { return },
+                reason = &mut self.claim.displaced => {
+                    let text = reason.ok().unwrap_or_else(|| "A receiver with a higher epoch took over.".to_owned());
+                    link.close(Some(amqp::error("amqp:link:stolen", text)));
                     return;
-                },
-                reason = &mut claim.displaced => return displaced(sender, reason.ok()).await,
+                }
                 () = shared.shutdown.cancelled() => return,
             }
         }
     }
-}
-
-/// The link's flow state after `sent` deliveries, for a drain or echo answer.
-fn flow_reply(credit: &LinkCredit, sent: u32) -> FlowReply {
-    FlowReply {
-        delivery_count: sent,
-        link_credit: credit.credit_left(sent),
-        drain: credit.draining(),
-    }
-}
-
-/// The delivery fe2o3 sends in place of a bundle: pre-settled, holding its token.
-fn carrier(token: u64) -> Sendable<AmqpValue<u64>> {
-    Sendable::builder()
-        .message(Message::builder().body(AmqpValue(token)).build())
-        .message_format(BUNDLE_MESSAGE_FORMAT)
-        .settled(true)
-        .build()
-}
-
-async fn displaced(sender: Sender, reason: Option<String>) {
-    let text = reason.unwrap_or_else(|| "A receiver with a higher epoch took over.".to_owned());
-    refuse(
-        LinkEndpoint::Sender(sender),
-        amqp::error("amqp:link:stolen", text),
-    )
-    .await;
 }
 
 /// Adds the stored event to `bundle` as the service delivers it: stamped with its sequence
@@ -411,7 +337,7 @@ mod tests {
         amqp::encode(&message).expect("encode").to_vec()
     }
 
-    /// What the client receives: the message the shim writes for the event.
+    /// What the client receives: the message the engine sends for the event.
     fn received(event: &StoredEvent, metrics_of: Option<&Partition>) -> Vec<u8> {
         let mut bundle = Bundle::default();
         push_delivery(&mut bundle, event, metrics_of);
