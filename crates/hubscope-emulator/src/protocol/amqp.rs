@@ -1,10 +1,10 @@
 //! Small helpers over fe2o3-amqp's message and error types, shaped for the Event Hubs contract.
 
 use bytes::Bytes;
-use fe2o3_amqp::types::definitions::{self, ErrorCondition, Fields};
-use fe2o3_amqp::types::messaging::message::__private::Serializable;
-use fe2o3_amqp::types::messaging::{ApplicationProperties, Body, Message, Properties};
-use fe2o3_amqp::types::primitives::{SimpleValue, Symbol, Value};
+use fe2o3_amqp_types::definitions::{self, ErrorCondition, Fields};
+use fe2o3_amqp_types::messaging::message::__private::Serializable;
+use fe2o3_amqp_types::messaging::{ApplicationProperties, Body, Message, Properties};
+use fe2o3_amqp_types::primitives::{SimpleValue, Symbol, Value};
 
 /// A message with whatever body it carries.
 pub type AmqpMessage = Message<Body<Value>>;
@@ -25,7 +25,7 @@ pub fn encode(message: &AmqpMessage) -> Result<Bytes, serde_amqp::Error> {
 /// # Errors
 /// `serde_amqp`'s decoding error for bytes that are not a message.
 pub fn decode(bytes: &[u8]) -> Result<AmqpMessage, serde_amqp::Error> {
-    use fe2o3_amqp::types::messaging::message::__private::Deserializable;
+    use fe2o3_amqp_types::messaging::message::__private::Deserializable;
     serde_amqp::from_slice::<Deserializable<AmqpMessage>>(bytes).map(|d| d.0)
 }
 
@@ -59,8 +59,8 @@ pub fn set_annotation(message: &mut AmqpMessage, key: &str, value: Value) {
     message
         .message_annotations
         .get_or_insert_with(|| {
-            fe2o3_amqp::types::messaging::MessageAnnotations(
-                fe2o3_amqp::types::primitives::OrderedMap::new(),
+            fe2o3_amqp_types::messaging::MessageAnnotations(
+                fe2o3_amqp_types::primitives::OrderedMap::new(),
             )
         })
         .0
@@ -120,7 +120,7 @@ pub fn reply(request: &AmqpMessage, status: i32, description: &str, body: Value)
             ..Properties::default()
         }),
         application_properties: Some(properties),
-        body: Body::Value(fe2o3_amqp::types::messaging::AmqpValue(body)),
+        body: Body::Value(fe2o3_amqp_types::messaging::AmqpValue(body)),
         footer: None,
     }
 }

@@ -5,7 +5,7 @@
 //! ([`events_of`]): each is stored as the publisher encoded it, never decoded and re-encoded.
 
 use bytes::Bytes;
-use fe2o3_amqp::types::messaging::MessageAnnotations;
+use fe2o3_amqp_types::messaging::MessageAnnotations;
 
 use crate::protocol::sections;
 use crate::protocol::wire::WireError;
@@ -66,9 +66,9 @@ pub fn events_of(batch: &Bytes) -> Result<BatchEvents, BatchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fe2o3_amqp::types::messaging::{AmqpValue, Body, Data, Message};
-    use fe2o3_amqp::types::primitives::{Binary, Symbol, Value};
     use fe2o3_amqp_types::messaging::annotations::OwnedKey;
+    use fe2o3_amqp_types::messaging::{AmqpValue, Body, Data, Message};
+    use fe2o3_amqp_types::primitives::{Binary, Symbol, Value};
 
     const NOTE: &str = "x-opt-note";
 

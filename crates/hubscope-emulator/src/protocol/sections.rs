@@ -187,10 +187,10 @@ fn section_code(section: &[u8]) -> Result<u64, WireError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fe2o3_amqp::types::messaging::{Body, Data, Header, Message, MessageAnnotations};
-    use fe2o3_amqp::types::primitives::{Binary, OrderedMap, Symbol, Value};
     use fe2o3_amqp_types::messaging::annotations::OwnedKey;
     use fe2o3_amqp_types::messaging::ApplicationProperties;
+    use fe2o3_amqp_types::messaging::{Body, Data, Header, Message, MessageAnnotations};
+    use fe2o3_amqp_types::primitives::{Binary, OrderedMap, Symbol, Value};
     use proptest::prelude::*;
 
     use crate::protocol::amqp;

@@ -151,9 +151,9 @@ fn put_variable(short: u8, long: u8, bytes: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fe2o3_amqp::types::messaging::MessageAnnotations;
-    use fe2o3_amqp::types::primitives::{OrderedMap, Symbol, Timestamp, Value};
     use fe2o3_amqp_types::messaging::annotations::OwnedKey;
+    use fe2o3_amqp_types::messaging::MessageAnnotations;
+    use fe2o3_amqp_types::primitives::{OrderedMap, Symbol, Timestamp, Value};
     use proptest::prelude::*;
     use serde::Serialize;
 

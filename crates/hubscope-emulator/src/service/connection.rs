@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use fe2o3_amqp::types::definitions::{self, Role};
-use fe2o3_amqp::types::messaging::TargetArchetype;
-use fe2o3_amqp::types::performatives::Attach;
+use fe2o3_amqp_types::definitions::{self, Role};
+use fe2o3_amqp_types::messaging::TargetArchetype;
+use fe2o3_amqp_types::performatives::Attach;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -228,7 +228,7 @@ async fn serve_requests(
             Ok(request) => request,
             Err(text) => {
                 let error = amqp::error("amqp:decode-error", text);
-                link.settle(&delivery, Outcome::Rejected(error));
+                link.settle(&delivery, Outcome::Rejected(error)).await;
                 continue;
             }
         };
@@ -248,7 +248,7 @@ async fn serve_requests(
         // lose a disposition that beats its own bookkeeping (docs/amqp-wire.md §0 item 8).
         // Requests are rare, so they wait a timer tick (≈1 ms, which lost none), not just a yield.
         tokio::time::sleep(REQUEST_SETTLE_DELAY).await;
-        link.settle(&delivery, Outcome::Accepted);
+        link.settle(&delivery, Outcome::Accepted).await;
         replies.send(&node, reply).await;
     }
 }
@@ -269,9 +269,9 @@ async fn serve_replies(
         let encoded =
             bundle.push_with(|out| amqp::encode(&reply).map(|bytes| out.extend_from_slice(&bytes)));
         match encoded {
-            Ok(()) => link.send(bundle),
+            Ok(()) => link.send(bundle).await,
             Err(e) => tracing::error!(error = %e, "a reply could not be encoded"),
         }
     }
-    link.close(None);
+    link.close(None).await;
 }

@@ -7,11 +7,11 @@
 
 use std::sync::Arc;
 
-use fe2o3_amqp::types::definitions;
-use fe2o3_amqp::types::messaging::{Body, DeliveryAnnotations, Message};
-use fe2o3_amqp::types::performatives::Attach;
-use fe2o3_amqp::types::primitives::{Binary, OrderedMap, Symbol, Timestamp, Value};
+use fe2o3_amqp_types::definitions;
 use fe2o3_amqp_types::messaging::annotations::OwnedKey;
+use fe2o3_amqp_types::messaging::{Body, DeliveryAnnotations, Message};
+use fe2o3_amqp_types::performatives::Attach;
+use fe2o3_amqp_types::primitives::{Binary, OrderedMap, Symbol, Timestamp, Value};
 use serde::Serialize;
 
 use crate::protocol::amqp;
@@ -193,19 +193,19 @@ impl Stream {
                 push_delivery(&mut bundle, event, metrics_of);
                 self.next = event.sequence_number + 1;
             }
-            let sent = bundle.len();
+            let handed_over = bundle.len();
             // A drain is answered once everything stored has gone out or the credit is spent:
             // the engine then uses up the rest of the credit and tells the client.
-            let caught_up = events.len() < wanted && sent == events.len();
-            let spent = sent == available;
-            link.send(bundle);
+            let caught_up = events.len() < wanted && handed_over == events.len();
+            let credit_spent = handed_over == available;
+            link.send(bundle).await;
             if let Some(epoch) = drain.filter(|e| answered_drain != Some(*e)) {
-                if caught_up || spent {
-                    link.answer_drain(epoch);
+                if caught_up || credit_spent {
+                    link.answer_drain(epoch).await;
                     answered_drain = Some(epoch);
                 }
             }
-            if sent > 0 {
+            if handed_over > 0 {
                 // Yield between bundles so that one busy reader does not starve its connection.
                 tokio::task::yield_now().await;
                 continue;
@@ -215,7 +215,7 @@ impl Stream {
                 changed = appended.changed(), if available > 0 => if changed.is_err() { return },
                 reason = &mut self.claim.displaced => {
                     let text = reason.ok().unwrap_or_else(|| "A receiver with a higher epoch took over.".to_owned());
-                    link.close(Some(amqp::error("amqp:link:stolen", text)));
+                    link.close(Some(amqp::error("amqp:link:stolen", text))).await;
                     return;
                 }
                 () = shared.shutdown.cancelled() => return,
@@ -310,7 +310,7 @@ fn runtime_metrics(partition: &Partition) -> DeliveryAnnotations {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fe2o3_amqp::types::messaging::{ApplicationProperties, Data, Properties};
+    use fe2o3_amqp_types::messaging::{ApplicationProperties, Data, Properties};
 
     use crate::config::{EmulatorConfig, HubConfig};
     use crate::storage::namespace::Namespace;

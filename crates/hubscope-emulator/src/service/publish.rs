@@ -8,10 +8,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use fe2o3_amqp::types::definitions;
-use fe2o3_amqp::types::messaging::MessageAnnotations;
-use fe2o3_amqp::types::primitives::{Symbol, Value};
+use fe2o3_amqp_types::definitions;
 use fe2o3_amqp_types::messaging::annotations::OwnedKey;
+use fe2o3_amqp_types::messaging::MessageAnnotations;
+use fe2o3_amqp_types::primitives::{Symbol, Value};
 
 use crate::protocol::amqp::{self, BATCH_MESSAGE_FORMAT};
 use crate::protocol::batches;
@@ -91,13 +91,11 @@ pub async fn serve(mut link: IncomingLink, target: Target, shared: Arc<Shared>) 
         // engine also sends the Rust SDK its dispositions in two phases, so a send that loses
         // this race is not lost.
         tokio::task::yield_now().await;
-        link.settle(
-            &delivery,
-            match outcome {
-                Ok(()) => Outcome::Accepted,
-                Err(error) => Outcome::Rejected(error),
-            },
-        );
+        let outcome = match outcome {
+            Ok(()) => Outcome::Accepted,
+            Err(error) => Outcome::Rejected(error),
+        };
+        link.settle(&delivery, outcome).await;
     }
 }
 

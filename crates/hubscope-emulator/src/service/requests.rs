@@ -3,8 +3,8 @@
 //! Both are pure functions from a request message to a reply message; the session module carries
 //! them over links.
 
-use fe2o3_amqp::types::messaging::Body;
-use fe2o3_amqp::types::primitives::{Array, OrderedMap, Timestamp, Value};
+use fe2o3_amqp_types::messaging::Body;
+use fe2o3_amqp_types::primitives::{Array, OrderedMap, Timestamp, Value};
 
 use crate::config::AuthMode;
 use crate::protocol::amqp::{

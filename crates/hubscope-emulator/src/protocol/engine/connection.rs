@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::endpoints::{Command, Commands};
+use super::endpoints::{Command, Commands, COMMAND_BUFFER};
 use super::outbox::Outbox;
 use super::session::{Context, Session, Violation};
 use super::{Application, Settings};
@@ -95,7 +95,7 @@ pub async fn serve<S>(
     S: AsyncRead + AsyncWrite + Send + Unpin,
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = mpsc::channel(COMMAND_BUFFER);
     let mut connection = Connection::new(app, settings, tx);
     let mut inbound = BytesMut::with_capacity(READ_CHUNK);
     let mut needs_flush = false;
@@ -152,6 +152,12 @@ pub async fn serve<S>(
     }
     connection.end_all();
     let _ = tokio::time::timeout(CLOSE_WAIT, writer.shutdown()).await;
+}
+
+/// A command sender for frames that arrive while shutting down, when ours is gone: attaches
+/// then get endpoints whose commands are dropped.
+fn spare_commands() -> Commands {
+    mpsc::channel(1).0
 }
 
 /// Writes some of `unwritten` (`Some(bytes written)`), or flushes when it is empty (`None`).
@@ -498,9 +504,7 @@ impl<'a> Connection<'a> {
         channel: u16,
         handle: impl FnOnce(&mut Session, &mut Context<'_>) -> Result<(), Violation>,
     ) {
-        let Some(commands) = self.commands.clone().or_else(|| self.spare_commands()) else {
-            return;
-        };
+        let commands = self.commands.clone().unwrap_or_else(spare_commands);
         let Some(session) = self.sessions.get_mut(&channel) else {
             // A frame crossing our End (after a session error): dropped.
             tracing::debug!(channel, "frame on a channel with no session");
@@ -536,13 +540,6 @@ impl<'a> Connection<'a> {
                 self.fail(&condition, &text);
             }
         }
-    }
-
-    /// A command sender for frames that arrive while shutting down, when ours is gone: attaches
-    /// then get endpoints whose commands are dropped.
-    fn spare_commands(&self) -> Option<Commands> {
-        let (tx, _) = mpsc::unbounded_channel();
-        Some(tx)
     }
 
     fn on_command(&mut self, command: Command) {

@@ -43,7 +43,11 @@ pub(super) enum Command {
     },
 }
 
-pub(super) type Commands = mpsc::UnboundedSender<Command>;
+pub(super) type Commands = mpsc::Sender<Command>;
+
+/// Commands queued per connection before a handler waits for the engine to take them. The
+/// engine never waits for a handler, so a full queue only slows the handlers down.
+pub(super) const COMMAND_BUFFER: usize = 1024;
 
 /// How a delivery the client sent ended.
 #[derive(Debug, Clone)]
@@ -76,7 +80,7 @@ pub struct InboundDelivery {
 #[derive(Debug)]
 pub struct IncomingLink {
     pub(super) id: LinkId,
-    pub(super) deliveries: mpsc::UnboundedReceiver<InboundDelivery>,
+    pub(super) deliveries: mpsc::Receiver<InboundDelivery>,
     pub(super) commands: Commands,
 }
 
@@ -88,13 +92,16 @@ impl IncomingLink {
 
     /// Settles a delivery with its outcome (nothing goes out for a pre-settled one, but its
     /// credit comes back).
-    pub fn settle(&self, delivery: &InboundDelivery, outcome: Outcome) {
-        let _ = self.commands.send(Command::Settle {
-            link: self.id,
-            delivery_id: delivery.delivery_id,
-            settled_by_client: delivery.settled,
-            outcome,
-        });
+    pub async fn settle(&self, delivery: &InboundDelivery, outcome: Outcome) {
+        let _ = self
+            .commands
+            .send(Command::Settle {
+                link: self.id,
+                delivery_id: delivery.delivery_id,
+                settled_by_client: delivery.settled,
+                outcome,
+            })
+            .await;
     }
 }
 
@@ -119,7 +126,7 @@ impl OutgoingLink {
     }
 
     /// Hands deliveries to the engine, which sends them as credit and the session window allow.
-    pub fn send(&self, bundle: Bundle) {
+    pub async fn send(&self, bundle: Bundle) {
         if bundle.is_empty() {
             return;
         }
@@ -129,10 +136,13 @@ impl OutgoingLink {
             state.claimed = state.claimed.saturating_add(count);
             state.claimed_bytes += bundle.byte_len();
         }
-        let _ = self.commands.send(Command::Deliver {
-            link: self.id,
-            bundle,
-        });
+        let _ = self
+            .commands
+            .send(Command::Deliver {
+                link: self.id,
+                bundle,
+            })
+            .await;
     }
 
     /// The client's pending drain request, if any: answer it with [`Self::answer_drain`] once
@@ -144,11 +154,14 @@ impl OutgoingLink {
 
     /// Answers drain request `epoch`: after what was handed over before, the rest of the credit
     /// is used up and the client is told so (AMQP 1.0 §2.6.7).
-    pub fn answer_drain(&self, epoch: u64) {
-        let _ = self.commands.send(Command::AnswerDrain {
-            link: self.id,
-            epoch,
-        });
+    pub async fn answer_drain(&self, epoch: u64) {
+        let _ = self
+            .commands
+            .send(Command::AnswerDrain {
+                link: self.id,
+                epoch,
+            })
+            .await;
     }
 
     /// Whether the client has detached the link (or its session or connection has ended).
@@ -170,11 +183,14 @@ impl OutgoingLink {
     }
 
     /// Detaches the link (closed), with an error when there is one.
-    pub fn close(self, error: Option<definitions::Error>) {
-        let _ = self.commands.send(Command::Close {
-            link: self.id,
-            error,
-        });
+    pub async fn close(self, error: Option<definitions::Error>) {
+        let _ = self
+            .commands
+            .send(Command::Close {
+                link: self.id,
+                error,
+            })
+            .await;
     }
 }
 

@@ -16,6 +16,8 @@
 
 mod connection;
 mod endpoints;
+mod frames;
+mod links;
 mod outbox;
 mod session;
 
@@ -72,9 +74,10 @@ pub struct LinkOptions {
     /// has (`OutgoingLink::answer_drain`); otherwise the engine answers as soon as its queue is
     /// empty.
     pub answers_drain: bool,
-    /// When the client ends a session whose every link has this, nothing is sent in answer,
-    /// not even the End: the Rust SDK drops its `$cbs` sessions after sending End and closes the
-    /// whole connection if anything more arrives on one (docs/amqp-wire.md §9).
+    /// The client drops the link when it detaches it, and its session when it ends it: its
+    /// Detach goes unanswered, and when every link of a session has this, so does its End. The
+    /// Rust SDK treats its `$cbs` links so, and closes the whole connection when anything more
+    /// arrives on one (docs/amqp-wire.md §9).
     pub silent_after_peer_end: bool,
 }
 

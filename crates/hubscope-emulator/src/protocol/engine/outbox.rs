@@ -7,7 +7,7 @@ use fe2o3_amqp_types::performatives::Performative;
 use tokio::time::Instant;
 
 use super::endpoints::Outcome;
-use super::session::disposition;
+use super::frames::disposition;
 use crate::protocol::codec;
 
 /// Unwritten bytes beyond which no more deliveries are encoded: what bounds a connection's

@@ -4,14 +4,17 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use fe2o3_amqp_types::definitions::{self, Handle, ReceiverSettleMode, Role, SenderSettleMode};
-use fe2o3_amqp_types::messaging::{Accepted, DeliveryState, Rejected, Target, TargetArchetype};
-use fe2o3_amqp_types::performatives::{Attach, Detach, Disposition, Flow, Performative, Transfer};
+use fe2o3_amqp_types::definitions::{self, Handle, Role};
+use fe2o3_amqp_types::performatives::{Attach, Detach, Flow, Performative, Transfer};
 use tokio::sync::mpsc;
 
 use super::endpoints::{
     Commands, InboundDelivery, IncomingLink, LinkId, Outcome, OutgoingLink, Payload, SenderFlow,
 };
+use super::frames::{
+    attach_reply, detach, disposition, name_of, receiving_flow, sending_flow, session_flow,
+};
+use super::links::{answer_drain, grant, next_part, release, Link, LinkKind, Receiving, Sending};
 use super::outbox::Outbox;
 use super::{Application, AttachContext, LinkEndpoint, Settings};
 use crate::protocol::bundles::Bundle;
@@ -29,7 +32,7 @@ pub(super) enum Violation {
     Connection(definitions::Error),
 }
 
-fn violation(condition: &str, text: impl Into<String>) -> definitions::Error {
+pub(super) fn violation(condition: &str, text: impl Into<String>) -> definitions::Error {
     crate::protocol::amqp::error(condition, text)
 }
 
@@ -64,61 +67,6 @@ pub(super) struct Session {
     ready: VecDeque<u32>,
     /// Whether every link attached so far is a token link of the Rust SDK (see `LinkOptions`).
     only_silent_links: bool,
-}
-
-struct Link {
-    id: LinkId,
-    local_handle: u32,
-    /// We have detached it and wait for the client's Detach.
-    detach_sent: bool,
-    silent_after_peer_end: bool,
-    kind: LinkKind,
-}
-
-enum LinkKind {
-    Receiving(Receiving),
-    Sending(Sending),
-    /// Refused at attach: nothing on it is served.
-    Refused,
-}
-
-/// A link the client sends on.
-struct Receiving {
-    deliveries: Option<mpsc::UnboundedSender<InboundDelivery>>,
-    /// Credit the client has left, by our count.
-    credit: u32,
-    delivery_count: u32,
-    /// Deliveries handed to the handler and not settled yet.
-    outstanding: u32,
-    partial: Option<Partial>,
-}
-
-/// A delivery whose frames are still arriving.
-struct Partial {
-    delivery_id: u32,
-    message_format: u32,
-    settled: bool,
-    parts: Vec<Bytes>,
-    size: u64,
-}
-
-/// A link the client receives on.
-struct Sending {
-    flow: Arc<SenderFlow>,
-    delivery_count: u32,
-    queue: VecDeque<Bundle>,
-    /// Where the front bundle is: its next event, and how much of that event is already sent.
-    next_event: usize,
-    sent_of_event: usize,
-    /// The handler answers drains itself (see `LinkOptions::answers_drain`).
-    answers_drain: bool,
-    /// A drain answer waiting for the queue to empty.
-    drain_answer: Option<u64>,
-    /// The drain flag of the client's last Flow, echoed in ours.
-    drain: bool,
-    /// Drains asked for so far: each is answered by its number, so an answer to one that a
-    /// later Flow replaced is dropped.
-    drains: u64,
 }
 
 impl Session {
@@ -181,7 +129,7 @@ impl Session {
         cx: &mut Context<'_>,
     ) -> Result<(), Violation> {
         match performative {
-            Performative::Attach(attach) => self.on_attach(attach, cx),
+            Performative::Attach(attach) => self.on_attach(&attach, cx),
             Performative::Flow(flow) => self.on_flow(&flow, cx),
             Performative::Detach(detach) => {
                 self.on_detach(&detach, cx);
@@ -196,7 +144,7 @@ impl Session {
         }
     }
 
-    fn on_attach(&mut self, attach: Attach, cx: &mut Context<'_>) -> Result<(), Violation> {
+    fn on_attach(&mut self, attach: &Attach, cx: &mut Context<'_>) -> Result<(), Violation> {
         let handle = attach.handle.0;
         if handle > HANDLE_MAX {
             return Err(Violation::Connection(violation(
@@ -216,7 +164,9 @@ impl Session {
         let id = *cx.next_link_id;
         *cx.next_link_id += 1;
         let (endpoint, kind) = if attach.role == Role::Sender {
-            let (tx, rx) = mpsc::unbounded_channel();
+            // Room for all the credit granted and as much again (a client may send past it).
+            let room = usize::try_from(cx.settings.link_credit).unwrap_or(1).max(1) * 2;
+            let (tx, rx) = mpsc::channel(room);
             let endpoint = LinkEndpoint::Incoming(IncomingLink {
                 id,
                 deliveries: rx,
@@ -254,10 +204,10 @@ impl Session {
             peer: cx.peer,
             session: self.id,
         };
-        let decision = cx.app.attach(&context, &attach, endpoint);
+        let decision = cx.app.attach(&context, attach, endpoint);
         cx.out.frame(
             self.local_channel,
-            &attach_reply(&attach, local_handle, cx.settings),
+            &attach_reply(attach, local_handle, cx.settings),
         );
         let mut link = Link {
             id,
@@ -386,7 +336,9 @@ impl Session {
             // Not attached: nothing to answer (AMQP 1.0 §2.6.5 lets a peer detach twice).
             return;
         };
-        if !link.detach_sent {
+        // A silent link's client has already dropped it (see `LinkOptions`): a Detach in answer
+        // would reach a link, or a session, it no longer knows, and it closes the connection.
+        if !link.detach_sent && !link.silent_after_peer_end {
             let reply = Performative::Detach(Detach {
                 handle: Handle(link.local_handle),
                 closed: detach.closed,
@@ -439,48 +391,9 @@ impl Session {
                 format!("Transfer on handle {handle}, on which the client receives."),
             )));
         };
-        let delivery = match receiving.partial.take() {
-            // A continuation: its delivery id and tag, if repeated, are ignored (the Rust SDK's
-            // fe2o3 0.16 puts a new id on the last frame of a long delivery, docs/amqp-wire.md §4).
-            Some(mut partial) => {
-                partial.size += payload.len() as u64;
-                if partial.size <= cx.settings.reassembly_limit as u64 {
-                    partial.parts.push(payload);
-                } else {
-                    partial.parts.clear();
-                }
-                partial
-            }
-            None => {
-                // A delivery beyond the credit granted is still taken (and counts against the
-                // next grant): refusing it would fail a send the client thinks it may make.
-                if receiving.credit == 0 {
-                    tracing::debug!(handle, "a transfer beyond the link credit granted");
-                }
-                receiving.credit = receiving.credit.saturating_sub(1);
-                receiving.delivery_count = receiving.delivery_count.wrapping_add(1);
-                let Some(delivery_id) = transfer.delivery_id else {
-                    return Err(Violation::Session(violation(
-                        "amqp:decode-error",
-                        "The first transfer of a delivery has no delivery-id.",
-                    )));
-                };
-                Partial {
-                    delivery_id,
-                    message_format: transfer.message_format.unwrap_or(0),
-                    settled: transfer.settled.unwrap_or(false),
-                    size: payload.len() as u64,
-                    parts: vec![payload],
-                }
-            }
+        let Some(delivery) = next_part(receiving, transfer, payload, cx.settings)? else {
+            return Ok(());
         };
-        if transfer.aborted {
-            return Ok(());
-        }
-        if transfer.more {
-            receiving.partial = Some(delivery);
-            return Ok(());
-        }
         let payload = if delivery.size > cx.settings.reassembly_limit as u64 {
             Payload::TooLarge {
                 size: delivery.size,
@@ -504,10 +417,10 @@ impl Session {
         let handed = receiving
             .deliveries
             .as_ref()
-            .is_some_and(|tx| tx.send(inbound).is_ok());
+            .is_some_and(|tx| tx.try_send(inbound).is_ok());
         if !handed {
-            // Nobody serves the link any more: refuse what comes, so the client is not left
-            // waiting for an outcome.
+            // Nobody serves the link any more, or the client sent far past its credit: refuse
+            // the delivery, so the client is not left waiting for an outcome.
             receiving.outstanding -= 1;
             if !delivery.settled {
                 let error = violation("amqp:link:detach-forced", "The link is no longer served.");
@@ -704,188 +617,5 @@ impl Session {
     /// Sends what was waiting for room in the output.
     pub(super) fn resume(&mut self, cx: &mut Context<'_>) {
         self.pump(cx);
-    }
-}
-
-/// Uses up a drained link's credit and tells the client (AMQP 1.0 §2.6.7), if the drain asked
-/// is still the one pending.
-fn answer_drain(
-    sending: &mut Sending,
-    epoch: u64,
-    local_handle: u32,
-    state: (u32, u32, u32),
-    channel: u16,
-    cx: &mut Context<'_>,
-) {
-    let mut advanced = None;
-    sending.flow.update(|s| {
-        if s.drain_epoch == Some(epoch) {
-            advanced = Some(s.credit);
-            s.credit = 0;
-            s.drain_epoch = None;
-        }
-    });
-    let Some(unused) = advanced else {
-        return;
-    };
-    sending.delivery_count = sending.delivery_count.wrapping_add(unused);
-    let mut reply = sending_flow(sending, local_handle, state);
-    if let Performative::Flow(flow) = &mut reply {
-        flow.drain = true;
-        flow.link_credit = Some(0);
-    }
-    cx.out.frame(channel, &reply);
-}
-
-/// Tops up a receiving link's credit once half is used, unless its handler is behind.
-fn grant(
-    receiving: &mut Receiving,
-    local_handle: u32,
-    channel: u16,
-    state: (u32, u32, u32),
-    cx: &mut Context<'_>,
-) {
-    let target = cx.settings.link_credit;
-    let wanted = target.saturating_sub(receiving.outstanding);
-    if receiving.deliveries.is_none()
-        || receiving.credit >= target / 2
-        || wanted <= receiving.credit
-    {
-        return;
-    }
-    receiving.credit = wanted;
-    cx.out
-        .frame(channel, &receiving_flow(receiving, local_handle, state));
-}
-
-fn release(link: &mut Link) {
-    match &mut link.kind {
-        LinkKind::Receiving(receiving) => receiving.deliveries = None,
-        LinkKind::Sending(sending) => {
-            sending.queue.clear();
-            sending.flow.update(|s| s.detached = true);
-        }
-        LinkKind::Refused => {}
-    }
-}
-
-fn session_flow(
-    (next_incoming_id, incoming_window, next_outgoing_id): (u32, u32, u32),
-) -> Performative {
-    Performative::Flow(Flow {
-        next_incoming_id: Some(next_incoming_id),
-        incoming_window,
-        next_outgoing_id,
-        outgoing_window: u32::MAX,
-        handle: None,
-        delivery_count: None,
-        link_credit: None,
-        available: None,
-        drain: false,
-        echo: false,
-        properties: None,
-    })
-}
-
-fn sending_flow(sending: &Sending, local_handle: u32, state: (u32, u32, u32)) -> Performative {
-    let credit = sending.flow.lock().credit;
-    let queued: usize = sending.queue.iter().map(Bundle::len).sum();
-    let mut flow = session_flow(state);
-    if let Performative::Flow(f) = &mut flow {
-        f.handle = Some(Handle(local_handle));
-        f.delivery_count = Some(sending.delivery_count);
-        f.link_credit = Some(credit);
-        f.available = Some(u32::try_from(queued).unwrap_or(u32::MAX));
-        f.drain = sending.drain;
-    }
-    flow
-}
-
-fn receiving_flow(
-    receiving: &Receiving,
-    local_handle: u32,
-    state: (u32, u32, u32),
-) -> Performative {
-    let mut flow = session_flow(state);
-    if let Performative::Flow(f) = &mut flow {
-        f.handle = Some(Handle(local_handle));
-        f.delivery_count = Some(receiving.delivery_count);
-        f.link_credit = Some(receiving.credit);
-    }
-    flow
-}
-
-fn detach(local_handle: u32, error: Option<definitions::Error>) -> Performative {
-    Performative::Detach(Detach {
-        handle: Handle(local_handle),
-        closed: true,
-        error,
-    })
-}
-
-/// A disposition for one delivery the client sent.
-pub(super) fn disposition(delivery_id: u32, settled: bool, outcome: Outcome) -> Performative {
-    let state = match outcome {
-        Outcome::Accepted => DeliveryState::Accepted(Accepted {}),
-        Outcome::Rejected(error) => DeliveryState::Rejected(Rejected { error: Some(error) }),
-    };
-    Performative::Disposition(Disposition {
-        role: Role::Receiver,
-        first: delivery_id,
-        last: None,
-        settled,
-        state: Some(state),
-        batchable: false,
-    })
-}
-
-/// Our Attach in answer to the client's: source and target echoed (Python refuses a null in
-/// either; the Rust SDK's receivers attach with a null target, so one is made up, docs/amqp-wire.md
-/// §5), what we send pre-settled and what we receive settled at once (§0 items 3–4).
-fn attach_reply(attach: &Attach, local_handle: u32, settings: &Settings) -> Performative {
-    let we_send = attach.role == Role::Receiver;
-    let target = match (&attach.target, we_send) {
-        (None, true) => Some(Box::new(TargetArchetype::Target(
-            Target::builder().address(attach.name.clone()).build(),
-        ))),
-        (target, _) => target.clone(),
-    };
-    Performative::Attach(Attach {
-        name: attach.name.clone(),
-        handle: Handle(local_handle),
-        role: if we_send {
-            Role::Sender
-        } else {
-            Role::Receiver
-        },
-        snd_settle_mode: if we_send {
-            SenderSettleMode::Settled
-        } else {
-            attach.snd_settle_mode.clone()
-        },
-        rcv_settle_mode: ReceiverSettleMode::First,
-        source: attach.source.clone(),
-        target,
-        unsettled: None,
-        incomplete_unsettled: false,
-        initial_delivery_count: we_send.then_some(0),
-        max_message_size: (!we_send).then_some(settings.max_message_size),
-        offered_capabilities: None,
-        desired_capabilities: None,
-        properties: None,
-    })
-}
-
-fn name_of(performative: &Performative) -> &'static str {
-    match performative {
-        Performative::Open(_) => "open",
-        Performative::Begin(_) => "begin",
-        Performative::Attach(_) => "attach",
-        Performative::Flow(_) => "flow",
-        Performative::Transfer(_) => "transfer",
-        Performative::Disposition(_) => "disposition",
-        Performative::Detach(_) => "detach",
-        Performative::End(_) => "end",
-        Performative::Close(_) => "close",
     }
 }
