@@ -890,3 +890,44 @@ def test_attach_to_unknown_hub(peers, role):
     assert answer["closed"]
     peer.end(session)
     peer.close()
+
+
+def test_session_window_is_applied_per_transfer(peers):
+    """9. The session's incoming window counts every transfer frame (AMQP 1.0 §2.5.6): with a
+    window of a few frames, the server stops sending when it is used up and goes on when the
+    client widens it, so a backlog larger than the window arrives whole, and no transfer ever
+    goes past the window the client's last Begin or Flow gave."""
+    peer = connected(peers, max_frame_size=4096)
+    session = peer.begin()
+    put_token(peer, session)
+    texts = [f"w{i}" for i in range(12)]
+    publish_to_partition(peer, session, 1, texts)
+    # A second session whose window is three 4 KiB frames.
+    narrow = peer.connection.session()
+    narrow.incoming_capacity = 3 * 4096
+    narrow.open()
+    request = peer.sent(peer.flush(), "begin", "Begin (narrow window)")
+    narrow.channel = request.channel
+    peer.answer(request, "Begin", lambda f: f.name == "begin" and f["remote-channel"] == request.channel)
+    window = int(request["incoming-window"])
+    assert 0 < window < len(texts), f"Proton announced a window of {window}"
+    receiver = peer.attach_receiver(narrow, f"{HUB}/ConsumerGroups/$Default/Partitions/1")
+    receiver.flow(len(texts))
+    messages, _ = peer.receive(receiver, len(texts))
+    assert [m.properties["n"] for m in messages] == texts
+    # Replay the session's frames in order: each transfer's id must be inside the window.
+    limit, next_id, seen = window, 0, 0
+    for frame in peer.frames:
+        if frame.session != narrow.channel:
+            continue
+        if frame.direction == OUT and frame.name == "flow":
+            limit = int(frame["next-incoming-id"] or 0) + int(frame["incoming-window"])
+        elif frame.direction == IN and frame.name == "transfer":
+            assert next_id < limit, f"transfer {next_id} beyond the window ({limit}): {frame.describe(peer.t0)}"
+            next_id += 1
+            seen += 1
+    assert seen >= len(texts)
+    peer.detach(receiver)
+    peer.end(narrow)
+    peer.end(session)
+    peer.close()
