@@ -26,12 +26,10 @@ use crate::protocol::engine::{
 use crate::service::address::{parse_node, Node};
 use crate::service::auth::ConnectionGrants;
 use crate::service::consume;
-use crate::service::publish;
+use crate::service::publish::{self, MAX_MESSAGE_SIZE};
 use crate::service::requests;
 use crate::service::shared::Shared;
 
-/// The largest publish the service takes, and what our receiving links advertise.
-pub const MAX_MESSAGE_SIZE: u64 = 1024 * 1024;
 /// A delivery is kept whole up to this size, so that one over the limit can be rejected with its
 /// size (`publish` applies the limit); beyond it only its size is counted, which bounds memory
 /// per delivery.

@@ -18,12 +18,14 @@ use crate::protocol::batches;
 use crate::protocol::engine::{InboundDelivery, IncomingLink, Outcome, Payload};
 use crate::protocol::sections;
 use crate::service::auth::ConnectionGrants;
-use crate::service::connection::MAX_MESSAGE_SIZE;
 use crate::service::shared::Shared;
 use crate::storage::namespace::Hub;
 use crate::storage::store::{NewEvent, Partition};
 
 const PARTITION_KEY: &str = "x-opt-partition-key";
+
+/// The largest publish the service takes, and what our receiving links advertise.
+pub const MAX_MESSAGE_SIZE: u64 = 1024 * 1024;
 
 /// Where a publish link's events go: its hub, and its partition when the address names one.
 #[derive(Debug)]

@@ -16,8 +16,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::endpoints::{Command, Commands, COMMAND_BUFFER};
+use super::frames::Violation;
 use super::outbox::Outbox;
-use super::session::{Context, Session, Violation};
+use super::session::{Context, Session};
 use super::{Application, Settings};
 use crate::protocol::amqp;
 use crate::protocol::codec::{self, Body, PeerProfile, SaslBody, Unit};

@@ -1,13 +1,22 @@
-//! The performatives a session sends, built from its state.
+//! The performatives a session sends, and the protocol errors that end a session or a connection.
 
 use fe2o3_amqp_types::definitions::{self, Handle, ReceiverSettleMode, Role, SenderSettleMode};
 use fe2o3_amqp_types::messaging::{Accepted, DeliveryState, Rejected, Target, TargetArchetype};
 use fe2o3_amqp_types::performatives::{Attach, Detach, Disposition, Flow, Performative};
 
 use super::endpoints::Outcome;
-use super::links::{Receiving, Sending};
 use super::Settings;
-use crate::protocol::bundles::Bundle;
+
+/// What ends a session or the connection when a client breaks the protocol.
+#[derive(Debug)]
+pub(super) enum Violation {
+    Session(definitions::Error),
+    Connection(definitions::Error),
+}
+
+pub(super) fn violation(condition: &str, text: impl Into<String>) -> definitions::Error {
+    crate::protocol::amqp::error(condition, text)
+}
 
 pub(super) fn session_flow(
     (next_incoming_id, incoming_window, next_outgoing_id): (u32, u32, u32),
@@ -25,38 +34,6 @@ pub(super) fn session_flow(
         echo: false,
         properties: None,
     })
-}
-
-pub(super) fn sending_flow(
-    sending: &Sending,
-    local_handle: u32,
-    state: (u32, u32, u32),
-) -> Performative {
-    let credit = sending.flow.lock().credit;
-    let queued: usize = sending.queue.iter().map(Bundle::len).sum();
-    let mut flow = session_flow(state);
-    if let Performative::Flow(f) = &mut flow {
-        f.handle = Some(Handle(local_handle));
-        f.delivery_count = Some(sending.delivery_count);
-        f.link_credit = Some(credit);
-        f.available = Some(u32::try_from(queued).unwrap_or(u32::MAX));
-        f.drain = sending.drain;
-    }
-    flow
-}
-
-pub(super) fn receiving_flow(
-    receiving: &Receiving,
-    local_handle: u32,
-    state: (u32, u32, u32),
-) -> Performative {
-    let mut flow = session_flow(state);
-    if let Performative::Flow(f) = &mut flow {
-        f.handle = Some(Handle(local_handle));
-        f.delivery_count = Some(receiving.delivery_count);
-        f.link_credit = Some(receiving.credit);
-    }
-    flow
 }
 
 pub(super) fn detach(local_handle: u32, error: Option<definitions::Error>) -> Performative {

@@ -5,12 +5,13 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use fe2o3_amqp_types::definitions::Handle;
 use fe2o3_amqp_types::performatives::{Performative, Transfer};
 use tokio::sync::mpsc;
 
 use super::endpoints::{InboundDelivery, LinkId, SenderFlow};
-use super::frames::{receiving_flow, sending_flow};
-use super::session::{violation, Context, Violation};
+use super::frames::{session_flow, violation, Violation};
+use super::outbox::Outbox;
 use super::Settings;
 use crate::protocol::bundles::Bundle;
 
@@ -130,7 +131,7 @@ pub(super) fn answer_drain(
     local_handle: u32,
     state: (u32, u32, u32),
     channel: u16,
-    cx: &mut Context<'_>,
+    out: &mut Outbox,
 ) {
     let mut advanced = None;
     sending.flow.update(|s| {
@@ -149,7 +150,7 @@ pub(super) fn answer_drain(
         flow.drain = true;
         flow.link_credit = Some(0);
     }
-    cx.out.frame(channel, &reply);
+    out.frame(channel, &reply);
 }
 
 /// Tops up a receiving link's credit once half is used, unless its handler is behind.
@@ -158,9 +159,10 @@ pub(super) fn grant(
     local_handle: u32,
     channel: u16,
     state: (u32, u32, u32),
-    cx: &mut Context<'_>,
+    out: &mut Outbox,
+    settings: &Settings,
 ) {
-    let target = cx.settings.link_credit;
+    let target = settings.link_credit;
     let wanted = target.saturating_sub(receiving.outstanding);
     if receiving.deliveries.is_none()
         || receiving.credit >= target / 2
@@ -169,8 +171,7 @@ pub(super) fn grant(
         return;
     }
     receiving.credit = wanted;
-    cx.out
-        .frame(channel, &receiving_flow(receiving, local_handle, state));
+    out.frame(channel, &receiving_flow(receiving, local_handle, state));
 }
 
 pub(super) fn release(link: &mut Link) {
@@ -182,4 +183,36 @@ pub(super) fn release(link: &mut Link) {
         }
         LinkKind::Refused => {}
     }
+}
+
+pub(super) fn sending_flow(
+    sending: &Sending,
+    local_handle: u32,
+    state: (u32, u32, u32),
+) -> Performative {
+    let credit = sending.flow.lock().credit;
+    let queued: usize = sending.queue.iter().map(Bundle::len).sum();
+    let mut flow = session_flow(state);
+    if let Performative::Flow(f) = &mut flow {
+        f.handle = Some(Handle(local_handle));
+        f.delivery_count = Some(sending.delivery_count);
+        f.link_credit = Some(credit);
+        f.available = Some(u32::try_from(queued).unwrap_or(u32::MAX));
+        f.drain = sending.drain;
+    }
+    flow
+}
+
+pub(super) fn receiving_flow(
+    receiving: &Receiving,
+    local_handle: u32,
+    state: (u32, u32, u32),
+) -> Performative {
+    let mut flow = session_flow(state);
+    if let Performative::Flow(f) = &mut flow {
+        f.handle = Some(Handle(local_handle));
+        f.delivery_count = Some(receiving.delivery_count);
+        f.link_credit = Some(receiving.credit);
+    }
+    flow
 }

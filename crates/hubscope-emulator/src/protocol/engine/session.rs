@@ -12,9 +12,12 @@ use super::endpoints::{
     Commands, InboundDelivery, IncomingLink, LinkId, Outcome, OutgoingLink, Payload, SenderFlow,
 };
 use super::frames::{
-    attach_reply, detach, disposition, name_of, receiving_flow, sending_flow, session_flow,
+    attach_reply, detach, disposition, name_of, session_flow, violation, Violation,
 };
-use super::links::{answer_drain, grant, next_part, release, Link, LinkKind, Receiving, Sending};
+use super::links::{
+    answer_drain, grant, next_part, receiving_flow, release, sending_flow, Link, LinkKind,
+    Receiving, Sending,
+};
 use super::outbox::Outbox;
 use super::{Application, AttachContext, LinkEndpoint, Settings};
 use crate::protocol::bundles::Bundle;
@@ -24,17 +27,6 @@ use crate::protocol::codec::{self, PeerProfile, TransferHead};
 pub(super) const HANDLE_MAX: u32 = 255;
 /// Transfers a client may send before we widen its window again.
 const INCOMING_WINDOW: u32 = 5000;
-
-/// What ends a session or the connection when a client breaks the protocol.
-#[derive(Debug)]
-pub(super) enum Violation {
-    Session(definitions::Error),
-    Connection(definitions::Error),
-}
-
-pub(super) fn violation(condition: &str, text: impl Into<String>) -> definitions::Error {
-    crate::protocol::amqp::error(condition, text)
-}
 
 /// What a session needs from its connection while it handles a frame.
 pub(super) struct Context<'a> {
@@ -228,7 +220,8 @@ impl Session {
                         local_handle,
                         self.local_channel,
                         self.flow_state(),
-                        cx,
+                        cx.out,
+                        cx.settings,
                     );
                 }
             }
@@ -430,7 +423,14 @@ impl Session {
                 );
             }
         }
-        grant(receiving, local_handle, self.local_channel, state, cx);
+        grant(
+            receiving,
+            local_handle,
+            self.local_channel,
+            state,
+            cx.out,
+            cx.settings,
+        );
         Ok(())
     }
 
@@ -457,7 +457,14 @@ impl Session {
             cx.out.settle(self.local_channel, delivery_id, outcome);
         }
         if !detach_sent {
-            grant(receiving, local_handle, self.local_channel, state, cx);
+            grant(
+                receiving,
+                local_handle,
+                self.local_channel,
+                state,
+                cx.out,
+                cx.settings,
+            );
         }
     }
 
@@ -600,7 +607,14 @@ impl Session {
                         self.incoming_window,
                         self.next_outgoing_id,
                     );
-                    answer_drain(sending, epoch, local_handle, state, self.local_channel, cx);
+                    answer_drain(
+                        sending,
+                        epoch,
+                        local_handle,
+                        state,
+                        self.local_channel,
+                        cx.out,
+                    );
                 }
             }
             if blocked && !sending.queue.is_empty() {
