@@ -1,6 +1,7 @@
-//! One connection: protocol headers, SASL, Open and Close, heartbeats, and its sessions by
-//! channel. [`serve`] drives it from the socket, the handlers' commands and the clock, in one
-//! task, so that no state is shared but the links' credit.
+//! One connection's state: Open and Close, heartbeats, and its sessions by channel (the
+//! protocol headers and SASL are in `handshake`). `driver` runs it from the socket, the
+//! handlers' commands and the clock, in one task, so that no state is shared but the links'
+//! credit.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -8,41 +9,35 @@ use std::time::Duration;
 use bytes::BytesMut;
 use fe2o3_amqp_types::definitions;
 use fe2o3_amqp_types::performatives::{Close, End, Open, Performative};
-use fe2o3_amqp_types::primitives::{Array, Symbol};
-use fe2o3_amqp_types::sasl::{SaslCode, SaslMechanisms, SaslOutcome};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
-use super::endpoints::{Command, Commands, COMMAND_BUFFER};
+use super::endpoints::{Command, Commands};
 use super::frames::Violation;
 use super::outbox::Outbox;
 use super::session::{Context, Session};
 use super::{Application, Settings};
 use crate::protocol::amqp;
-use crate::protocol::codec::{self, Body, PeerProfile, SaslBody, Unit};
+use crate::protocol::codec::{self, Body, PeerProfile, Unit};
 
 /// Largest frame accepted before the client's Open has been read (Python pipelines its Open,
 /// Begin and Attach, and an Attach with filters can be long).
-const PRE_OPEN_MAX_FRAME: usize = 64 * 1024;
+pub(super) const PRE_OPEN_MAX_FRAME: usize = 64 * 1024;
 /// The smallest max-frame-size AMQP allows (§2.7.1); a client's smaller value is raised to it.
-const MIN_MAX_FRAME: usize = 512;
+pub(super) const MIN_MAX_FRAME: usize = 512;
 /// Largest frame we send, whatever the client allows.
 const OUTGOING_MAX_FRAME: usize = 1024 * 1024;
 /// Sessions per connection; the channel numbers we hand out stay below it.
 const CHANNEL_MAX: u16 = 4095;
 /// Bytes asked of the socket per read.
-const READ_CHUNK: usize = 64 * 1024;
+pub(super) const READ_CHUNK: usize = 64 * 1024;
 /// Commands taken per wake-up before the socket gets its turn again.
-const COMMANDS_PER_TURN: usize = 1024;
+pub(super) const COMMANDS_PER_TURN: usize = 1024;
 /// How long we wait for the client's Close after sending ours.
-const CLOSE_WAIT: Duration = Duration::from_millis(500);
-/// Mechanisms offered, as the service offers them; authorization comes later over `$cbs`.
-const MECHANISMS: [&str; 4] = ["MSSBCBS", "PLAIN", "ANONYMOUS", "EXTERNAL"];
+pub(super) const CLOSE_WAIT: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+pub(super) enum Phase {
     /// Waiting for the client's first protocol header.
     Header,
     /// SASL header exchanged; waiting for its sasl-init.
@@ -57,124 +52,46 @@ enum Phase {
     Done,
 }
 
-struct Connection<'a> {
-    app: &'a mut dyn Application,
-    settings: &'a Settings,
-    phase: Phase,
-    peer: PeerProfile,
-    out: Outbox,
-    /// Sessions by the client's channel.
-    sessions: HashMap<u16, Session>,
-    local_channels: HashSet<u16>,
-    /// Where the search for a free channel of ours starts: channels are handed out in rotation,
-    /// because the Rust SDK frees an ended session's channel late and drops a new session that
-    /// reuses it at once ("Session is not found", docs/amqp-wire.md §1).
-    next_channel: u16,
-    channel_max: u16,
-    /// Our sender of commands, cloned into each endpoint; dropped at shutdown, so that the
-    /// command channel closes once every handler has let go of its link.
-    commands: Option<Commands>,
-    next_link_id: u64,
-    next_session_id: u64,
-    /// Half the client's idle time-out: we send something at least this often.
-    heartbeat: Option<Duration>,
-    last_sent: Instant,
-    handshake_deadline: Instant,
-    shutting_down: bool,
-    /// At shutdown: when the Close goes out even if handlers still hold links.
-    close_due: Option<Instant>,
-}
-
-/// Serves one client connection until it closes, breaks the protocol, or `shutdown` fires; then
-/// the connection is closed with `amqp:connection:forced` once the handlers have let go.
-pub async fn serve<S>(
-    stream: S,
-    app: &mut dyn Application,
-    settings: &Settings,
-    shutdown: &CancellationToken,
-) where
-    S: AsyncRead + AsyncWrite + Send + Unpin,
-{
-    let (mut reader, mut writer) = tokio::io::split(stream);
-    let (tx, mut rx) = mpsc::channel(COMMAND_BUFFER);
-    let mut connection = Connection::new(app, settings, tx);
-    let mut inbound = BytesMut::with_capacity(READ_CHUNK);
-    let mut needs_flush = false;
-    let mut reading = true;
-    loop {
-        if connection.phase == Phase::Done && connection.out.unwritten().is_empty() && !needs_flush
-        {
-            break;
-        }
-        if inbound.capacity() - inbound.len() < READ_CHUNK / 4 {
-            inbound.reserve(READ_CHUNK);
-        }
-        let deadline = connection.next_deadline();
-        let read_more = reading && connection.phase != Phase::Done && !connection.out.is_full();
-        let take_commands = !connection.out.is_full() && connection.phase != Phase::Done;
-        let unwritten = connection.out.unwritten();
-        tokio::select! {
-            biased;
-            // Writes until the output is empty, then one flush (TLS and WebSocket streams hold
-            // bytes back until flushed).
-            written = write_or_flush(&mut writer, unwritten), if !unwritten.is_empty() || needs_flush => match written {
-                Err(_) | Ok(Some(0)) => break,
-                Ok(Some(n)) => {
-                    connection.out.advance(n);
-                    connection.last_sent = Instant::now();
-                    needs_flush = true;
-                }
-                Ok(None) => needs_flush = false,
-            },
-            read = reader.read_buf(&mut inbound), if read_more => match read {
-                Ok(0) | Err(_) => {
-                    reading = false;
-                    connection.peer_gone();
-                }
-                Ok(_) => connection.on_bytes(&mut inbound),
-            },
-            command = rx.recv(), if take_commands => match command {
-                Some(command) => {
-                    connection.on_command(command);
-                    for _ in 0..COMMANDS_PER_TURN {
-                        let Ok(command) = rx.try_recv() else { break };
-                        connection.on_command(command);
-                    }
-                }
-                // Only at shutdown: every handler has let go.
-                None => connection.close_for_shutdown(),
-            },
-            () = tokio::time::sleep_until(deadline) => connection.on_timer(Instant::now()),
-            () = shutdown.cancelled(), if !connection.shutting_down => {
-                connection.begin_shutdown();
-            }
-        }
-        connection.resume();
-    }
-    connection.end_all();
-    let _ = tokio::time::timeout(CLOSE_WAIT, writer.shutdown()).await;
-}
-
 /// A command sender for frames that arrive while shutting down, when ours is gone: attaches
 /// then get endpoints whose commands are dropped.
 fn spare_commands() -> Commands {
     mpsc::channel(1).0
 }
 
-/// Writes some of `unwritten` (`Some(bytes written)`), or flushes when it is empty (`None`).
-async fn write_or_flush<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    unwritten: &[u8],
-) -> std::io::Result<Option<usize>> {
-    if unwritten.is_empty() {
-        writer.flush().await.map(|()| None)
-    } else {
-        writer.write(unwritten).await.map(Some)
-    }
+pub(super) struct Connection<'a> {
+    pub(super) app: &'a mut dyn Application,
+    pub(super) settings: &'a Settings,
+    pub(super) phase: Phase,
+    pub(super) peer: PeerProfile,
+    pub(super) out: Outbox,
+    /// Sessions by the client's channel.
+    pub(super) sessions: HashMap<u16, Session>,
+    pub(super) local_channels: HashSet<u16>,
+    /// Where the search for a free channel of ours starts: channels are handed out in rotation,
+    /// because the Rust SDK frees an ended session's channel late and drops a new session that
+    /// reuses it at once ("Session is not found", docs/amqp-wire.md §1).
+    pub(super) next_channel: u16,
+    pub(super) channel_max: u16,
+    /// Our sender of commands, cloned into each endpoint; dropped at shutdown, so that the
+    /// command channel closes once every handler has let go of its link.
+    pub(super) commands: Option<Commands>,
+    pub(super) next_link_id: u64,
+    pub(super) next_session_id: u64,
+    /// Half the client's idle time-out: we send something at least this often.
+    pub(super) heartbeat: Option<Duration>,
+    pub(super) last_sent: Instant,
+    pub(super) handshake_deadline: Instant,
+    pub(super) shutting_down: bool,
+    /// At shutdown: when the Close goes out even if handlers still hold links.
+    pub(super) close_due: Option<Instant>,
 }
 
 impl<'a> Connection<'a> {
-    fn new(app: &'a mut dyn Application, settings: &'a Settings, commands: Commands) -> Self {
+    pub(super) fn new(
+        app: &'a mut dyn Application,
+        settings: &'a Settings,
+        commands: Commands,
+    ) -> Self {
         let now = Instant::now();
         Self {
             app,
@@ -197,7 +114,7 @@ impl<'a> Connection<'a> {
         }
     }
 
-    fn next_deadline(&self) -> Instant {
+    pub(super) fn next_deadline(&self) -> Instant {
         let far = Instant::now() + Duration::from_secs(3600);
         let mut deadline = far;
         let mut consider = |at: Option<Instant>| {
@@ -216,7 +133,7 @@ impl<'a> Connection<'a> {
         deadline
     }
 
-    fn on_timer(&mut self, now: Instant) {
+    pub(super) fn on_timer(&mut self, now: Instant) {
         self.out.release_due(now);
         match self.phase {
             Phase::Closing(until) if now >= until => self.phase = Phase::Done,
@@ -242,14 +159,14 @@ impl<'a> Connection<'a> {
         }
     }
 
-    fn peer_gone(&mut self) {
+    pub(super) fn peer_gone(&mut self) {
         if self.phase != Phase::Done {
             tracing::debug!(phase = ?self.phase, "client closed the socket");
         }
         self.phase = Phase::Done;
     }
 
-    fn on_bytes(&mut self, inbound: &mut BytesMut) {
+    pub(super) fn on_bytes(&mut self, inbound: &mut BytesMut) {
         loop {
             if self.phase == Phase::Done {
                 inbound.clear();
@@ -278,65 +195,7 @@ impl<'a> Connection<'a> {
         }
     }
 
-    fn on_header(&mut self, header: [u8; 8]) {
-        match (self.phase, header) {
-            (Phase::Header, codec::SASL_HEADER) => {
-                self.out.bytes.extend_from_slice(&codec::SASL_HEADER);
-                let mechanisms = SaslMechanisms {
-                    sasl_server_mechanisms: Array::from(
-                        MECHANISMS.into_iter().map(Symbol::from).collect::<Vec<_>>(),
-                    ),
-                };
-                self.write_sasl(&mechanisms);
-                self.phase = Phase::SaslInit;
-            }
-            (Phase::Header | Phase::SaslAmqpHeader, codec::AMQP_HEADER) => {
-                self.out.bytes.extend_from_slice(&codec::AMQP_HEADER);
-                self.phase = Phase::Open;
-            }
-            _ => {
-                // AMQP 1.0 §2.2: answer with the header we support, then close the socket.
-                tracing::debug!(?header, "unsupported protocol header");
-                self.out.bytes.extend_from_slice(&codec::SASL_HEADER);
-                self.phase = Phase::Done;
-            }
-        }
-    }
-
-    fn on_sasl(&mut self, body: &[u8]) {
-        if self.phase != Phase::SaslInit {
-            tracing::debug!(phase = ?self.phase, "SASL frame out of place");
-            self.phase = Phase::Done;
-            return;
-        }
-        match codec::decode_sasl(body) {
-            Ok(SaslBody::Init | SaslBody::Response) => {
-                let outcome = SaslOutcome {
-                    code: SaslCode::Ok,
-                    additional_data: None,
-                };
-                self.write_sasl(&outcome);
-                self.phase = Phase::SaslAmqpHeader;
-            }
-            Ok(SaslBody::Unexpected) | Err(_) => {
-                tracing::debug!("SASL negotiation failed");
-                let outcome = SaslOutcome {
-                    code: SaslCode::Sys,
-                    additional_data: None,
-                };
-                self.write_sasl(&outcome);
-                self.phase = Phase::Done;
-            }
-        }
-    }
-
-    fn write_sasl(&mut self, value: &impl serde::Serialize) {
-        if let Err(e) = codec::write_sasl(&mut self.out.bytes, value) {
-            tracing::error!(error = %e, "a SASL frame could not be encoded");
-        }
-    }
-
-    fn on_amqp(&mut self, channel: u16, body: &bytes::Bytes) {
+    pub(super) fn on_amqp(&mut self, channel: u16, body: &bytes::Bytes) {
         let decoded = match codec::decode(body) {
             Ok(decoded) => decoded,
             Err(e) => {
@@ -373,7 +232,7 @@ impl<'a> Connection<'a> {
         }
     }
 
-    fn on_open(&mut self, open: &Open) {
+    pub(super) fn on_open(&mut self, open: &Open) {
         let max_frame = usize::try_from(open.max_frame_size.0).unwrap_or(OUTGOING_MAX_FRAME);
         self.out.max_frame = max_frame.clamp(MIN_MAX_FRAME, OUTGOING_MAX_FRAME);
         self.channel_max = open.channel_max.0.min(CHANNEL_MAX);
@@ -389,7 +248,7 @@ impl<'a> Connection<'a> {
         self.phase = Phase::Opened;
     }
 
-    fn our_open(&self) -> Performative {
+    pub(super) fn our_open(&self) -> Performative {
         Performative::Open(Open {
             container_id: self.settings.container_id.clone(),
             hostname: None,
@@ -404,7 +263,7 @@ impl<'a> Connection<'a> {
         })
     }
 
-    fn on_opened_frame(&mut self, channel: u16, decoded: Body) {
+    pub(super) fn on_opened_frame(&mut self, channel: u16, decoded: Body) {
         let performative = match decoded {
             Body::Heartbeat => return,
             Body::Transfer(transfer, payload) => {
@@ -432,7 +291,11 @@ impl<'a> Connection<'a> {
         }
     }
 
-    fn on_begin(&mut self, channel: u16, begin: &fe2o3_amqp_types::performatives::Begin) {
+    pub(super) fn on_begin(
+        &mut self,
+        channel: u16,
+        begin: &fe2o3_amqp_types::performatives::Begin,
+    ) {
         if self.sessions.contains_key(&channel) {
             self.fail(
                 "amqp:connection:framing-error",
@@ -461,7 +324,7 @@ impl<'a> Connection<'a> {
         self.sessions.insert(channel, session);
     }
 
-    fn free_channel(&mut self) -> Option<u16> {
+    pub(super) fn free_channel(&mut self) -> Option<u16> {
         let count = u32::from(self.channel_max) + 1;
         for step in 0..count {
             let candidate = u16::try_from((u32::from(self.next_channel) + step) % count).ok()?;
@@ -473,7 +336,7 @@ impl<'a> Connection<'a> {
         None
     }
 
-    fn on_end(&mut self, channel: u16, error: Option<&definitions::Error>) {
+    pub(super) fn on_end(&mut self, channel: u16, error: Option<&definitions::Error>) {
         let Some(mut session) = self.sessions.remove(&channel) else {
             // Ours crossed it, or the session ended in error: nothing to answer.
             return;
@@ -493,14 +356,14 @@ impl<'a> Connection<'a> {
         self.drop_session(&mut session);
     }
 
-    fn drop_session(&mut self, session: &mut Session) {
+    pub(super) fn drop_session(&mut self, session: &mut Session) {
         session.end_links();
         self.local_channels.remove(&session.local_channel);
         self.app.session_ended(session.id);
     }
 
     /// Runs `handle` on the session on `channel` and applies any violation it reports.
-    fn with_session(
+    pub(super) fn with_session(
         &mut self,
         channel: u16,
         handle: impl FnOnce(&mut Session, &mut Context<'_>) -> Result<(), Violation>,
@@ -543,7 +406,7 @@ impl<'a> Connection<'a> {
         }
     }
 
-    fn on_command(&mut self, command: Command) {
+    pub(super) fn on_command(&mut self, command: Command) {
         let link = match &command {
             Command::Settle { link, .. }
             | Command::Deliver { link, .. }
@@ -575,7 +438,7 @@ impl<'a> Connection<'a> {
     }
 
     /// Sends what sending links had waiting for room in the output.
-    fn resume(&mut self) {
+    pub(super) fn resume(&mut self) {
         if self.out.is_full() || self.phase != Phase::Opened {
             return;
         }
@@ -594,7 +457,7 @@ impl<'a> Connection<'a> {
     }
 
     /// Closes the connection for a protocol error and waits briefly for the client's Close.
-    fn fail(&mut self, condition: &str, description: &str) {
+    pub(super) fn fail(&mut self, condition: &str, description: &str) {
         tracing::debug!(
             condition,
             description,
@@ -621,7 +484,7 @@ impl<'a> Connection<'a> {
         }
     }
 
-    fn begin_shutdown(&mut self) {
+    pub(super) fn begin_shutdown(&mut self) {
         self.commands = None;
         self.shutting_down = true;
         self.close_due = Some(Instant::now() + self.settings.shutdown_drain);
@@ -632,7 +495,7 @@ impl<'a> Connection<'a> {
 
     /// The Close at shutdown, once handlers have let go of their links (so that the outcomes of
     /// what they stored go out first) or the wait is over.
-    fn close_for_shutdown(&mut self) {
+    pub(super) fn close_for_shutdown(&mut self) {
         self.close_due = None;
         if self.phase != Phase::Opened {
             return;
@@ -645,7 +508,7 @@ impl<'a> Connection<'a> {
         self.end_all();
     }
 
-    fn end_all(&mut self) {
+    pub(super) fn end_all(&mut self) {
         let sessions: Vec<Session> = self.sessions.drain().map(|(_, s)| s).collect();
         for mut session in sessions {
             self.drop_session(&mut session);

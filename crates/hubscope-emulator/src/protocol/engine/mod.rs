@@ -15,8 +15,10 @@
 //! [`codec`]: crate::protocol::codec
 
 mod connection;
+mod driver;
 mod endpoints;
 mod frames;
+mod handshake;
 mod links;
 mod outbox;
 mod session;
@@ -26,7 +28,7 @@ use std::time::Duration;
 use fe2o3_amqp_types::definitions;
 use fe2o3_amqp_types::performatives::Attach;
 
-pub use connection::serve;
+pub use driver::serve;
 pub use endpoints::{InboundDelivery, IncomingLink, Outcome, OutgoingLink, Payload};
 
 use crate::protocol::codec::PeerProfile;
