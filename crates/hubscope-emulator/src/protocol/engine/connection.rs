@@ -52,12 +52,6 @@ pub(super) enum Phase {
     Done,
 }
 
-/// A command sender for frames that arrive while shutting down, when ours is gone: attaches
-/// then get endpoints whose commands are dropped.
-fn spare_commands() -> Commands {
-    mpsc::channel(1).0
-}
-
 pub(super) struct Connection<'a> {
     pub(super) app: &'a mut dyn Application,
     pub(super) settings: &'a Settings,
@@ -75,6 +69,9 @@ pub(super) struct Connection<'a> {
     /// Our sender of commands, cloned into each endpoint; dropped at shutdown, so that the
     /// command channel closes once every handler has let go of its link.
     pub(super) commands: Option<Commands>,
+    /// A sender whose receiver is gone, for frames that arrive while shutting down: attaches
+    /// then get endpoints whose commands are dropped.
+    pub(super) spare_commands: Commands,
     pub(super) next_link_id: u64,
     pub(super) next_session_id: u64,
     /// Half the client's idle time-out: we send something at least this often.
@@ -104,6 +101,7 @@ impl<'a> Connection<'a> {
             next_channel: 0,
             channel_max: CHANNEL_MAX,
             commands: Some(commands),
+            spare_commands: mpsc::channel(1).0,
             next_link_id: 0,
             next_session_id: 0,
             heartbeat: None,
@@ -368,7 +366,7 @@ impl<'a> Connection<'a> {
         channel: u16,
         handle: impl FnOnce(&mut Session, &mut Context<'_>) -> Result<(), Violation>,
     ) {
-        let commands = self.commands.clone().unwrap_or_else(spare_commands);
+        let commands = self.commands.as_ref().unwrap_or(&self.spare_commands);
         let Some(session) = self.sessions.get_mut(&channel) else {
             // A frame crossing our End (after a session error): dropped.
             tracing::debug!(channel, "frame on a channel with no session");
@@ -376,7 +374,7 @@ impl<'a> Connection<'a> {
         };
         let mut cx = Context {
             app: &mut *self.app,
-            commands: &commands,
+            commands,
             out: &mut self.out,
             peer: self.peer,
             settings: self.settings,

@@ -268,15 +268,9 @@ impl Session {
             self.pump(cx);
             return Ok(());
         };
-        let Some(link) = self.links.get_mut(&handle) else {
-            return Err(Violation::Session(violation(
-                "amqp:session:unattached-handle",
-                format!("Flow for handle {handle}, which is not attached."),
-            )));
-        };
-        if link.detach_sent {
+        let Some(link) = attached(&mut self.links, handle, "Flow")? else {
             return Ok(());
-        }
+        };
         let local_handle = link.local_handle;
         match &mut link.kind {
             LinkKind::Sending(sending) => {
@@ -367,16 +361,9 @@ impl Session {
         }
         let handle = transfer.handle.0;
         let state = self.flow_state();
-        let Some(link) = self.links.get_mut(&handle) else {
-            return Err(Violation::Session(violation(
-                "amqp:session:unattached-handle",
-                format!("Transfer on handle {handle}, which is not attached."),
-            )));
-        };
-        // After our Detach, frames the client sent before reading it are dropped.
-        if link.detach_sent {
+        let Some(link) = attached(&mut self.links, handle, "Transfer")? else {
             return Ok(());
-        }
+        };
         let local_handle = link.local_handle;
         let LinkKind::Receiving(receiving) = &mut link.kind else {
             return Err(Violation::Session(violation(
@@ -631,5 +618,22 @@ impl Session {
     /// Sends what was waiting for room in the output.
     pub(super) fn resume(&mut self, cx: &mut Context<'_>) {
         self.pump(cx);
+    }
+}
+
+/// The link a client frame names by `handle`: an error when none is attached there, `None` once
+/// we have detached it (frames the client sent before reading our Detach are dropped).
+fn attached<'a>(
+    links: &'a mut HashMap<u32, Link>,
+    handle: u32,
+    what: &str,
+) -> Result<Option<&'a mut Link>, Violation> {
+    match links.get_mut(&handle) {
+        None => Err(Violation::Session(violation(
+            "amqp:session:unattached-handle",
+            format!("{what} on handle {handle}, which is not attached."),
+        ))),
+        Some(link) if link.detach_sent => Ok(None),
+        Some(link) => Ok(Some(link)),
     }
 }
