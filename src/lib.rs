@@ -3,14 +3,18 @@
 //!
 //! - [`profiles`]: connection profiles, connection strings, the profiles file.
 //! - [`hub`]: profile → SDK clients, hub and partition properties, the local endpoint.
+//! - [`checkpoints`]: checkpoint stores (Blob), read-only: checkpoints and owners per group.
+//! - [`groups`]: consumer groups' real lag, owners and expiry warnings, from the store and the hub.
 //! - [`emulator`]: the embedded Event Hubs-compatible endpoint, its own crate
 //!   (`crates/hubscope-emulator`).
 //! - [`partition_key`]: the service's partition-key hash (the endpoint's).
 //! - [`bridge`] and [`ui`]: the desktop app's runtime side and its egui panels.
 
 pub mod bridge;
+pub mod checkpoints;
 pub mod consumer;
 pub use hubscope_emulator as emulator;
+pub mod groups;
 pub mod hub;
 pub mod loadgen;
 pub use hubscope_emulator::storage::partition_key;

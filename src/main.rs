@@ -17,6 +17,10 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(exit) = e.downcast_ref::<cli::Exit>() {
+                eprintln!("{}", exit.message);
+                return ExitCode::from(exit.code);
+            }
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }

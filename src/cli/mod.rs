@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod lag;
 mod load;
 mod props;
 mod send;
@@ -32,6 +33,8 @@ enum Command {
     Send(send::SendArgs),
     /// Print events as they arrive (or from a start position), as text or JSON Lines.
     Tail(tail::TailArgs),
+    /// Consumer groups' lag from their checkpoints (Blob checkpoint store, Azure Functions).
+    Lag(lag::LagArgs),
     /// Run a load plan (open-model rate, pooled producer) and report latency and throughput.
     Load(load::LoadArgs),
 }
@@ -59,7 +62,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Send(args) => send::run(&args),
         Command::Tail(args) => tail::run(&args),
         Command::Load(args) => load::run(&args),
+        Command::Lag(args) => lag::run(&args),
     }
+}
+
+/// A command's outcome that is not a failure of the command itself, with its own exit status
+/// (`lag --fail-above`).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
 }
 
 /// The runtime a one-shot command runs on.

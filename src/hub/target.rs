@@ -112,6 +112,30 @@ impl Target {
         Ok(target)
     }
 
+    /// The namespace as checkpoint stores name it: `host[:port]` of the endpoint the
+    /// connection string or profile names.
+    #[must_use]
+    pub fn namespace(&self) -> String {
+        match &self.auth {
+            Auth::ConnectionString(cs) => ConnectionString::parse(cs)
+                .map(|cs| match cs.port {
+                    Some(port) => format!("{}:{port}", cs.host),
+                    None => cs.host,
+                })
+                .unwrap_or_default(),
+            Auth::Credential { namespace, .. } => namespace.clone(),
+        }
+    }
+
+    /// The profile's Entra ID credential, for stores reached by account URL.
+    #[must_use]
+    pub fn credential(&self) -> Option<Arc<dyn TokenCredential>> {
+        match &self.auth {
+            Auth::ConnectionString(_) => None,
+            Auth::Credential { credential, .. } => Some(credential.clone()),
+        }
+    }
+
     /// The embedded endpoint at `custom_endpoint`, reached with its connection string.
     pub(crate) fn local(
         connection_string: String,
