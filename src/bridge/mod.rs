@@ -5,19 +5,22 @@
 
 mod engine;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, watch};
 
+use crate::consumer::lag::Series;
 use crate::consumer::live::{LiveConfig, LiveSnapshot, LiveStore};
+use crate::groups::HubLag;
 use crate::hub::HubSnapshot;
 use crate::loadgen::metrics::Report;
 use crate::loadgen::run::Progress;
 use crate::loadgen::Plan;
 use crate::producer::{Packing, SendReceipt, SendSource};
-use crate::profiles::{Profile, ProfileStore, ProfilesFile};
+use crate::profiles::{CheckpointStoreSettings, Profile, ProfileStore, ProfilesFile};
 
 /// Asks the UI for a repaint; called from runtime threads.
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
@@ -87,6 +90,9 @@ pub enum Command {
     StopLoad,
     /// Ask for a file name, then write the last load report in this format.
     ExportLoad(LoadExport),
+    /// Watch the connected hub's consumer groups through this checkpoint store (replacing any
+    /// watch; `None` stops): answered by [`Event::GroupsStarted`].
+    WatchGroups(Option<CheckpointStoreSettings>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,9 +143,32 @@ pub enum Event {
     LiveStarted(LiveHandle),
     LoadStarted(watch::Receiver<Progress>),
     LoadFinished(Result<Box<LoadResult>, String>),
+    /// The Consumer groups tab's data, replaced after every check.
+    GroupsStarted(watch::Receiver<GroupsSnapshot>),
     /// The filter did not compile; the previous one stays.
     LiveFilterRejected(String),
     Notice(Notice),
+}
+
+/// What the Consumer groups tab shows: the latest check, and each group's lag over time.
+#[derive(Debug, Clone, Default)]
+pub struct GroupsSnapshot {
+    /// Where the checkpoints are read from, with no secret in it.
+    pub source: String,
+    pub report: Option<HubLag>,
+    /// The last check failed: the tab keeps showing the last good report beside this.
+    pub error: Option<String>,
+    pub checked_at: Option<SystemTime>,
+    /// Seconds since the watch began, the chart's time axis.
+    pub elapsed_secs: f64,
+    pub history: BTreeMap<String, GroupHistory>,
+}
+
+/// One group's lag over time: its total, and each partition's.
+#[derive(Debug, Clone)]
+pub struct GroupHistory {
+    pub total: Series,
+    pub partitions: BTreeMap<String, Series>,
 }
 
 #[derive(Debug, Clone)]

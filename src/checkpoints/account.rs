@@ -94,13 +94,7 @@ impl StorageAccount {
         let auth = match (sas, credential) {
             (Some(sas), _) => Auth::Sas(sas),
             (None, Some(credential)) => Auth::Token(credential),
-            (None, None) => {
-                return Err(StoreError::Config(
-                    "an account URL signs in with the profile's Entra ID credential, and this \
-                     profile has none: use a storage connection string instead"
-                        .into(),
-                ))
-            }
+            (None, None) => return Err(StoreError::NeedsCredential),
         };
         Ok(Self {
             name,

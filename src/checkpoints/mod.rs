@@ -9,7 +9,8 @@
 pub mod account;
 pub mod blob_client;
 pub mod layout;
-mod signing;
+/// Public so that tests can write checkpoints the way processors do; hubscope itself only reads.
+pub mod signing;
 pub mod store;
 
 pub use account::StorageAccount;
@@ -22,6 +23,12 @@ pub enum StoreError {
     /// The store's connection string or URL is wrong.
     #[error("checkpoint store: {0}")]
     Config(String),
+    /// An account URL without a SAS, for a profile that has no Entra ID credential.
+    #[error(
+        "an account URL signs in with the profile's Entra ID credential, and this profile has \
+         none: use a storage connection string (with AccountKey or SharedAccessSignature) instead"
+    )]
+    NeedsCredential,
     #[error("checkpoint store: the credential could not sign in: {0}")]
     Credential(String),
     #[error("cannot reach the checkpoint store at {endpoint}: {detail}")]

@@ -8,9 +8,10 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-/// One request as Shared Key sees it. Only GETs without a body are sent, so the content
-/// headers and conditional headers of the string-to-sign are all empty.
-pub(crate) struct Request<'a> {
+/// One request as Shared Key sees it. Only requests without a body are signed here (hubscope's
+/// GETs, and the tests' PUTs of empty blobs), so the content and conditional headers of the
+/// string-to-sign are all empty.
+pub struct Request<'a> {
     pub method: &'a str,
     /// The `x-ms-*` headers sent, names in lowercase.
     pub ms_headers: &'a [(&'a str, String)],
@@ -22,7 +23,8 @@ pub(crate) struct Request<'a> {
 }
 
 /// The `Authorization` header's value: `SharedKey <account>:<signature>`.
-pub(crate) fn authorization(request: &Request<'_>, key: &[u8]) -> String {
+#[must_use]
+pub fn authorization(request: &Request<'_>, key: &[u8]) -> String {
     let signature = sign(&string_to_sign(request), key);
     format!("SharedKey {}:{signature}", request.account)
 }

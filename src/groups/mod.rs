@@ -39,7 +39,8 @@ pub fn format_duration(secs: f64) -> String {
 
 /// An event count as a rate's numerator; counts stay far below 2^52.
 #[allow(clippy::cast_precision_loss)]
-pub(crate) fn as_f64(count: u64) -> f64 {
+#[must_use]
+pub fn as_f64(count: u64) -> f64 {
     count as f64
 }
 

@@ -12,6 +12,8 @@ const PORTS_TO_TRY: u16 = 20;
 
 pub struct LocalEndpoint {
     emulator: RunningEmulator,
+    /// What it serves: the Consumer groups tab lists its groups and knows its retention.
+    config: EmulatorConfig,
     port_wanted: u16,
     config_path: Option<PathBuf>,
 }
@@ -35,6 +37,7 @@ impl LocalEndpoint {
                 Ok(emulator) => {
                     return Ok(Self {
                         emulator,
+                        config: cfg,
                         port_wanted: port,
                         config_path: config_path.map(Path::to_path_buf),
                     })
@@ -55,6 +58,23 @@ impl LocalEndpoint {
     #[must_use]
     pub fn port(&self) -> u16 {
         self.emulator.local_addr.port()
+    }
+
+    /// How long the endpoint keeps events.
+    #[must_use]
+    pub fn retention(&self) -> std::time::Duration {
+        self.config.retention
+    }
+
+    /// `hub`'s consumer groups, `$Default` first (none for a hub it does not serve).
+    #[must_use]
+    pub fn consumer_groups(&self, hub: &str) -> Vec<String> {
+        let Some(found) = self.config.hubs.iter().find(|h| h.name == hub) else {
+            return Vec::new();
+        };
+        std::iter::once(crate::profiles::model::DEFAULT_CONSUMER_GROUP.to_string())
+            .chain(found.consumer_groups.iter().cloned())
+            .collect()
     }
 
     /// The target for `profile`'s hub on this endpoint.

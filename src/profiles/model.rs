@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::checkpoint_store::CheckpointStoreSettings;
 use super::connection_string::ConnectionString;
 
 /// The consumer group every hub has.
@@ -52,6 +53,9 @@ pub struct Profile {
     /// Dial this AMQP endpoint instead of the namespace's (private endpoints, proxies, emulators).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_endpoint: Option<String>,
+    /// Where this hub's processors keep checkpoints, for the Consumer groups tab.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_store: Option<CheckpointStoreSettings>,
 }
 
 fn default_consumer_group() -> String {
@@ -131,6 +135,7 @@ impl Profile {
             consumer_group: default_consumer_group(),
             transport: Transport::Amqp,
             custom_endpoint: None,
+            checkpoint_store: None,
         }
     }
 
@@ -145,6 +150,7 @@ impl Profile {
             consumer_group: default_consumer_group(),
             transport: Transport::Amqp,
             custom_endpoint: None,
+            checkpoint_store: None,
         }
     }
 
@@ -169,7 +175,9 @@ impl Profile {
     /// Every problem that keeps this profile from being saved, each tied to its field.
     #[must_use]
     pub fn validate(&self) -> Vec<FieldError> {
-        let mut errors = Vec::new();
+        let has_credential = matches!(self.kind, ProfileKind::EntraId { .. });
+        let mut errors =
+            (self.checkpoint_store.as_ref()).map_or_else(Vec::new, |s| s.validate(has_credential));
         let mut fail = |field, message: String| errors.push(FieldError { field, message });
         if self.name.trim().is_empty() {
             fail("name", "a profile needs a name".into());
@@ -273,6 +281,10 @@ impl Profile {
     #[must_use]
     pub fn without_secrets(&self) -> Self {
         let mut profile = self.clone();
+        profile.checkpoint_store = self
+            .checkpoint_store
+            .as_ref()
+            .map(CheckpointStoreSettings::without_secret);
         match &mut profile.kind {
             ProfileKind::ConnectionString {
                 connection_string, ..

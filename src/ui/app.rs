@@ -6,6 +6,7 @@ use crate::profiles::store::Loaded;
 use crate::profiles::{Profile, ProfileKind, ProfileStore};
 
 use super::composer::{composer_ui, ComposerState, SendMode};
+use super::groups_view::{groups_view_ui, GroupsViewState};
 use super::inspector::{inspector_ui, InspectorState};
 use super::live_view::{live_view_ui, LiveViewState};
 use super::load_panel::{load_panel_ui, LoadPanelState};
@@ -24,6 +25,7 @@ pub enum View {
     Send,
     Live,
     Load,
+    Groups,
 }
 
 pub struct HubscopeApp {
@@ -33,6 +35,7 @@ pub struct HubscopeApp {
     pub composer: ComposerState,
     pub live: LiveViewState,
     pub load: LoadPanelState,
+    pub groups: GroupsViewState,
     pub view: View,
     notifications: Notifications,
     snapshot: Snapshot,
@@ -63,6 +66,7 @@ impl HubscopeApp {
             composer: ComposerState::default(),
             live: LiveViewState::default(),
             load: LoadPanelState::default(),
+            groups: GroupsViewState::default(),
             view: View::Inspector,
             notifications,
             snapshot: Snapshot::default(),
@@ -97,6 +101,16 @@ impl HubscopeApp {
         self.drain_events();
         self.snapshot = self.bridge.snapshot();
         let mut outbox = Vec::new();
+        let connected = match &self.snapshot.connection {
+            crate::bridge::ConnectionState::Connected { profile, .. } => self
+                .profiles
+                .file
+                .profiles
+                .iter()
+                .find(|p| &p.name == profile),
+            _ => None,
+        };
+        self.groups.follow(connected, &mut outbox);
         egui::Panel::bottom("status_bar").show(ui, |ui| {
             status_bar_ui(ui, &self.snapshot, &mut self.notifications);
         });
@@ -124,6 +138,7 @@ impl HubscopeApp {
                     ui.selectable_value(&mut self.view, View::Send, "Composer");
                     ui.selectable_value(&mut self.view, View::Live, "Live");
                     ui.selectable_value(&mut self.view, View::Load, "Load");
+                    ui.selectable_value(&mut self.view, View::Groups, "Consumer groups");
                 });
                 ui.separator();
                 let partition_ids: Vec<String> = match &self.snapshot.connection {
@@ -138,6 +153,7 @@ impl HubscopeApp {
                 match self.view {
                     View::Live => live_view_ui(ui, &mut self.live, &partition_ids, &mut outbox),
                     View::Load => load_panel_ui(ui, &mut self.load, &partition_ids, &mut outbox),
+                    View::Groups => groups_view_ui(ui, &mut self.groups),
                     View::Inspector => {
                         inspector_ui(ui, &mut self.inspector, &self.snapshot, &mut outbox);
                     }
@@ -204,6 +220,7 @@ impl HubscopeApp {
                 Event::LiveStarted(handle) => self.live.handle = Some(handle),
                 Event::LoadStarted(progress) => self.load.progress = Some(progress),
                 Event::LoadFinished(result) => self.load.result = Some(result),
+                Event::GroupsStarted(handle) => self.groups.handle = Some(handle),
                 Event::LiveFilterRejected(error) => self.live.filter_error = Some(error),
                 Event::Notice(notice) => self.notifications.push(notice),
             }

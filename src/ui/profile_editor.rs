@@ -4,9 +4,11 @@
 use std::path::PathBuf;
 
 use crate::bridge::Command;
+use crate::checkpoints::Layout;
 use crate::profiles::model::DEFAULT_EMULATOR_PORT;
 use crate::profiles::{
-    Credential, FieldError, Profile, ProfileKind, ProfilesFile, Secret, Transport,
+    CheckpointStoreSettings, Credential, FieldError, Profile, ProfileKind, ProfilesFile, Secret,
+    Transport,
 };
 
 pub struct EditorState {
@@ -115,16 +117,7 @@ pub fn editor_ui(
                 None,
             );
             transport_row(ui, &mut editor.draft.transport);
-            let mut endpoint = editor.draft.custom_endpoint.clone().unwrap_or_default();
-            text_row(
-                ui,
-                "Custom endpoint",
-                &mut endpoint,
-                &errors,
-                "custom_endpoint",
-                Some("optional, e.g. amqp://10.0.0.5:5672"),
-            );
-            editor.draft.custom_endpoint = Some(endpoint).filter(|e| !e.trim().is_empty());
+            optional_rows(ui, &mut editor.draft, &mut editor.reveal_secrets, &errors);
         });
     ui.add_space(8.0);
     let mut outcome = EditorOutcome::Editing;
@@ -372,4 +365,75 @@ fn transport_row(ui: &mut egui::Ui, transport: &mut Transport) {
         .response
         .labelled_by(label.id);
     ui.end_row();
+}
+
+/// The custom endpoint and the checkpoint store: left empty, the profile has neither.
+fn optional_rows(ui: &mut egui::Ui, draft: &mut Profile, reveal: &mut bool, errors: &[FieldError]) {
+    let mut endpoint = draft.custom_endpoint.clone().unwrap_or_default();
+    text_row(
+        ui,
+        "Custom endpoint",
+        &mut endpoint,
+        errors,
+        "custom_endpoint",
+        Some("optional, e.g. amqp://10.0.0.5:5672"),
+    );
+    draft.custom_endpoint = Some(endpoint).filter(|e| !e.trim().is_empty());
+    checkpoint_rows(ui, &mut draft.checkpoint_store, reveal, errors);
+}
+
+/// The optional checkpoint store: left empty, the profile has none.
+fn checkpoint_rows(
+    ui: &mut egui::Ui,
+    settings: &mut Option<CheckpointStoreSettings>,
+    reveal: &mut bool,
+    errors: &[FieldError],
+) {
+    let mut draft = settings.clone().unwrap_or_default();
+    let label = ui.label("Checkpoint store");
+    ui.vertical(|ui| {
+        ui.horizontal(|ui| {
+            ui.add(
+                egui::TextEdit::singleline(draft.store.expose_mut())
+                    .password(!*reveal)
+                    .hint_text("optional: UseDevelopmentStorage=true, a storage connection string, or https://<account>.blob.core.windows.net")
+                    .desired_width(420.0),
+            )
+            .labelled_by(label.id);
+        });
+        field_errors(ui, errors, "checkpoint_store");
+    });
+    ui.end_row();
+    if draft.store.expose().trim().is_empty() && draft.container.trim().is_empty() {
+        *settings = None;
+        return;
+    }
+    text_row(
+        ui,
+        "Checkpoint container",
+        &mut draft.container,
+        errors,
+        "checkpoint_container",
+        Some("Azure Functions: azure-webjobs-eventhub"),
+    );
+    let label = ui.label("Checkpoint layout");
+    egui::ComboBox::from_id_salt("checkpoint_layout")
+        .selected_text(layout_name(draft.layout))
+        .show_ui(ui, |ui| {
+            for layout in [Layout::Auto, Layout::Processor, Layout::Functions] {
+                ui.selectable_value(&mut draft.layout, layout, layout_name(layout));
+            }
+        })
+        .response
+        .labelled_by(label.id);
+    ui.end_row();
+    *settings = Some(draft);
+}
+
+fn layout_name(layout: Layout) -> &'static str {
+    match layout {
+        Layout::Auto => "Automatic",
+        Layout::Processor => "Event processor (SDK Blob checkpoint store)",
+        Layout::Functions => "Azure Functions (JSON per partition)",
+    }
 }

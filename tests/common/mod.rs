@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+pub mod azurite;
 pub mod ui;
 
 use azure_messaging_eventhubs::{

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
+mod groups;
 mod jobs;
 mod session;
 
@@ -34,6 +35,8 @@ struct Engine {
     composer_pool: Option<Arc<crate::producer::pool::ProducerPool>>,
     /// Stops the running load, if any.
     load: Option<CancellationToken>,
+    /// Stops the Consumer groups tab's checks, if any.
+    groups: Option<CancellationToken>,
     /// The last finished run, for exports; written by the run's task.
     last_load: Arc<std::sync::Mutex<Option<Box<LoadResult>>>>,
     refresh_interval: watch::Sender<Duration>,
@@ -58,6 +61,7 @@ pub(super) async fn run(
         connected: None,
         live: None,
         load: None,
+        groups: None,
         composer_pool: None,
         last_load: Arc::default(),
         refresh_interval,
@@ -134,6 +138,7 @@ impl Engine {
                 }
             }
             Command::ExportLoad(format) => self.spawn_load_export(format),
+            Command::WatchGroups(settings) => self.watch_groups(settings),
         }
     }
 
@@ -227,6 +232,9 @@ impl Engine {
     fn stop_session(&mut self) {
         self.connected = None;
         self.live = None;
+        if let Some(stop) = self.groups.take() {
+            stop.cancel();
+        }
         if let Some(pool) = self.composer_pool.take() {
             tokio::spawn(async move { pool.close().await });
         }

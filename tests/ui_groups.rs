@@ -1,0 +1,113 @@
+//! The Consumer groups tab driven by label: the app on its embedded endpoint, a profile whose
+//! checkpoint store is Azurite, checkpoints written there as the SDKs write them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::ui::{shows, wait_for, App};
+use egui_kittest::kittest::Queryable;
+use hubscope::bridge::ConnectionState;
+use hubscope::checkpoints::Layout;
+use hubscope::profiles::{CheckpointStoreSettings, Profile, ProfileStore, ProfilesFile, Secret};
+
+/// The app on a first-run-like profiles file whose emulator profile has a checkpoint store.
+fn app_with_store(dir: &std::path::Path, container: &str) -> App {
+    let profile = Profile {
+        checkpoint_store: Some(CheckpointStoreSettings {
+            store: Secret::new(common::azurite::connection_string()),
+            container: container.to_string(),
+            layout: Layout::Auto,
+        }),
+        ..Profile::local_emulator()
+    };
+    let file = ProfilesFile {
+        selected: Some(profile.name.clone()),
+        profiles: vec![profile],
+        ..ProfilesFile::default()
+    };
+    ProfileStore::in_dir(dir).save(&file).unwrap();
+    common::ui::app(dir, [1400.0, 1000.0])
+}
+
+fn app_port(harness: &App) -> u16 {
+    let ConnectionState::Connected { endpoint, .. } = &harness.state().snapshot().connection else {
+        panic!("not connected");
+    };
+    endpoint
+        .trim_end_matches("/eh1")
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn the_tab_shows_each_groups_lag_and_the_most_urgent_one() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let container = runtime.block_on(common::azurite::new_container());
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = app_with_store(dir.path(), &container);
+    wait_for(&mut harness, "the connection", |h| shows(h, "Hub eh1"));
+    let port = app_port(&harness);
+    runtime.block_on(async {
+        let endpoint = format!("amqp://127.0.0.1:{port}");
+        let emulator_cs = format!(
+            "Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName=k;SharedAccessKey=v;UseDevelopmentEmulator=true"
+        );
+        let producer = azure_messaging_eventhubs::ProducerClient::builder()
+            .with_custom_endpoint(endpoint)
+            .open_with_connection_string(&emulator_cs, Some("eh1"))
+            .await
+            .unwrap();
+        let batch = producer
+            .create_batch(Some(azure_messaging_eventhubs::EventDataBatchOptions {
+                partition_id: Some("0".into()),
+                ..Default::default()
+            }))
+            .await
+            .unwrap();
+        for i in 0..6 {
+            assert!(batch.try_add_event_data(format!("event {i}"), None).unwrap());
+        }
+        producer.send_batch(batch, None).await.unwrap();
+        producer.close().await.unwrap();
+        // cg1 has read partition 0 up to sequence number 2: 3 of the 6 are left.
+        let prefix = format!("127.0.0.1:{port}/eh1/cg1");
+        common::azurite::write_checkpoint(&container, &prefix, "0", 2).await;
+    });
+
+    harness.get_by_label("Consumer groups").click();
+    wait_for(&mut harness, "the groups", |h| {
+        shows(h, "$Default (most urgent)") && shows(h, "cg1")
+    });
+    assert!(shows(
+        &harness,
+        &format!("Checkpoints in container `{container}`")
+    ));
+    assert!(
+        shows(&harness, "Consumer group $Default"),
+        "the most urgent group is open"
+    );
+
+    harness.get_by_label("cg1").click();
+    wait_for(&mut harness, "cg1's partitions", |h| {
+        shows(h, "Consumer group cg1")
+    });
+    // Partition 1 was never checkpointed and is empty; partition 0 has 3 left.
+    assert!(shows(&harness, "none"));
+    assert!(
+        harness.query_all_by_label("3").next().is_some(),
+        "cg1's lag on partition 0"
+    );
+}
+
+#[test]
+fn a_missing_container_is_said_in_the_tab() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = app_with_store(dir.path(), "no-such-container");
+    wait_for(&mut harness, "the connection", |h| shows(h, "Hub eh1"));
+    harness.get_by_label("Consumer groups").click();
+    wait_for(&mut harness, "the error", |h| {
+        shows(h, "container `no-such-container` does not exist")
+    });
+}
