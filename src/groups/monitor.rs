@@ -42,13 +42,14 @@ pub struct HubLag {
 }
 
 impl HubLag {
-    /// The group most in need of attention: losing events first, then the most lag.
+    /// The group most in need of attention: one an application reads (it has checkpoints)
+    /// before one nobody reads, then losing events, then the most lag.
     #[must_use]
     pub fn most_urgent(&self) -> Option<&GroupLag> {
         self.consumer_groups
             .iter()
             .filter(|g| g.losing_events || g.lag_events > 0)
-            .max_by_key(|g| (g.losing_events, g.lag_events))
+            .max_by_key(|g| (g.has_checkpoints, g.losing_events, g.lag_events))
     }
 }
 

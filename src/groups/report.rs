@@ -69,6 +69,9 @@ pub struct GroupLag {
     pub warnings: Vec<String>,
     /// Some events will expire, or have expired, before this group reads them.
     pub losing_events: bool,
+    /// The store has a checkpoint or an owner for this group: some application reads it. A group
+    /// without either gets its lag counted but no pace or expiry warnings: nobody is behind.
+    pub has_checkpoints: bool,
     pub partitions: Vec<PartitionLag>,
 }
 
@@ -94,6 +97,11 @@ pub fn group_lag(
         .iter()
         .map(|i| partition_lag(i, rules, now))
         .collect();
+    let has_checkpoints = partitions.iter().any(|p| {
+        p.checkpoint_sequence_number.is_some()
+            || p.owner_id.is_some()
+            || p.ownership_age_secs.is_some()
+    });
     let mut warnings = Vec::new();
     let mut losing_events = false;
 
@@ -106,7 +114,7 @@ pub fn group_lag(
         ));
     }
     for (input, p) in inputs.iter().zip(&partitions) {
-        if let Some(text) = expiry_warning(input, p, rules, now) {
+        if let Some(text) = expiry_warning(input, p, rules, now).filter(|_| has_checkpoints) {
             losing_events = true;
             warnings.push(text);
         }
@@ -132,7 +140,7 @@ pub fn group_lag(
         _ => None,
     };
     if let (Some(c), Some(i)) = (consumed_per_sec, ingress_per_sec) {
-        if lag_events > 0 && i > c {
+        if has_checkpoints && lag_events > 0 && i > c {
             warnings.push(format!("falling behind by {:.0} events/s", i - c));
         }
     }
@@ -144,6 +152,7 @@ pub fn group_lag(
         catch_up_secs,
         warnings,
         losing_events,
+        has_checkpoints,
         partitions,
     }
 }

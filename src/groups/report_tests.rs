@@ -206,3 +206,23 @@ fn falling_behind_says_by_how_much() {
     assert_eq!(report.catch_up_secs, None);
     assert_eq!(report.warnings, ["falling behind by 30 events/s"]);
 }
+
+#[test]
+fn a_group_nobody_reads_is_counted_but_not_warned_about() {
+    let p = partition("0", 0, 999);
+    let idle = PartitionInput {
+        pace: Pace {
+            consumed_per_sec: Some(0.0),
+            ingress_per_sec: Some(50.0),
+        },
+        ..input(&p, None, None)
+    };
+    let rules = Rules {
+        retention: Some(Duration::from_secs(3600)),
+        ..Rules::default()
+    };
+    let report = group_lag("g", &[idle], rules, now());
+    assert_eq!(report.lag_events, 1000);
+    assert!(!report.has_checkpoints && !report.losing_events);
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+}

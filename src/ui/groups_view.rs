@@ -141,7 +141,7 @@ fn warnings_ui(ui: &mut egui::Ui, groups: &[GroupLag]) {
             } else {
                 color
             };
-            ui.colored_label(color, format!("⚠ {}: {warning}", group.name));
+            ui.colored_label(color, format!("{}: {warning}", group.name));
         }
     }
 }
@@ -172,10 +172,10 @@ fn groups_table_ui(
             ui.end_row();
             for group in groups {
                 let is_urgent = urgent == Some(group.name.as_str());
-                let label = if is_urgent {
-                    format!("{} (most urgent)", group.name)
-                } else {
-                    group.name.clone()
+                let label = match (is_urgent, group.has_checkpoints) {
+                    (true, _) => format!("{} (most urgent)", group.name),
+                    (false, true) => group.name.clone(),
+                    (false, false) => format!("{} (no checkpoints)", group.name),
                 };
                 let text = if is_urgent {
                     egui::RichText::new(label)
