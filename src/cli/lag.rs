@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use hubscope::checkpoints::{CheckpointStore, Layout, StorageAccount};
 use hubscope::groups::{format_duration, GroupLag, HubLag, LagMonitor, Rules};
@@ -20,16 +21,19 @@ pub struct LagArgs {
     target: TargetArgs,
     /// The checkpoint store: a storage connection string (`UseDevelopmentStorage=true` for
     /// Azurite), or an account URL, which signs in with the profile's Entra ID credential.
+    /// The profile's store when not given.
     #[arg(long, env = "HUBSCOPE_CHECKPOINT_STORE", hide_env_values = true)]
-    checkpoint_store: String,
-    /// The container that holds the checkpoints (Functions: azure-webjobs-eventhub).
+    checkpoint_store: Option<String>,
+    /// The container that holds the checkpoints (Functions: azure-webjobs-eventhub); the
+    /// profile's when not given.
     #[arg(long)]
-    container: String,
+    container: Option<String>,
     /// Report this group; repeatable. Every group found in the store when not given.
     #[arg(long = "consumer-group", value_name = "GROUP")]
     consumer_groups: Vec<String>,
-    #[arg(long, value_enum, default_value_t = LayoutArg::Auto)]
-    layout: LayoutArg,
+    /// The profile's layout, or automatic, when not given.
+    #[arg(long, value_enum)]
+    layout: Option<LayoutArg>,
     /// The namespace as the store names it, when it is not the connection's `host[:port]`.
     #[arg(long, value_name = "NAMESPACE")]
     store_namespace: Option<String>,
@@ -66,15 +70,27 @@ enum Output {
 }
 
 pub fn run(args: &LagArgs) -> anyhow::Result<()> {
-    let target = args.target.resolve()?;
-    let account = StorageAccount::parse(&args.checkpoint_store, target.credential())?;
+    let (target, profile) = args.target.resolve_with_profile()?;
+    let saved = profile.and_then(|p| p.checkpoint_store);
+    let store_text = args
+        .checkpoint_store
+        .clone()
+        .or_else(|| saved.as_ref().map(|s| s.store.expose().to_string()))
+        .context("name the checkpoint store (--checkpoint-store), or save one in the profile")?;
+    let container = args
+        .container
+        .clone()
+        .or_else(|| saved.as_ref().map(|s| s.container.clone()))
+        .context("name the container that holds the checkpoints (--container)")?;
     let layout = match args.layout {
-        LayoutArg::Processor => Layout::Processor,
-        LayoutArg::Functions => Layout::Functions,
-        LayoutArg::Auto => Layout::Auto,
+        Some(LayoutArg::Processor) => Layout::Processor,
+        Some(LayoutArg::Functions) => Layout::Functions,
+        Some(LayoutArg::Auto) => Layout::Auto,
+        None => saved.map(|s| s.layout).unwrap_or_default(),
     };
+    let account = StorageAccount::parse(&store_text, target.credential())?;
     let timeout = Duration::from_secs(args.timeout_secs.max(1));
-    let store = CheckpointStore::new(account, &args.container, layout, timeout)?;
+    let store = CheckpointStore::new(account, &container, layout, timeout)?;
     let rules = Rules {
         stale_after: Duration::from_secs(args.stale_after),
         retention: args.retention,

@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use clap::Args;
 use hubscope::hub::Target;
-use hubscope::profiles::ProfileStore;
+use hubscope::profiles::{Profile, ProfileStore};
 
 #[derive(Debug, Args)]
 pub struct TargetArgs {
@@ -27,8 +27,16 @@ pub struct TargetArgs {
 
 impl TargetArgs {
     pub fn resolve(&self) -> anyhow::Result<Target> {
+        Ok(self.resolve_with_profile()?.0)
+    }
+
+    /// The target, and the profile it came from when one was named.
+    pub fn resolve_with_profile(&self) -> anyhow::Result<(Target, Option<Profile>)> {
         if let Some(cs) = &self.connection_string {
-            return Ok(Target::from_connection_string(cs, self.hub.as_deref())?);
+            return Ok((
+                Target::from_connection_string(cs, self.hub.as_deref())?,
+                None,
+            ));
         }
         let name = self.profile.as_deref().unwrap_or_default();
         let store = ProfileStore::open_default()?;
@@ -57,6 +65,6 @@ impl TargetArgs {
         if let Some(hub) = &self.hub {
             target.hub.clone_from(hub);
         }
-        Ok(target)
+        Ok((target, Some(profile.clone())))
     }
 }

@@ -234,10 +234,19 @@ fn expiry_warning(
     let reason = match p.consumed_per_sec {
         Some(pace) if pace > 0.0 => {
             let newest_read_at = newest_age + super::as_f64(backlog) / pace;
-            if oldest_age.max(newest_read_at) <= retention {
-                return None;
+            if oldest_age.max(newest_read_at) > retention {
+                format!("at {pace:.1} events/s the group reads them too late")
+            } else {
+                // Slower than arrivals, the next event to read ages by (1 - pace/ingress) s
+                // every second: in time it passes retention, though today's backlog would not.
+                let ingress = p.ingress_per_sec.filter(|i| *i > pace)?;
+                let losing_in = (retention - oldest_age) / (1.0 - pace / ingress);
+                return Some(format!(
+                    "partition {}: falling behind; at this pace unread events start to expire in {}",
+                    p.partition_id,
+                    crate::groups::format_duration(losing_in)
+                ));
             }
-            format!("at {pace:.1} events/s the group reads them too late")
         }
         Some(_) => "the group is not making progress".to_string(),
         // No pace yet: warn only when it is close.

@@ -226,3 +226,28 @@ fn a_group_nobody_reads_is_counted_but_not_warned_about() {
     assert!(!report.has_checkpoints && !report.losing_events);
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
 }
+
+#[test]
+fn falling_behind_says_when_events_will_start_to_expire() {
+    let p = partition("0", 0, 999);
+    let c = checkpoint(0);
+    // Half as fast as arrivals: the next event to read ages half a second per second, from
+    // 30 s old to the hour's retention in 2 × 3570 s.
+    let behind = PartitionInput {
+        pace: Pace {
+            consumed_per_sec: Some(25.0),
+            ingress_per_sec: Some(50.0),
+        },
+        ..input(&p, Some(&c), None)
+    };
+    let rules = Rules {
+        retention: Some(Duration::from_secs(3600)),
+        ..Rules::default()
+    };
+    let report = group_lag("g", &[behind], rules, now());
+    assert!(report.losing_events);
+    assert_eq!(
+        report.warnings[0],
+        "partition 0: falling behind; at this pace unread events start to expire in 1h 59m"
+    );
+}

@@ -237,7 +237,7 @@ fn partitions_ui(ui: &mut egui::Ui, group: &GroupLag) {
                 } else {
                     ui.label("0");
                 }
-                ui.label(p.owner_id.as_deref().unwrap_or("-"));
+                owner_ui(ui, p.owner_id.as_deref());
                 let heartbeat = secs(p.ownership_age_secs);
                 if p.owner_stale {
                     ui.colored_label(ui.visuals().warn_fg_color, format!("{heartbeat} (stale)"));
@@ -247,6 +247,23 @@ fn partitions_ui(ui: &mut egui::Ui, group: &GroupLag) {
                 ui.end_row();
             }
         });
+}
+
+/// Owner ids are often UUIDs: the start tells them apart, the whole id is on hover.
+fn owner_ui(ui: &mut egui::Ui, owner: Option<&str>) {
+    const SHOWN: usize = 13;
+    match owner {
+        None => {
+            ui.label("-");
+        }
+        Some(id) if id.chars().count() <= SHOWN => {
+            ui.label(id);
+        }
+        Some(id) => {
+            let short: String = id.chars().take(SHOWN).collect();
+            ui.label(format!("{short}…")).on_hover_text(id);
+        }
+    }
 }
 
 fn rate(value: Option<f64>) -> String {

@@ -322,3 +322,30 @@ def test_bad_inputs_get_one_clear_line(emulator, container, case):
     for debug_text in ("Described", "AmqpOrderedMap", "Some(", "reqwest::"):
         assert debug_text not in result.stderr
     assert time.monotonic() - started < 30
+
+
+def test_a_profiles_saved_store_is_used(emulator, container, tmp_path):
+    send(emulator, [4, 0, 0, 0])
+    checkpoint(emulator, container, "Processors", 0, 1)
+    profile = {
+        "name": "staging",
+        "kind": {"type": "connection_string", "connection_string": emulator.connection_string(HUB)},
+        "consumer_group": "$Default",
+        "checkpoint_store": {"store": storage_cs(), "container": container.container_name, "layout": "processor"},
+    }
+    (tmp_path / "profiles.json").write_text(json.dumps({"schema_version": 1, "profiles": [profile]}))
+    result = subprocess.run(
+        [str(HUBSCOPE), "lag", "--profile", "staging", "--consumer-group", "Processors", "--output", "json"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "HUBSCOPE_CONFIG_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert by_partition(group(json.loads(result.stdout), "Processors"))["0"]["lag_events"] == 2
+    # Without a saved store or the flag, the command says what is missing.
+    del profile["checkpoint_store"]
+    (tmp_path / "profiles.json").write_text(json.dumps({"schema_version": 1, "profiles": [profile]}))
+    result = subprocess.run(
+        [str(HUBSCOPE), "lag", "--profile", "staging"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "HUBSCOPE_CONFIG_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 1
+    assert "name the checkpoint store (--checkpoint-store)" in result.stderr
