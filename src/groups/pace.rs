@@ -57,23 +57,30 @@ impl PaceTracker {
         let (Some(first), Some(last)) = (readings.front(), readings.back()) else {
             return Pace::default();
         };
-        let span = last.at.duration_since(first.at);
-        if span < MIN_SPAN {
-            return Pace::default();
-        }
-        let per_sec = |from: i64, to: i64| {
-            super::as_f64(u64::try_from(to - from).unwrap_or(0)) / span.as_secs_f64()
-        };
         Pace {
-            // A checkpoint that appears counts from the window's start only once it exists.
-            consumed_per_sec: match (first.checkpoint, last.checkpoint) {
-                (Some(from), Some(to)) => Some(per_sec(from, to)),
-                (None, Some(_)) => None,
-                (_, None) => Some(0.0),
+            consumed_per_sec: match last.checkpoint {
+                // No checkpoint yet: the group has read nothing.
+                None => rate(first, last, |_| Some(0)),
+                // Counted from the first reading that had a checkpoint: one that appears is
+                // not progress from zero.
+                Some(_) => readings
+                    .iter()
+                    .find(|r| r.checkpoint.is_some())
+                    .and_then(|since| rate(since, last, |r| r.checkpoint)),
             },
-            ingress_per_sec: Some(per_sec(first.last_enqueued, last.last_enqueued)),
+            ingress_per_sec: rate(first, last, |r| Some(r.last_enqueued)),
         }
     }
+}
+
+/// How fast `value` grew from `from` to `to`; `None` over less than [`MIN_SPAN`].
+fn rate(from: &Reading, to: &Reading, value: impl Fn(&Reading) -> Option<i64>) -> Option<f64> {
+    let span = to.at.duration_since(from.at);
+    if span < MIN_SPAN {
+        return None;
+    }
+    let grown = u64::try_from(value(to)? - value(from)?).unwrap_or(0);
+    Some(super::as_f64(grown) / span.as_secs_f64())
 }
 
 #[cfg(test)]
@@ -92,6 +99,17 @@ mod tests {
         // Over a minute later the first reading has fallen out: no progress since the second.
         let later = tracker.record("g", "0", start + Duration::from_secs(65), Some(200), 1500);
         assert_eq!(later.consumed_per_sec, Some(0.0));
+    }
+
+    #[test]
+    fn a_first_checkpoint_is_not_progress_from_zero() {
+        let mut tracker = PaceTracker::default();
+        let start = Instant::now();
+        tracker.record("g", "0", start, None, 0);
+        tracker.record("g", "0", start + Duration::from_secs(5), Some(500), 100);
+        let pace = tracker.record("g", "0", start + Duration::from_secs(10), Some(550), 200);
+        assert_eq!(pace.consumed_per_sec, Some(10.0));
+        assert_eq!(pace.ingress_per_sec, Some(20.0));
     }
 
     #[test]

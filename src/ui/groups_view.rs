@@ -277,6 +277,7 @@ fn catch_up(group: &GroupLag) -> String {
         group.ingress_per_sec,
     ) {
         _ if group.lag_events == 0 => "caught up".into(),
+        _ if !group.has_checkpoints => "not read".into(),
         (Some(secs), _, _) => format_duration(secs),
         (None, Some(c), Some(i)) if i > c => format!("falling behind by {:.0}/s", i - c),
         _ => "-".into(),
