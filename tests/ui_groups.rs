@@ -17,6 +17,9 @@ fn app_with_store(dir: &std::path::Path, container: &str) -> App {
             store: Secret::new(common::azurite::connection_string()),
             container: container.to_string(),
             layout: Layout::Auto,
+            // A group the user added: shown before it ever checkpoints.
+            groups: vec!["reporting".into()],
+            ..CheckpointStoreSettings::default()
         }),
         ..Profile::local_emulator()
     };
@@ -81,6 +84,10 @@ fn the_tab_shows_each_groups_lag_and_the_most_urgent_one() {
     wait_for(&mut harness, "the groups", |h| {
         shows(h, "cg1 (most urgent)") && shows(h, "$Default (no checkpoints)")
     });
+    assert!(
+        shows(&harness, "reporting (no checkpoints)"),
+        "a group the user added"
+    );
     assert!(shows(
         &harness,
         &format!("Checkpoints in container `{container}`")

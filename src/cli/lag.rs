@@ -86,18 +86,23 @@ pub fn run(args: &LagArgs) -> anyhow::Result<()> {
         Some(LayoutArg::Processor) => Layout::Processor,
         Some(LayoutArg::Functions) => Layout::Functions,
         Some(LayoutArg::Auto) => Layout::Auto,
-        None => saved.map(|s| s.layout).unwrap_or_default(),
+        None => saved.as_ref().map(|s| s.layout).unwrap_or_default(),
+    };
+    let saved_namespace = saved.as_ref().map(|s| s.namespace.clone());
+    let saved_retention = match &saved {
+        Some(s) => s.retention_duration().map_err(anyhow::Error::msg)?,
+        None => None,
     };
     let account = StorageAccount::parse(&store_text, target.credential())?;
     let timeout = Duration::from_secs(args.timeout_secs.max(1));
     let store = CheckpointStore::new(account, &container, layout, timeout)?;
     let rules = Rules {
         stale_after: Duration::from_secs(args.stale_after),
-        retention: args.retention,
+        retention: args.retention.or(saved_retention),
     };
     let mut monitor = LagMonitor::new(target, store, rules)
         .only_groups(args.consumer_groups.clone())
-        .with_namespace(args.store_namespace.clone());
+        .with_namespace(args.store_namespace.clone().or(saved_namespace));
     super::runtime()?.block_on(async move {
         let mut first = true;
         loop {

@@ -14,6 +14,16 @@ pub struct CheckpointStoreSettings {
     pub container: String,
     #[serde(default)]
     pub layout: Layout,
+    /// The namespace as the store names it, when it is not the profile's `host[:port]`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    /// The hub's retention as typed (`7d`), for the expiry warnings; the embedded endpoint's is
+    /// known without it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub retention: String,
+    /// Groups to show even without checkpoints (the store only knows those that checkpoint).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 impl CheckpointStoreSettings {
@@ -29,6 +39,12 @@ impl CheckpointStoreSettings {
                 message: e.to_string(),
             }),
         }
+        if let Err(message) = self.retention_duration() {
+            errors.push(FieldError {
+                field: "checkpoint_retention",
+                message,
+            });
+        }
         if self.container.trim().is_empty() {
             errors.push(FieldError {
                 field: "checkpoint_container",
@@ -36,6 +52,15 @@ impl CheckpointStoreSettings {
             });
         }
         errors
+    }
+
+    /// The typed retention, if any.
+    pub fn retention_duration(&self) -> Result<Option<std::time::Duration>, String> {
+        let text = self.retention.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        crate::emulator::config::parse_duration(text).map(Some)
     }
 
     /// The same settings with the key or SAS left out, for exports without secrets.
@@ -69,7 +94,7 @@ mod tests {
         CheckpointStoreSettings {
             store: Secret::new(store),
             container: container.into(),
-            layout: Layout::Auto,
+            ..CheckpointStoreSettings::default()
         }
     }
 
@@ -84,6 +109,14 @@ mod tests {
         let url = settings("https://acme.blob.core.windows.net", "c");
         assert!(url.validate(true).is_empty());
         assert_eq!(url.validate(false)[0].field, "checkpoint_store");
+        let mut typed = settings("UseDevelopmentStorage=true", "c");
+        typed.retention = "7w".into();
+        assert_eq!(typed.validate(false)[0].field, "checkpoint_retention");
+        typed.retention = "7d".into();
+        assert_eq!(
+            typed.retention_duration(),
+            Ok(Some(std::time::Duration::from_secs(604_800)))
+        );
     }
 
     #[test]

@@ -416,6 +416,37 @@ fn checkpoint_rows(
         "checkpoint_container",
         Some("Azure Functions: azure-webjobs-eventhub"),
     );
+    text_row(
+        ui,
+        "Checkpoint namespace",
+        &mut draft.namespace,
+        errors,
+        "checkpoint_namespace",
+        Some("optional: the namespace as the store names it, when not this profile's"),
+    );
+    text_row(
+        ui,
+        "Hub retention",
+        &mut draft.retention,
+        errors,
+        "checkpoint_retention",
+        Some("optional, for expiry warnings: 1h, 7d (the embedded endpoint's is known)"),
+    );
+    let mut groups = draft.groups.join(", ");
+    text_row(
+        ui,
+        "More consumer groups",
+        &mut groups,
+        errors,
+        "checkpoint_groups",
+        Some("optional, comma-separated: shown even before they checkpoint"),
+    );
+    draft.groups = groups
+        .split(',')
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+        .map(str::to_string)
+        .collect();
     let label = ui.label("Checkpoint layout");
     egui::ComboBox::from_id_salt("checkpoint_layout")
         .selected_text(layout_name(draft.layout))

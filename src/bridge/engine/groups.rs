@@ -11,6 +11,7 @@ use crate::bridge::{Event, GroupHistory, GroupsSnapshot, Waker};
 use crate::checkpoints::{CheckpointStore, StorageAccount};
 use crate::consumer::lag::Series;
 use crate::groups::{self, LagMonitor, Rules};
+use crate::hub::LocalEndpoint;
 use crate::profiles::CheckpointStoreSettings;
 
 /// How often the store and the hub are read: one List Blobs per hub prefix each time.
@@ -55,17 +56,18 @@ impl Engine {
         snapshot.send_modify(|s| {
             s.source = format!("container `{}` at {}", store.container(), store.endpoint());
         });
+        // A retention the user typed wins; the embedded endpoint knows its own.
+        let typed = settings.retention_duration().ok().flatten();
         let rules = Rules {
-            retention: self
-                .local
-                .as_ref()
-                .map(crate::hub::LocalEndpoint::retention),
+            retention: typed.or_else(|| self.local.as_ref().map(LocalEndpoint::retention)),
             ..Rules::default()
         };
-        let mut monitor = LagMonitor::new(target.clone(), store, rules);
+        let mut monitor = LagMonitor::new(target.clone(), store, rules)
+            .with_namespace(Some(settings.namespace.trim().to_string()));
         if let Some(local) = &self.local {
             monitor.known_groups(local.consumer_groups(&target.hub));
         }
+        monitor.known_groups(settings.groups.iter().cloned());
         let cancel = CancellationToken::new();
         self.groups = Some(cancel.clone());
         tokio::spawn(run(monitor, snapshot, self.waker.clone(), cancel));
