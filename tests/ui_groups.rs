@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::ui::{shows, wait_for, App};
+use common::ui::{shows, type_into, wait_for, App};
 use egui_kittest::kittest::Queryable;
 use hubscope::bridge::ConnectionState;
 use hubscope::checkpoints::Layout;
@@ -122,4 +122,54 @@ fn a_missing_container_is_said_in_the_tab() {
     wait_for(&mut harness, "the error", |h| {
         shows(h, "container `no-such-container` does not exist")
     });
+}
+
+#[test]
+fn the_profile_editor_checks_the_store_and_saves_it_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = common::ui::app(dir.path(), [1400.0, 1000.0]);
+    wait_for(&mut harness, "the connection", |h| shows(h, "Hub eh1"));
+    harness.get_by_label("Edit").click();
+    harness.run_steps(3);
+    type_into(&mut harness, "Checkpoint store", "AccountName=acme");
+    assert!(
+        shows(&harness, "`AccountKey` is missing"),
+        "the store is checked inline"
+    );
+    assert!(
+        shows(&harness, "name the container"),
+        "and so is its container"
+    );
+    type_into(
+        &mut harness,
+        "Checkpoint store",
+        &common::azurite::connection_string(),
+    );
+    type_into(&mut harness, "Checkpoint container", "checkpoints");
+    type_into(&mut harness, "Hub retention", "7w");
+    assert!(
+        shows(&harness, "unknown unit"),
+        "a retention is checked too"
+    );
+    type_into(&mut harness, "Hub retention", "7d");
+    assert!(!shows(&harness, "is missing") && !shows(&harness, "unknown unit"));
+    harness.get_by_label("Save").click();
+    harness.run_steps(3);
+    let deadline = std::time::Instant::now() + common::PATIENCE;
+    loop {
+        let file = ProfileStore::in_dir(dir.path()).load().unwrap().file;
+        let store = file
+            .profiles
+            .first()
+            .and_then(|p| p.checkpoint_store.clone());
+        if let Some(store) = store {
+            assert_eq!(store.container, "checkpoints");
+            assert_eq!(store.retention, "7d");
+            // Masked in Debug, as every secret.
+            assert!(!format!("{store:?}").contains("AccountKey"));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never saved");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
