@@ -235,3 +235,26 @@ async fn an_export_replays_into_the_same_events() {
         "same bodies, keys, partitions and properties"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_consumer_group_is_one_line_and_final() {
+    let emu = common::emulator_with(common::hubs(&[("src", 2)])).await;
+    let started = std::time::Instant::now();
+    let out = run(&emu, "src", &["tail", "--consumer-group", "nosuch"]).await;
+    let err = stderr(&out);
+    assert!(
+        !out.status.success(),
+        "an unknown group is a failure: {err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "final, not retried"
+    );
+    assert!(
+        err.contains("consumer group 'nosuch' does not exist on hub 'src'"),
+        "in the service's words: {err}"
+    );
+    for debug in ["Described", "AmqpOrderedMap", "Some(", "attempt"] {
+        assert!(!err.contains(debug), "no SDK debug text or retries: {err}");
+    }
+}

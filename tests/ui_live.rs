@@ -97,3 +97,23 @@ fn live_view_reads_selects_and_filters() {
     harness.get_by_label("Stop").click();
     wait_for(&mut harness, "the readers to stop", |h| shows(h, "stopped"));
 }
+
+#[test]
+fn an_unknown_consumer_group_stops_the_readers_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = app(dir.path(), [1400.0, 1000.0]);
+    wait_for(&mut harness, "the connection", |h| shows(h, "Hub eh1"));
+    harness.get_by_label("Live").click();
+    harness.run_steps(3);
+    type_into(&mut harness, "Consumer group", "nosuch");
+    harness.get_by_label("Start").click();
+    wait_for(&mut harness, "the reason", |h| {
+        shows(h, "consumer group 'nosuch' does not exist on hub 'eh1'")
+    });
+    assert!(!shows(&harness, "Described"), "no SDK debug text");
+    assert!(!shows(&harness, "reconnecting"), "not retried");
+    // The notification history keeps it.
+    wait_for(&mut harness, "the notice", |h| {
+        shows(h, "The live view stopped reading")
+    });
+}

@@ -104,7 +104,11 @@ async fn print_until_done(
             _ = tokio::signal::ctrl_c() => return Ok(()),
             record = rx.recv() => {
                 let Some(record) = record else {
-                    anyhow::bail!("every reader has stopped");
+                    // Readers that end for good close the channel: say why, once.
+                    for (reader, last) in readers.iter().zip(last_states.iter_mut()) {
+                        *last = reader.state.borrow().clone();
+                    }
+                    anyhow::bail!("{}", stopped_because(&last_states));
                 };
                 last_event = tokio::time::Instant::now();
                 printed += 1;
@@ -123,22 +127,36 @@ async fn print_until_done(
                     return Ok(());
                 }
                 if last_states.iter().all(ReaderState::is_final) {
-                    anyhow::bail!("every reader has stopped: {}", last_states[0]);
+                    anyhow::bail!("{}", stopped_because(&last_states));
                 }
             }
         }
     }
 }
 
+/// Why every reader stopped: each distinct reason once (an unknown group fails them all alike).
+fn stopped_because(states: &[ReaderState]) -> String {
+    let mut reasons: Vec<String> = Vec::new();
+    for state in states {
+        let reason = match state {
+            ReaderState::Failed(why) => why.clone(),
+            other => other.to_string(),
+        };
+        if !reasons.contains(&reason) {
+            reasons.push(reason);
+        }
+    }
+    format!("every reader has stopped: {}", reasons.join("; "))
+}
+
 fn report_state_changes(readers: &[hubscope::consumer::ReaderHandle], last: &mut [ReaderState]) {
     for (reader, last) in readers.iter().zip(last.iter_mut()) {
         let now = reader.state.borrow().clone();
         if now != *last {
+            // A failure is told once when every reader has stopped: see `stopped_because`.
             if matches!(
                 now,
-                ReaderState::Reconnecting { .. }
-                    | ReaderState::Displaced(_)
-                    | ReaderState::Failed(_)
+                ReaderState::Reconnecting { .. } | ReaderState::Displaced(_)
             ) {
                 eprintln!("partition {}: {now}", reader.partition_id);
             }

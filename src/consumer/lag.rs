@@ -5,8 +5,24 @@
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
+/// Where the reader started, as far as lag is concerned: events before the start are not lag.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Baseline {
+    /// From the earliest: everything retained is waiting.
+    #[default]
+    Beginning,
+    /// From the end: what was last enqueued when the reader started is not waiting. Taken from
+    /// the first properties poll, then [`Baseline::Before`].
+    LastEnqueuedAtStart,
+    /// The sequence number just before the first one the reader will read.
+    Before(i64),
+    /// From an offset or a time: unknown until the first event arrives.
+    FirstRead,
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PartitionLag {
+    pub baseline: Baseline,
     /// The partition's last enqueued event, from its properties (`None`: empty or not polled yet).
     pub last_enqueued_sequence: Option<i64>,
     pub last_enqueued_time: Option<SystemTime>,
@@ -18,14 +34,36 @@ pub struct PartitionLag {
 }
 
 impl PartitionLag {
-    /// Events enqueued but not yet read. Before the first read, everything retained counts.
+    /// Records a properties poll; the first one fixes a start-from-latest reader's baseline.
+    pub fn polled(
+        &mut self,
+        beginning: i64,
+        last_enqueued: i64,
+        is_empty: bool,
+        time: Option<SystemTime>,
+    ) {
+        self.beginning_sequence = Some(beginning);
+        self.last_enqueued_sequence = (!is_empty).then_some(last_enqueued);
+        self.last_enqueued_time = time.filter(|_| !is_empty);
+        if self.baseline == Baseline::LastEnqueuedAtStart {
+            self.baseline = Baseline::Before(if is_empty {
+                beginning - 1
+            } else {
+                last_enqueued
+            });
+        }
+    }
+
+    /// Events enqueued after the reader's start and not yet read: from the earliest, everything
+    /// retained counts before the first read; from the latest, nothing that was already there.
     #[must_use]
     pub fn events(&self) -> Option<i64> {
         let last = self.last_enqueued_sequence?;
-        let read = match (self.last_read_sequence, self.beginning_sequence) {
+        let read = match (self.last_read_sequence, self.baseline) {
             (Some(read), _) => read,
-            (None, Some(beginning)) => beginning - 1,
-            (None, None) => return None,
+            (None, Baseline::Beginning) => self.beginning_sequence? - 1,
+            (None, Baseline::Before(before)) => before,
+            (None, Baseline::LastEnqueuedAtStart | Baseline::FirstRead) => return None,
         };
         // The properties are polled; a reader can be ahead of the last poll.
         Some((last - read).max(0))
@@ -168,6 +206,44 @@ mod tests {
             "a reader ahead of the last poll is not negative"
         );
         assert_eq!(PartitionLag::default().events(), None);
+    }
+
+    #[test]
+    fn lag_counts_only_events_after_the_start() {
+        // From the latest: the 90 already there are not lag, the 5 that arrive after are.
+        let mut lag = PartitionLag {
+            baseline: Baseline::LastEnqueuedAtStart,
+            ..PartitionLag::default()
+        };
+        assert_eq!(lag.events(), None, "unknown until the first poll");
+        lag.polled(10, 99, false, Some(at(1_000)));
+        assert_eq!(lag.events(), Some(0));
+        lag.polled(10, 104, false, Some(at(1_005)));
+        assert_eq!(lag.events(), Some(5));
+        // From a sequence number: only what comes from it.
+        let mut from_seq = PartitionLag {
+            baseline: Baseline::Before(49),
+            ..PartitionLag::default()
+        };
+        from_seq.polled(10, 99, false, None);
+        assert_eq!(from_seq.events(), Some(50));
+        // From an offset or a time: unknown until an event is read.
+        let mut from_time = PartitionLag {
+            baseline: Baseline::FirstRead,
+            ..PartitionLag::default()
+        };
+        from_time.polled(10, 99, false, None);
+        assert_eq!(from_time.events(), None);
+        from_time.last_read_sequence = Some(95);
+        assert_eq!(from_time.events(), Some(4));
+        // An empty partition read from the latest has nothing waiting until an event arrives.
+        let mut empty = PartitionLag {
+            baseline: Baseline::LastEnqueuedAtStart,
+            ..PartitionLag::default()
+        };
+        empty.polled(0, -1, true, None);
+        empty.polled(0, 0, false, None);
+        assert_eq!(empty.events(), Some(1));
     }
 
     #[test]

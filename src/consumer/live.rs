@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::filter::EventFilter;
-use super::lag::{PartitionLag, RateMeter, Series};
+use super::lag::{Baseline, PartitionLag, RateMeter, Series};
 use super::reader::{spawn_readers, ReaderHandle, ReaderSpec, ReaderState};
 use super::record::ReceivedRecord;
 use super::StartFrom;
@@ -79,7 +79,13 @@ pub struct LiveStore {
 }
 
 impl LiveStore {
-    fn new(partitions: &[String], capacity: usize) -> Self {
+    fn new(partitions: &[String], capacity: usize, start: &StartFrom) -> Self {
+        let baseline = match start {
+            StartFrom::Earliest => Baseline::Beginning,
+            StartFrom::Latest => Baseline::LastEnqueuedAtStart,
+            StartFrom::SequenceNumber(n) => Baseline::Before(n - 1),
+            StartFrom::Offset(_) | StartFrom::EnqueuedTime(_) => Baseline::FirstRead,
+        };
         Self {
             all: VecDeque::new(),
             shown: VecDeque::new(),
@@ -91,7 +97,10 @@ impl LiveStore {
                 .map(|id| PartitionStats {
                     id: id.clone(),
                     rate: RateMeter::default(),
-                    lag: PartitionLag::default(),
+                    lag: PartitionLag {
+                        baseline,
+                        ..PartitionLag::default()
+                    },
                     lag_series: Series::new(SERIES_KEPT),
                     rate_series: Series::new(SERIES_KEPT),
                 })
@@ -228,7 +237,11 @@ impl LiveSession {
         config: &LiveConfig,
         waker: Arc<dyn Fn() + Send + Sync>,
     ) -> Self {
-        let store = Arc::new(Mutex::new(LiveStore::new(partitions, config.capacity)));
+        let store = Arc::new(Mutex::new(LiveStore::new(
+            partitions,
+            config.capacity,
+            &config.start,
+        )));
         let (tx, rx) = mpsc::channel(BATCH * 4);
         let like = ReaderSpec {
             partition_id: String::new(),
@@ -318,11 +331,17 @@ async fn collect(
             }
         }
     }
+    // Readers that ended for good keep saying why (an unknown consumer group); the rest stopped.
     snapshot.send_modify(|s| {
         s.running = false;
-        for (_, state) in &mut s.states {
-            *state = ReaderState::Stopped;
-        }
+        s.states = states
+            .iter()
+            .map(|(id, state)| {
+                let state = state.borrow().clone();
+                let kept = matches!(state, ReaderState::Failed(_) | ReaderState::Displaced(_));
+                (id.clone(), if kept { state } else { ReaderState::Stopped })
+            })
+            .collect();
     });
     waker();
 }
@@ -355,10 +374,12 @@ async fn poll_properties(target: Target, store: Arc<Mutex<LiveStore>>, cancel: C
             let Ok(Ok(props)) = read else { continue };
             let mut store = lock(&store);
             if let Some(p) = store.partitions.iter_mut().find(|p| p.id == *id) {
-                p.lag.beginning_sequence = Some(props.beginning_sequence_number);
-                p.lag.last_enqueued_sequence =
-                    (!props.is_empty).then_some(props.last_enqueued_sequence_number);
-                p.lag.last_enqueued_time = props.last_enqueued_time_utc.filter(|_| !props.is_empty);
+                p.lag.polled(
+                    props.beginning_sequence_number,
+                    props.last_enqueued_sequence_number,
+                    props.is_empty,
+                    props.last_enqueued_time_utc,
+                );
             }
         }
     }
@@ -387,7 +408,7 @@ mod tests {
 
     #[test]
     fn keeps_the_newest_and_counts_what_scrolled_out() {
-        let mut store = LiveStore::new(&["0".into(), "1".into()], 3);
+        let mut store = LiveStore::new(&["0".into(), "1".into()], 3, &StartFrom::Earliest);
         for seq in 0..5 {
             store.push(record("0", seq, &format!("e{seq}")));
         }
@@ -400,7 +421,7 @@ mod tests {
 
     #[test]
     fn a_new_filter_applies_to_what_is_kept() {
-        let mut store = LiveStore::new(&["0".into()], 10);
+        let mut store = LiveStore::new(&["0".into()], 10, &StartFrom::Earliest);
         for seq in 0..6 {
             store.push(record("0", seq, if seq % 2 == 0 { "even" } else { "odd" }));
         }

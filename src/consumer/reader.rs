@@ -156,6 +156,8 @@ struct Reader {
 enum Ended {
     Cancelled,
     Displaced(String),
+    /// The hub or group does not exist, or the profile cannot work: retrying cannot help.
+    Failed(String),
     Transient(String),
 }
 
@@ -168,6 +170,10 @@ impl Reader {
                 Ended::Cancelled => break,
                 Ended::Displaced(why) => {
                     self.state.send_replace(ReaderState::Displaced(why));
+                    return;
+                }
+                Ended::Failed(why) => {
+                    self.state.send_replace(ReaderState::Failed(why));
                     return;
                 }
                 Ended::Transient(error) => {
@@ -205,6 +211,7 @@ impl Reader {
         };
         let (client, receiver) = match opened {
             Ok(pair) => pair,
+            Err(e) if e.is_final() => return Ended::Failed(e.to_string()),
             Err(e) => return classify(&e.to_string()),
         };
         *attempt = 0;
@@ -280,7 +287,14 @@ impl Reader {
                     });
                 }
                 Ok(None) => return Ended::Transient("the receiver closed".into()),
-                Ok(Some(Err(e))) => return classify(&hub::error_chain(&e)),
+                Ok(Some(Err(e))) => {
+                    return match HubError::from_sdk("receive", &e) {
+                        final_error if final_error.is_final() => {
+                            Ended::Failed(final_error.to_string())
+                        }
+                        _ => classify(&hub::error_chain(&e)),
+                    }
+                }
                 Ok(Some(Ok(event))) => {
                     let record = ReceivedRecord::from_sdk(&self.spec.partition_id, &event);
                     if self

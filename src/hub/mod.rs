@@ -3,6 +3,7 @@
 
 pub mod local;
 pub mod properties;
+pub mod sdk_error;
 pub mod target;
 
 use std::time::Duration;
@@ -24,6 +25,9 @@ pub enum HubError {
     Credential(String),
     #[error("could not {what} within {} s: is the endpoint reachable?", after.as_secs())]
     Timeout { what: &'static str, after: Duration },
+    /// The hub or consumer group does not exist: final, retrying will not help.
+    #[error("{0}")]
+    NotFound(String),
     /// The SDK or the service refused.
     #[error("could not {what}: {detail}")]
     Service { what: &'static str, detail: String },
@@ -32,22 +36,41 @@ pub enum HubError {
 }
 
 impl HubError {
-    pub(crate) fn from_sdk(what: &'static str, error: &dyn std::error::Error) -> Self {
-        Self::Service {
-            what,
-            detail: error_chain(error),
+    pub(crate) fn from_sdk(what: &'static str, error: &(dyn std::error::Error + 'static)) -> Self {
+        match chain(error).find_map(sdk_error::refusal) {
+            Some(refusal) if refusal.not_found => Self::NotFound(refusal.text),
+            _ => Self::Service {
+                what,
+                detail: error_chain(error),
+            },
         }
+    }
+
+    /// Whether trying again can help.
+    #[must_use]
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Self::NotFound(_) | Self::Profile(_) | Self::Credential(_)
+        )
     }
 }
 
 /// An error and its causes on one line, each cause once (SDK errors often repeat their source).
 #[must_use]
-pub fn error_chain(error: &dyn std::error::Error) -> String {
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     // The SDK prefixes each layer it wraps; the prefixes say nothing to a user.
     const NOISE: [&str; 3] = ["AMQP Error: ", "Azure Core Error: ", "Transport error: "];
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(error);
     while let Some(e) = next {
+        // The service's own words end the chain: what the SDK wraps around them is debug text.
+        if let Some(refusal) = sdk_error::refusal(e) {
+            if !parts.iter().any(|p| p.contains(&refusal.text)) {
+                parts.push(refusal.text);
+            }
+            break;
+        }
         let mut text = e.to_string();
         while let Some(rest) = NOISE.iter().find_map(|n| text.strip_prefix(n)) {
             text = rest.to_string();
@@ -58,6 +81,13 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         next = e.source();
     }
     parts.join(": ")
+}
+
+/// `error` and its sources, outermost first.
+fn chain<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |e| e.source())
 }
 
 /// Runs `future` with a timeout, turning the elapsed case into [`HubError::Timeout`].

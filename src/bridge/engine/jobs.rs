@@ -10,7 +10,7 @@ use super::{send_event, Engine};
 use crate::bridge::{Event, LiveHandle, LoadExport, LoadResult, Notice};
 use crate::consumer::filter::EventFilter;
 use crate::consumer::live::{self, LiveConfig, LiveSession};
-use crate::consumer::ReceivedRecord;
+use crate::consumer::{ReaderState, ReceivedRecord};
 use crate::hub::Target;
 use crate::loadgen::{self, end_to_end::EndToEnd, run::Progress, Plan};
 use crate::producer::pool::{PoolConfig, ProducerPool};
@@ -81,6 +81,11 @@ impl Engine {
             store: session.store.clone(),
             snapshot: session.snapshot.clone(),
         };
+        tokio::spawn(tell_failures(
+            session.snapshot.clone(),
+            self.events.clone(),
+            self.waker.clone(),
+        ));
         self.live = Some(session);
         send_event(&self.events, &self.waker, Event::LiveStarted(handle));
     }
@@ -319,4 +324,32 @@ async fn prepare_and_run(
         None => None,
     };
     loadgen::run::run(plan, pool.clone(), partition_ids, stop, progress, e2e).await
+}
+
+/// Records in the notification history why readers stopped for good (an unknown consumer group,
+/// say), once per reason, until the live view ends.
+async fn tell_failures(
+    mut snapshot: watch::Receiver<live::LiveSnapshot>,
+    events: tokio::sync::mpsc::Sender<Event>,
+    waker: crate::bridge::Waker,
+) {
+    let mut told: Vec<String> = Vec::new();
+    while snapshot.changed().await.is_ok() {
+        let failed: Vec<String> = snapshot
+            .borrow_and_update()
+            .states
+            .iter()
+            .filter_map(|(_, state)| match state {
+                ReaderState::Failed(why) => Some(why.clone()),
+                _ => None,
+            })
+            .collect();
+        for why in failed {
+            if !told.contains(&why) {
+                let notice = Notice::error("The live view stopped reading", why.clone());
+                send_event(&events, &waker, Event::Notice(notice));
+                told.push(why);
+            }
+        }
+    }
 }
