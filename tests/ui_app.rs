@@ -169,3 +169,71 @@ fn a_corrupt_profiles_file_is_reported_and_kept() {
         .any(|e| e.file_name().to_string_lossy().contains(".corrupt-"));
     assert!(kept, "the unreadable file is set aside, not overwritten");
 }
+
+#[test]
+fn a_connection_string_profile_on_the_embedded_endpoint_reconnects_after_a_restart() {
+    use hubscope::profiles::{Profile, ProfileKind, Secret};
+    let port = common::free_port();
+    let local = Profile {
+        kind: ProfileKind::LocalEmulator {
+            port,
+            config_path: None,
+            hub: "eh1".into(),
+        },
+        ..Profile::local_emulator()
+    };
+    // The profile the user connected last: a connection string copied from the in-app endpoint.
+    let copied = Profile {
+        name: "copied".into(),
+        kind: ProfileKind::ConnectionString {
+            connection_string: Secret::new(format!(
+                "Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName=k;SharedAccessKey=v;\
+                 UseDevelopmentEmulator=true;EntityPath=eh1"
+            )),
+            hub: None,
+        },
+        ..Profile::local_emulator()
+    };
+    let file = ProfilesFile {
+        selected: Some("copied".into()),
+        profiles: vec![local, copied],
+        ..ProfilesFile::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    ProfileStore::in_dir(dir.path()).save(&file).unwrap();
+    let mut harness = app(dir.path(), [1280.0, 800.0]);
+    wait_for(&mut harness, "the reconnection", |h| {
+        shows(h, "Hub eh1") && shows(h, "copied (connected)")
+    });
+    assert!(shows(&harness, "Connected to copied"));
+}
+
+#[test]
+fn the_profile_list_never_claims_more_than_the_status_bar() {
+    use hubscope::profiles::{Profile, ProfileKind, Secret};
+    let dead = Profile {
+        name: "dead".into(),
+        kind: ProfileKind::ConnectionString {
+            connection_string: Secret::new(format!(
+                "Endpoint=sb://127.0.0.1:{};SharedAccessKeyName=k;SharedAccessKey=v;\
+                 UseDevelopmentEmulator=true;EntityPath=eh1",
+                common::free_port()
+            )),
+            hub: None,
+        },
+        ..Profile::local_emulator()
+    };
+    let file = ProfilesFile {
+        selected: Some("dead".into()),
+        profiles: vec![dead],
+        ..ProfilesFile::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    ProfileStore::in_dir(dir.path()).save(&file).unwrap();
+    let mut harness = app(dir.path(), [1280.0, 800.0]);
+    wait_for(&mut harness, "the failure", |h| {
+        shows(h, "Not connected to dead")
+    });
+    assert!(shows(&harness, "dead (not connected)"));
+    assert!(!shows(&harness, "dead (connected)"));
+}

@@ -34,6 +34,10 @@ pub const DEFAULT_REFRESH: Duration = Duration::from_secs(2);
 /// What the UI asks of the runtime.
 #[derive(Debug)]
 pub enum Command {
+    /// Start the embedded endpoint as this local-emulator profile describes it, unless one runs
+    /// already. The app sends it first: the endpoint runs for as long as the app does, so a
+    /// connection-string profile that points at it always finds it.
+    StartEmbedded(Profile),
     /// Disconnect whatever is connected, then connect to this profile and start refreshing.
     Connect(Profile),
     Disconnect,

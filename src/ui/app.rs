@@ -78,6 +78,13 @@ impl HubscopeApp {
                 .iter()
                 .position(|p| p.name == name)
         });
+        // The embedded endpoint runs for as long as the app, as the first local-emulator
+        // profile describes it (the default topology on 5672 without one).
+        let embedded = (app.profiles.file.profiles.iter())
+            .find(|p| matches!(p.kind, ProfileKind::LocalEmulator { .. }))
+            .cloned()
+            .unwrap_or_else(Profile::local_emulator);
+        app.dispatch(vec![Command::StartEmbedded(embedded)]);
         if let Some(index) = last {
             let mut outbox = Vec::new();
             app.profiles.selected = Some(index);
@@ -121,7 +128,7 @@ impl HubscopeApp {
                 profiles_ui(
                     ui,
                     &mut self.profiles,
-                    self.snapshot.connection.profile(),
+                    &self.snapshot.connection,
                     &mut outbox,
                 );
             });

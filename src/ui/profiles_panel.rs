@@ -1,7 +1,7 @@
 //! The profiles panel: the list of saved profiles and what can be done with one (create, edit,
 //! duplicate, delete, test, connect), plus export and import.
 
-use crate::bridge::{Command, TestReport};
+use crate::bridge::{Command, ConnectionState, TestReport};
 use crate::profiles::{Profile, ProfilesFile};
 
 use super::profile_editor::EditorState;
@@ -107,13 +107,14 @@ impl ProfilesState {
     }
 }
 
-/// The left panel. `connected` names the profile the runtime is connected (or connecting) to.
+/// The left panel; each profile's label says the connection state the status bar says.
 pub fn profiles_ui(
     ui: &mut egui::Ui,
     state: &mut ProfilesState,
-    connected: Option<&str>,
+    connection: &ConnectionState,
     outbox: &mut Vec<Command>,
 ) {
+    let connected = connection.profile();
     ui.heading("Profiles");
     ui.add_space(4.0);
     let mut connect = None;
@@ -122,11 +123,18 @@ pub fn profiles_ui(
         .max_height(ui.available_height() * 0.5)
         .show(ui, |ui| {
             for (i, profile) in state.file.profiles.iter().enumerate() {
-                let live = connected == Some(profile.name.as_str());
-                let text = if live {
-                    format!("{} (connected)", profile.name)
-                } else {
-                    profile.name.clone()
+                // The same state the status bar shows, never a rosier one.
+                let text = match connection {
+                    ConnectionState::Connected { profile: p, .. } if *p == profile.name => {
+                        format!("{} (connected)", profile.name)
+                    }
+                    ConnectionState::Connecting { profile: p, .. } if *p == profile.name => {
+                        format!("{} (connecting…)", profile.name)
+                    }
+                    ConnectionState::Failed { profile: p, .. } if *p == profile.name => {
+                        format!("{} (not connected)", profile.name)
+                    }
+                    _ => profile.name.clone(),
                 };
                 let response = ui
                     .selectable_label(state.selected == Some(i), text)

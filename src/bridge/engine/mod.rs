@@ -70,14 +70,27 @@ pub(super) async fn run(
     while let Some(command) = commands.recv().await {
         engine.handle(command).await;
     }
-    engine.disconnect().await;
+    engine.disconnect();
+    if let Some(local) = engine.local.take() {
+        local.shutdown().await;
+    }
 }
 
 impl Engine {
     async fn handle(&mut self, command: Command) {
         match command {
+            Command::StartEmbedded(profile) => {
+                if self.local.is_none() {
+                    if let Err(e) = self.resolve(&profile).await {
+                        self.notify(Notice::error(
+                            "The embedded endpoint did not start",
+                            e.to_string(),
+                        ));
+                    }
+                }
+            }
             Command::Connect(profile) => self.connect(profile).await,
-            Command::Disconnect => self.disconnect().await,
+            Command::Disconnect => self.disconnect(),
             Command::Test {
                 request_id,
                 profile,
@@ -243,11 +256,9 @@ impl Engine {
         }
     }
 
-    async fn disconnect(&mut self) {
+    /// Ends the connection; the embedded endpoint keeps running (it lives as long as the app).
+    fn disconnect(&mut self) {
         self.stop_session();
-        if let Some(local) = self.local.take() {
-            local.shutdown().await;
-        }
         self.update(|s| {
             *s = Snapshot {
                 refresh_interval: s.refresh_interval,
