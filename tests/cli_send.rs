@@ -296,3 +296,32 @@ async fn a_dead_endpoint_fails_without_hanging() {
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_spreads_a_batch_over_every_partition() {
+    let emu = common::emulator().await;
+    // Without it, a batch goes whole to one partition: the service's choice is per publish.
+    let whole = send(&emu, &["--body", "e{{seq}}", "--count", "10"]).await;
+    assert!(whole.status.success(), "{}", stderr(&whole));
+    let counts = partition_counts(&emu).await;
+    assert!(counts.contains(&10) && counts.contains(&0), "{counts:?}");
+    let dealt = send(
+        &emu,
+        &["--body", "e{{seq}}", "--count", "10", "--round-robin"],
+    )
+    .await;
+    assert!(dealt.status.success(), "{}", stderr(&dealt));
+    assert!(
+        stdout(&dealt).contains("sent 5 events to partition 0"),
+        "{}",
+        stdout(&dealt)
+    );
+    assert!(
+        stdout(&dealt).contains("sent 5 events to partition 1"),
+        "{}",
+        stdout(&dealt)
+    );
+    let after = partition_counts(&emu).await;
+    assert_eq!(after.iter().sum::<i64>(), 20);
+    assert!(after.iter().all(|c| *c >= 5), "{after:?}");
+}

@@ -78,14 +78,14 @@ fn live_view_reads_selects_and_filters() {
     type_into(&mut harness, "Search", "event-4");
     harness.get_by_label("Apply filter").click();
     wait_for(&mut harness, "the filtered view", |h| {
-        shows(h, "6 received, 1 shown")
+        shows(h, "6 received, 1 match the filter")
     });
 
     type_into(&mut harness, "Search", "");
     type_into(&mut harness, "jq filter", ".body.n >= 2");
     harness.get_by_label("Apply filter").click();
     wait_for(&mut harness, "the jq filter", |h| {
-        shows(h, "6 received, 4 shown")
+        shows(h, "6 received, 4 match the filter")
     });
 
     type_into(&mut harness, "jq filter", ".body.n >=");

@@ -39,10 +39,26 @@ fn plan_start_watch_and_report() {
     assert!((900..=1100).contains(&report.events_sent), "{report:?}");
     assert_eq!(report.events_failed, 0);
     assert!(shows(&harness, "Export JSON"));
+    // The hub's own count, per partition: round-robin over two partitions, nobody else sending.
+    let result = harness.state().load.result.clone().unwrap().unwrap();
+    let counted: u64 = result.per_partition.iter().map(|(_, n)| n).sum();
+    assert_eq!(counted, report.events_sent, "{:?}", result.per_partition);
     assert!(
-        shows(&harness, "partition") || shows(&harness, "0:"),
-        "events per destination are listed"
+        result.per_partition.iter().all(|(_, n)| *n > 0),
+        "{:?}",
+        result.per_partition
     );
+    assert!(shows(
+        &harness,
+        "Events per partition, as the hub counted them"
+    ));
+    // The status line ends on the report's totals, not the last second's.
+    harness.run_steps(3);
+    assert!(
+        shows(&harness, &format!("{} sent", report.events_sent)),
+        "the status line agrees with the report"
+    );
+    assert!(shows(&harness, "Finished after"));
 
     // A long run stops within a second of pressing Stop.
     type_into(&mut harness, "Duration", "60s");

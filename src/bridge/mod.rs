@@ -110,6 +110,9 @@ pub enum LoadExport {
 #[derive(Debug, Clone)]
 pub struct LoadResult {
     pub report: Report,
+    /// Events each partition enqueued during the run, as the hub counted them (by anyone);
+    /// empty when the hub's properties could not be read.
+    pub per_partition: Vec<(String, u64)>,
     pub notes: Vec<String>,
     pub csv: String,
     pub histogram: Result<String, String>,

@@ -22,6 +22,10 @@ pub struct SendArgs {
     /// Send with this partition key (the service hashes it to a partition).
     #[arg(long)]
     partition_key: Option<String>,
+    /// Deal the events over the hub's partitions in turn, one publish per partition (without
+    /// it, the service picks one partition per publish: a batch goes whole to one).
+    #[arg(long, conflicts_with_all = ["partition_id", "partition_key"])]
+    round_robin: bool,
     /// An application property: KEY=VALUE (a string) or KEY:int|float|bool=VALUE. Repeatable.
     #[arg(long = "property", value_name = "KEY=VALUE")]
     properties: Vec<String>,
@@ -113,6 +117,7 @@ fn compose(args: &SendArgs) -> anyhow::Result<Vec<OutgoingEvent>> {
         let routing = match (&args.partition_id, &args.partition_key) {
             (Some(id), _) => Routing::Partition(id.clone()),
             (None, Some(key)) => Routing::Key(key.clone()),
+            (None, None) if args.round_robin => Routing::RoundRobin,
             (None, None) => Routing::Spread,
         };
         let prototype = OutgoingEvent {

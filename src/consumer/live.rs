@@ -69,8 +69,6 @@ pub struct LiveStore {
     /// The subset the filter lets through; newest last; at most `capacity`.
     pub shown: VecDeque<Arc<ReceivedRecord>>,
     pub capacity: usize,
-    /// Events that matched but no longer fit.
-    pub scrolled_out: u64,
     pub received: u64,
     pub partitions: Vec<PartitionStats>,
     filter: Arc<EventFilter>,
@@ -90,7 +88,6 @@ impl LiveStore {
             all: VecDeque::new(),
             shown: VecDeque::new(),
             capacity: capacity.max(1),
-            scrolled_out: 0,
             received: 0,
             partitions: partitions
                 .iter()
@@ -126,13 +123,32 @@ impl LiveStore {
             self.shown.push_back(record.clone());
             if self.shown.len() > self.capacity {
                 self.shown.pop_front();
-                self.scrolled_out += 1;
             }
         }
         self.all.push_back(record);
         if self.all.len() > self.capacity {
             self.all.pop_front();
         }
+    }
+
+    /// The view's counts, said so that they always add up: everything received, how many of the
+    /// newest are kept, and how many of those the filter shows.
+    #[must_use]
+    pub fn counts_text(&self) -> String {
+        let kept = self.all.len() as u64;
+        let gone = self.received - kept;
+        let kept_text = if gone > 0 {
+            format!(", the newest {kept} kept ({gone} no longer kept)")
+        } else {
+            String::new()
+        };
+        let shown = self.shown.len();
+        let shown_text = if self.filter.is_empty() {
+            format!("{shown} shown")
+        } else {
+            format!("{shown} match the filter")
+        };
+        format!("{} received{kept_text}, {shown_text}", self.received)
     }
 
     /// Closes a second of rates and samples the series.
@@ -171,7 +187,6 @@ impl LiveStore {
     ) -> (Vec<Arc<ReceivedRecord>>, Arc<EventFilter>) {
         self.filter = Arc::new(filter);
         self.shown.clear();
-        self.scrolled_out = 0;
         (self.all.iter().cloned().collect(), self.filter.clone())
     }
 
@@ -180,7 +195,6 @@ impl LiveStore {
         let since = std::mem::take(&mut self.shown);
         self.shown = matched.into_iter().chain(since).collect();
         self.set_capacity(self.capacity);
-        self.scrolled_out = 0;
     }
 
     /// Copies of the events shown (or all kept ones), for an export written outside the lock.
@@ -197,7 +211,6 @@ impl LiveStore {
         self.capacity = capacity.max(1);
         while self.shown.len() > self.capacity {
             self.shown.pop_front();
-            self.scrolled_out += 1;
         }
         while self.all.len() > self.capacity {
             self.all.pop_front();
@@ -407,14 +420,17 @@ mod tests {
     }
 
     #[test]
-    fn keeps_the_newest_and_counts_what_scrolled_out() {
+    fn keeps_the_newest_and_its_counts_add_up() {
         let mut store = LiveStore::new(&["0".into(), "1".into()], 3, &StartFrom::Earliest);
         for seq in 0..5 {
             store.push(record("0", seq, &format!("e{seq}")));
         }
         assert_eq!(store.shown.len(), 3);
         assert_eq!(store.shown[0].sequence_number, 2);
-        assert_eq!(store.scrolled_out, 2);
+        assert_eq!(
+            store.counts_text(),
+            "5 received, the newest 3 kept (2 no longer kept), 3 shown"
+        );
         assert_eq!(store.received, 5);
         assert_eq!(store.partitions[0].lag.last_read_sequence, Some(4));
     }

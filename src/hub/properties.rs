@@ -39,6 +39,35 @@ impl PartitionSnapshot {
     }
 }
 
+impl HubSnapshot {
+    /// Events each partition enqueued since `earlier`, by anyone: sequence numbers are
+    /// contiguous, so this is the hub's own count.
+    #[must_use]
+    pub fn enqueued_since(&self, earlier: &HubSnapshot) -> Vec<(String, u64)> {
+        let through = |p: &PartitionSnapshot| {
+            if p.is_empty {
+                p.beginning_sequence_number - 1
+            } else {
+                p.last_enqueued_sequence_number
+            }
+        };
+        self.partitions
+            .iter()
+            .map(|now| {
+                let before = earlier
+                    .partitions
+                    .iter()
+                    .find(|p| p.id == now.id)
+                    .map_or(-1, through);
+                (
+                    now.id.clone(),
+                    u64::try_from(through(now) - before).unwrap_or(0),
+                )
+            })
+            .collect()
+    }
+}
+
 /// Reads the hub's properties and then every partition's.
 pub async fn read_properties(
     client: &ConsumerClient,
@@ -117,5 +146,36 @@ pub mod rfc3339_opt {
             Some(t) => serializer.serialize_some(&format(*t)),
             None => serializer.serialize_none(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partition(id: &str, beginning: i64, last: i64) -> PartitionSnapshot {
+        PartitionSnapshot {
+            id: id.into(),
+            beginning_sequence_number: beginning,
+            last_enqueued_sequence_number: last,
+            last_enqueued_offset: String::new(),
+            last_enqueued_time: None,
+            is_empty: last < beginning,
+        }
+    }
+
+    #[test]
+    fn the_hub_counts_what_each_partition_enqueued() {
+        let hub = |partitions| HubSnapshot {
+            name: "h".into(),
+            created_on: None,
+            partitions,
+        };
+        let before = hub(vec![partition("0", 0, 9), partition("1", 0, -1)]);
+        let after = hub(vec![partition("0", 0, 59), partition("1", 0, 24)]);
+        assert_eq!(
+            after.enqueued_since(&before),
+            [("0".to_string(), 50), ("1".to_string(), 25)]
+        );
     }
 }

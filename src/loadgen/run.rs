@@ -145,7 +145,11 @@ pub async fn run(
     if let Some(e2e) = end_to_end {
         report.end_to_end = Some(e2e.finish(report.events_sent).await);
     }
-    progress.send_modify(|p| p.finished = true);
+    // The last word is the report's: totals as counted at the end, not at the last tick.
+    progress.send_replace(Progress {
+        finished: true,
+        ..progress_of(&metrics, start, pool.state())
+    });
     Ok(Outcome {
         report,
         metrics,
@@ -249,7 +253,14 @@ fn close_second(
     let state = pool.state();
     let mut m = lock(metrics);
     m.close_second(target_events);
-    progress.send_replace(Progress {
+    progress.send_replace(progress_of(&m, start, state));
+    drop(m);
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.close_idle().await });
+}
+
+fn progress_of(m: &Metrics, start: Instant, pool: PoolState) -> Progress {
+    Progress {
         elapsed_secs: start.elapsed().as_secs_f64(),
         events_sent: m.seconds.iter().map(|s| s.sent_events).sum(),
         events_failed: m.seconds.iter().map(|s| s.failed_events).sum(),
@@ -257,12 +268,9 @@ fn close_second(
         seconds: m.seconds.clone(),
         errors: m.errors.clone(),
         per_destination: m.per_destination.clone(),
-        pool: state,
+        pool,
         finished: false,
-    });
-    drop(m);
-    let pool = pool.clone();
-    tokio::spawn(async move { pool.close_idle().await });
+    }
 }
 
 fn lock(metrics: &Mutex<Metrics>) -> std::sync::MutexGuard<'_, Metrics> {

@@ -38,9 +38,12 @@ impl PropertyValue {
 /// Where an event goes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub enum Routing {
-    /// The service chooses.
+    /// The service chooses, per publish: a batch without a key or partition goes whole to one
+    /// partition.
     #[default]
     Spread,
+    /// hubscope spreads the events over the hub's partitions in turn, one publish per partition.
+    RoundRobin,
     Key(String),
     Partition(String),
 }

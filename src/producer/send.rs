@@ -77,6 +77,7 @@ pub async fn send_events(
     mut on_receipt: impl FnMut(&SendReceipt),
 ) -> Result<Vec<SendReceipt>, SendError> {
     check(events, partition_ids)?;
+    let events = &deal_round_robin(events, partition_ids);
     let total = events.len();
     let mut receipts = Vec::new();
     let mut sent = 0;
@@ -117,6 +118,26 @@ pub async fn send_events(
     Ok(receipts)
 }
 
+/// Round-robin events dealt to the partitions in turn: the n-th of them to partition n mod N.
+/// With no partitions known, the service spreads them.
+fn deal_round_robin(events: &[OutgoingEvent], partition_ids: &[String]) -> Vec<OutgoingEvent> {
+    let mut turn = 0;
+    events
+        .iter()
+        .map(|event| {
+            let mut event = event.clone();
+            if event.routing == Routing::RoundRobin {
+                event.routing = match partition_ids.get(turn % partition_ids.len().max(1)) {
+                    Some(id) => Routing::Partition(id.clone()),
+                    None => Routing::Spread,
+                };
+                turn += 1;
+            }
+            event
+        })
+        .collect()
+}
+
 /// Events' indices per destination, destinations in order of first appearance.
 fn group_by_destination(events: &[OutgoingEvent]) -> Vec<(Routing, Vec<usize>)> {
     let mut groups: Vec<(Routing, Vec<usize>)> = Vec::new();
@@ -132,6 +153,7 @@ fn group_by_destination(events: &[OutgoingEvent]) -> Vec<(Routing, Vec<usize>)> 
 fn describe(routing: &Routing, partition_ids: &[String]) -> String {
     match routing {
         Routing::Spread => "any partition (spread)".into(),
+        Routing::RoundRobin => "each partition in turn".into(),
         Routing::Partition(id) => format!("partition {id}"),
         Routing::Key(key) if partition_ids.is_empty() => format!("key {key}"),
         Routing::Key(key) => {

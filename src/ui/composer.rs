@@ -24,6 +24,7 @@ pub enum BodyKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteKind {
     Spread,
+    RoundRobin,
     Key,
     Partition,
 }
@@ -137,6 +138,7 @@ impl Draft {
             properties,
             routing: match self.route {
                 RouteKind::Spread => Routing::Spread,
+                RouteKind::RoundRobin => Routing::RoundRobin,
                 RouteKind::Key => Routing::Key(self.key.clone()),
                 RouteKind::Partition => Routing::Partition(self.partition.clone()),
             },

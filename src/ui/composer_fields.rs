@@ -141,13 +141,27 @@ fn routing_ui(ui: &mut egui::Ui, draft: &mut Draft, partition_ids: &[String]) {
     ui.add_space(4.0);
     ui.horizontal(|ui| {
         ui.strong("Routing");
-        ui.radio_value(&mut draft.route, RouteKind::Spread, "Spread");
+        ui.radio_value(&mut draft.route, RouteKind::Spread, "Service's choice");
+        ui.radio_value(
+            &mut draft.route,
+            RouteKind::RoundRobin,
+            "Each partition in turn",
+        );
         ui.radio_value(&mut draft.route, RouteKind::Key, "Partition key");
         ui.radio_value(&mut draft.route, RouteKind::Partition, "Partition id");
     });
     match draft.route {
         RouteKind::Spread => {
-            ui.weak("The service picks a partition for each event.");
+            ui.weak(
+                "The service picks a partition for each publish: a batch goes whole to one \
+                 partition, single sends are spread.",
+            );
+        }
+        RouteKind::RoundRobin => {
+            ui.weak(format!(
+                "Events are dealt over the {} partitions in turn, one publish per partition.",
+                partition_ids.len()
+            ));
         }
         RouteKind::Key => {
             ui.horizontal(|ui| {

@@ -118,7 +118,7 @@ pub fn live_view_ui(
     };
     let snapshot = handle.snapshot.borrow().clone();
     // Everything drawn below is copied out under one short lock.
-    let (partition_rows, received, shown, scrolled_out, now_secs) = {
+    let (partition_rows, counts, shown, now_secs) = {
         let store = live::lock(&handle.store);
         let rows: Vec<PartitionRow> = store
             .partitions
@@ -127,9 +127,8 @@ pub fn live_view_ui(
             .collect();
         (
             rows,
-            store.received,
+            store.counts_text(),
             store.shown.len(),
-            store.scrolled_out,
             store.elapsed_secs(),
         )
     };
@@ -146,9 +145,7 @@ pub fn live_view_ui(
     }
     filter_ui(ui, state, outbox);
     ui.horizontal(|ui| {
-        ui.label(format!(
-            "{received} received, {shown} shown, {scrolled_out} scrolled out (keeping the newest"
-        ));
+        ui.label(format!("{counts} (keep the newest"));
         let changed = ui
             .add(
                 egui::DragValue::new(&mut state.capacity)

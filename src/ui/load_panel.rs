@@ -213,7 +213,8 @@ fn form_ui(ui: &mut egui::Ui, state: &mut LoadPanelState) {
 #[allow(clippy::cast_precision_loss)]
 fn progress_ui(ui: &mut egui::Ui, p: &Progress) {
     ui.label(format!(
-        "{:.0} s: {} sent, {} failed; pool: {} ready, {} busy, {} opening ({} opened, {} discarded, {} retired)",
+        "{}{:.0} s: {} sent, {} failed; pool: {} ready, {} busy, {} opening ({} opened, {} discarded, {} retired)",
+        if p.finished { "Finished after " } else { "" },
         p.elapsed_secs, p.events_sent, p.events_failed, p.pool.ready, p.pool.busy, p.pool.opening,
         p.pool.opened_total, p.pool.discarded_total, p.pool.retired_total
     ));
@@ -268,7 +269,7 @@ fn progress_ui(ui: &mut egui::Ui, p: &Progress) {
             ui.label(format!("{kind:?} {count}"));
         }
         ui.separator();
-        ui.strong("Events per destination:");
+        ui.strong("Acknowledged, by routing:");
         for (destination, count) in &p.per_destination {
             ui.label(format!("{destination}: {count}"));
         }
@@ -325,6 +326,15 @@ fn result_ui(ui: &mut egui::Ui, state: &LoadPanelState, outbox: &mut Vec<Command
                     ui.end_row();
                 }
             });
+            if !result.per_partition.is_empty() {
+                let split: Vec<String> = (result.per_partition.iter())
+                    .map(|(id, n)| format!("{id}: {n}"))
+                    .collect();
+                ui.label(format!(
+                    "Events per partition, as the hub counted them (by anyone, during the run): {}",
+                    split.join(", ")
+                ));
+            }
             if let Some(e2e) = &r.end_to_end {
                 ui.label(format!(
                     "End to end: {} of {} events read back",

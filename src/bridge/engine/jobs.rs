@@ -172,6 +172,11 @@ impl Engine {
         });
         let e2e_target = target.clone();
         tokio::spawn(async move {
+            // The hub's own count of what each partition received, from before and after.
+            let before = crate::hub::probe(&target, crate::hub::DEFAULT_TIMEOUT)
+                .await
+                .ok();
+            let counter = target.clone();
             let pool = ProducerPool::new(target, plan.pool_config());
             let outcome = prepare_and_run(
                 plan,
@@ -183,8 +188,16 @@ impl Engine {
             )
             .await;
             pool.close().await;
+            let after = crate::hub::probe(&counter, crate::hub::DEFAULT_TIMEOUT)
+                .await
+                .ok();
+            let per_partition = match (before, after) {
+                (Some(before), Some(after)) => after.hub.enqueued_since(&before.hub),
+                _ => Vec::new(),
+            };
             let result = outcome.map(|o| {
                 Box::new(LoadResult {
+                    per_partition,
                     csv: o.metrics.seconds_csv(),
                     histogram: o.metrics.hdr_base64(),
                     report: o.report,
