@@ -116,4 +116,10 @@ fn an_unknown_consumer_group_stops_the_readers_with_the_reason() {
     wait_for(&mut harness, "the notice", |h| {
         shows(h, "The live view stopped reading")
     });
+    // The hub's groups are offered beside the typed field.
+    harness.get_by_label("Known groups").click();
+    harness.run_steps(3);
+    harness.get_by_label("cg1").click();
+    harness.run_steps(3);
+    assert_eq!(harness.state().live.consumer_group, "cg1");
 }

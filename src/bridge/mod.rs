@@ -260,6 +260,9 @@ pub struct Snapshot {
     /// The last refresh failed; the table shows the last good data.
     pub refresh_error: Option<String>,
     pub refresh_interval: Duration,
+    /// The connected hub's consumer groups as far as they are known: the embedded endpoint's
+    /// topology, or the profile's group and the groups its checkpoint store settings name.
+    pub consumer_groups: Vec<String>,
 }
 
 impl Default for Snapshot {
@@ -270,6 +273,7 @@ impl Default for Snapshot {
             refreshed_at: None,
             refresh_error: None,
             refresh_interval: DEFAULT_REFRESH,
+            consumer_groups: Vec::new(),
         }
     }
 }

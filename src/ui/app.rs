@@ -118,6 +118,9 @@ impl HubscopeApp {
             _ => None,
         };
         self.groups.follow(connected, &mut outbox);
+        self.live
+            .known_groups
+            .clone_from(&self.snapshot.consumer_groups);
         egui::Panel::bottom("status_bar").show(ui, |ui| {
             status_bar_ui(ui, &self.snapshot, &mut self.notifications);
         });

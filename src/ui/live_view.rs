@@ -21,6 +21,8 @@ pub enum BodyMode {
 pub struct LiveViewState {
     pub handle: Option<LiveHandle>,
     pub consumer_group: String,
+    /// The hub's groups as the app knows them, offered beside the typed field.
+    pub known_groups: Vec<String>,
     /// Comma-separated partition ids; empty for all.
     pub partitions: String,
     /// earliest, latest, seq:N, offset:O, time:RFC3339.
@@ -44,6 +46,7 @@ impl Default for LiveViewState {
         Self {
             handle: None,
             consumer_group: String::new(),
+            known_groups: Vec::new(),
             partitions: String::new(),
             start: "latest".into(),
             owner_level: String::new(),
@@ -217,6 +220,20 @@ fn controls_ui(
                     .desired_width(width),
             )
             .labelled_by(label.id);
+        }
+        if !state.known_groups.is_empty() {
+            egui::ComboBox::from_label("Known groups")
+                .selected_text("pick")
+                .show_ui(ui, |ui| {
+                    for group in &state.known_groups {
+                        if ui
+                            .selectable_label(state.consumer_group == *group, group)
+                            .clicked()
+                        {
+                            state.consumer_group.clone_from(group);
+                        }
+                    }
+                });
         }
     });
     ui.horizontal(|ui| {

@@ -217,6 +217,7 @@ impl Engine {
             }
         };
         let endpoint = target.endpoint_label.clone();
+        let consumer_groups = self.known_groups(&profile, &target);
         self.update(|s| {
             *s = Snapshot {
                 connection: ConnectionState::Connecting {
@@ -224,6 +225,7 @@ impl Engine {
                     endpoint: endpoint.clone(),
                 },
                 refresh_interval: s.refresh_interval,
+                consumer_groups,
                 ..Snapshot::default()
             };
         });
@@ -240,6 +242,26 @@ impl Engine {
             refresh_now: self.refresh_now.clone(),
         };
         tokio::spawn(session.run(cancel));
+    }
+
+    /// The hub's consumer groups as far as the app knows them without management rights.
+    fn known_groups(&self, profile: &Profile, target: &Target) -> Vec<String> {
+        let mut groups = match (&profile.kind, &self.local) {
+            (ProfileKind::LocalEmulator { .. }, Some(local)) => local.consumer_groups(&target.hub),
+            _ => Vec::new(),
+        };
+        let named = std::iter::once(profile.consumer_group.clone()).chain(
+            profile
+                .checkpoint_store
+                .iter()
+                .flat_map(|s| s.groups.clone()),
+        );
+        for group in named {
+            if !group.is_empty() && !groups.iter().any(|g| g.eq_ignore_ascii_case(&group)) {
+                groups.push(group);
+            }
+        }
+        groups
     }
 
     fn stop_session(&mut self) {
