@@ -91,8 +91,20 @@ fn live_view_reads_selects_and_filters() {
     type_into(&mut harness, "jq filter", ".body.n >=");
     harness.get_by_label("Apply filter").click();
     wait_for(&mut harness, "the filter error", |h| {
-        shows(h, "does not parse")
+        shows(
+            h,
+            "does not parse: expected term at column 11, found the end",
+        )
     });
+    assert!(
+        shows(&harness, "Not applied"),
+        "it says the filter is not applied"
+    );
+    assert!(
+        shows(&harness, "The view still filters by jq `.body.n >= 2`"),
+        "and which one is"
+    );
+    assert!(shows(&harness, "6 received, 4 match the filter"));
 
     harness.get_by_label("Stop").click();
     wait_for(&mut harness, "the readers to stop", |h| shows(h, "stopped"));

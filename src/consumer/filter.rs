@@ -81,7 +81,7 @@ fn compile(code: &str) -> Result<Program, String> {
     let arena = Arena::default();
     let modules = loader
         .load(&arena, File { code, path: () })
-        .map_err(|errors| format!("the jq program does not parse ({} error(s))", errors.len()))?;
+        .map_err(|errors| parse_errors(code, errors))?;
     Compiler::default()
         .with_funs(funs)
         .compile(modules)
@@ -95,6 +95,41 @@ fn compile(code: &str) -> Result<Program, String> {
                 names.join(", ")
             )
         })
+}
+
+/// Where and why the program does not parse, e.g. "expected term at column 10, found the end".
+fn parse_errors(code: &str, errors: jaq_core::load::Errors<&str, ()>) -> String {
+    let at = |expected: &str, rest: &str| {
+        let column = jaq_core::load::span(code, rest).start + 1;
+        let found = match rest.trim_start() {
+            "" => "the end".to_string(),
+            more => format!("`{}`", more.chars().take(12).collect::<String>()),
+        };
+        format!("expected {expected} at column {column}, found {found}")
+    };
+    let mut reasons = Vec::new();
+    for (_, error) in errors {
+        match error {
+            jaq_core::load::Error::Lex(errors) => {
+                reasons.extend(
+                    errors
+                        .iter()
+                        .map(|(expect, rest)| at(expect.as_str(), rest)),
+                );
+            }
+            jaq_core::load::Error::Parse(errors) => {
+                reasons.extend(
+                    errors
+                        .iter()
+                        .map(|(expect, rest)| at(expect.as_str(), rest)),
+                );
+            }
+            jaq_core::load::Error::Io(errors) => {
+                reasons.extend(errors.into_iter().map(|(_, message)| message));
+            }
+        }
+    }
+    format!("the jq program does not parse: {}", reasons.join("; "))
 }
 
 fn document(record: &ReceivedRecord) -> Value {
@@ -133,6 +168,7 @@ fn contains_text(record: &ReceivedRecord, needle: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -187,8 +223,15 @@ mod tests {
     }
 
     #[test]
-    fn mistakes_are_reported() {
-        assert!(EventFilter::new(".body.temp >", "").is_err());
-        assert!(EventFilter::new("nosuchfunction(1)", "").is_err());
+    fn mistakes_say_where_and_why() {
+        let error = EventFilter::new(".body.temp >", "").unwrap_err();
+        assert_eq!(
+            error,
+            "the jq program does not parse: expected term at column 13, found the end"
+        );
+        let error = EventFilter::new(".body | if . then 1", "").unwrap_err();
+        assert!(error.contains("expected else or end"), "{error}");
+        let error = EventFilter::new("nosuchfunction(1)", "").unwrap_err();
+        assert!(error.contains("unknown nosuchfunction"), "{error}");
     }
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::bridge::{Command, LiveHandle};
+use crate::consumer::filter::EventFilter;
 use crate::consumer::live::{self, LiveConfig, DEFAULT_CAPACITY};
 use crate::consumer::{ReaderState, ReceivedRecord, StartFrom};
 use crate::hub::properties::rfc3339_opt;
@@ -33,6 +34,8 @@ pub struct LiveViewState {
     pub jq: String,
     pub text: String,
     pub filter_error: Option<String>,
+    /// The jq program and search text the view filters by now (the last that compiled).
+    pub applied_filter: (String, String),
     pub capacity: usize,
     pub follow: bool,
     pub selected: Option<Arc<ReceivedRecord>>,
@@ -55,6 +58,7 @@ impl Default for LiveViewState {
             jq: String::new(),
             text: String::new(),
             filter_error: None,
+            applied_filter: (String::new(), String::new()),
             capacity: DEFAULT_CAPACITY,
             follow: true,
             selected: None,
@@ -289,15 +293,30 @@ fn filter_ui(ui: &mut egui::Ui, state: &mut LiveViewState, outbox: &mut Vec<Comm
         let submitted =
             (jq.lost_focus() || text.lost_focus()) && ui.input(|i| i.key_pressed(egui::Key::Enter));
         if ui.button("Apply filter").clicked() || submitted {
-            state.filter_error = None;
-            outbox.push(Command::SetLiveFilter {
-                jq: state.jq.clone(),
-                text: state.text.clone(),
-            });
+            // Checked here first (it takes a millisecond), so that a mistake is said at once
+            // and the filter in use is known.
+            match EventFilter::new(&state.jq, &state.text) {
+                Ok(_) => {
+                    state.filter_error = None;
+                    state.applied_filter = (state.jq.clone(), state.text.clone());
+                    outbox.push(Command::SetLiveFilter {
+                        jq: state.jq.clone(),
+                        text: state.text.clone(),
+                    });
+                }
+                Err(e) => state.filter_error = Some(e),
+            }
         }
     });
     if let Some(error) = &state.filter_error {
-        ui.colored_label(ui.visuals().error_fg_color, error);
+        ui.colored_label(ui.visuals().error_fg_color, format!("Not applied: {error}"));
+        let still = match &state.applied_filter {
+            (jq, text) if jq.trim().is_empty() && text.is_empty() => {
+                "The view is not filtered.".to_string()
+            }
+            (jq, text) => format!("The view still filters by jq `{jq}`, search `{text}`."),
+        };
+        ui.weak(still);
     }
 }
 
