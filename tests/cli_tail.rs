@@ -258,3 +258,79 @@ async fn an_unknown_consumer_group_is_one_line_and_final() {
         assert!(!err.contains(debug), "no SDK debug text or retries: {err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_earliest_until_now_with_a_filter_searches_the_hub_and_ends() {
+    let emu = common::emulator_with(common::hubs(&[("src", 2)])).await;
+    let sent = run(
+        &emu,
+        "src",
+        &[
+            "send",
+            "--body",
+            "{\"n\": {{seq}}}",
+            "--count",
+            "10",
+            "--content-type",
+            "application/json",
+            "--round-robin",
+        ],
+    )
+    .await;
+    assert!(sent.status.success(), "{}", stderr(&sent));
+    let started = std::time::Instant::now();
+    let found = run(
+        &emu,
+        "src",
+        &[
+            "tail",
+            "--from",
+            "earliest",
+            "--until",
+            "now",
+            "--filter",
+            ".body.n >= 7",
+            "--output",
+            "jsonl",
+        ],
+    )
+    .await;
+    assert!(found.status.success(), "{}", stderr(&found));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "it ends by itself"
+    );
+    let mut bodies: Vec<String> = lines(&found).into_iter().map(|e| e.body).collect();
+    bodies.sort();
+    assert_eq!(bodies, ["{\"n\": 7}", "{\"n\": 8}", "{\"n\": 9}"]);
+
+    // Up to a sequence number, on one partition: 0, 1 and 2 of its five.
+    let upto = run(
+        &emu,
+        "src",
+        &[
+            "tail",
+            "--partition",
+            "0",
+            "--from",
+            "earliest",
+            "--until",
+            "seq:2",
+            "--output",
+            "jsonl",
+        ],
+    )
+    .await;
+    assert!(upto.status.success(), "{}", stderr(&upto));
+    let seqs: Vec<Option<i64>> = lines(&upto).iter().map(|e| e.sequence_number).collect();
+    assert_eq!(seqs, [Some(0), Some(1), Some(2)]);
+
+    // A filter that does not parse says where, before reading anything.
+    let bad = run(&emu, "src", &["tail", "--filter", ".body.n >="]).await;
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("expected term at column 11"),
+        "{}",
+        stderr(&bad)
+    );
+}
