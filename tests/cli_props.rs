@@ -238,3 +238,18 @@ async fn a_wrong_key_is_refused_with_a_clear_message() {
     assert!(message.starts_with("error: could not"), "{message}");
     assert!(message.to_lowercase().contains("authoriz"), "{message}");
 }
+
+#[test]
+fn completions_cover_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = common::hubscope(&["completions", shell], dir.path());
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        let script = common::stdout(&out);
+        for command in ["props", "send", "tail", "load", "lag", "emulator"] {
+            assert!(script.contains(command), "{shell} completes {command}");
+        }
+    }
+    let bad = common::hubscope(&["completions", "tcsh"], dir.path());
+    assert!(!bad.status.success());
+}

@@ -1,6 +1,6 @@
 //! The command line: parsing and dispatch. Each command lives in its own file.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 mod lag;
 mod load;
@@ -37,6 +37,11 @@ enum Command {
     Lag(lag::LagArgs),
     /// Run a load plan (open-model rate, pooled producer) and report latency and throughput.
     Load(load::LoadArgs),
+    /// Print a shell completion script: `hubscope completions bash > ~/.local/share/bash-completion/completions/hubscope`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Logs to stderr; `RUST_LOG` wins over `-v`.
@@ -63,6 +68,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tail(args) => tail::run(&args),
         Command::Load(args) => load::run(&args),
         Command::Lag(args) => lag::run(&args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "hubscope",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
     }
 }
 
