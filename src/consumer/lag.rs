@@ -58,7 +58,10 @@ impl PartitionLag {
     /// retained counts before the first read; from the latest, nothing that was already there.
     #[must_use]
     pub fn events(&self) -> Option<i64> {
-        let last = self.last_enqueued_sequence?;
+        // An empty partition (once polled) has nothing waiting, whatever the start.
+        let Some(last) = self.last_enqueued_sequence else {
+            return self.beginning_sequence.map(|_| 0);
+        };
         let read = match (self.last_read_sequence, self.baseline) {
             (Some(read), _) => read,
             (None, Baseline::Beginning) => self.beginning_sequence? - 1,

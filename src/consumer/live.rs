@@ -59,6 +59,8 @@ pub struct PartitionStats {
     pub lag: PartitionLag,
     pub lag_series: Series,
     pub rate_series: Series,
+    /// Events/s and lag at the last tick: the UI needs waking only when they change.
+    last_tick: (u64, Option<i64>),
 }
 
 /// The events and series behind a live view.
@@ -100,6 +102,7 @@ impl LiveStore {
                     },
                     lag_series: Series::new(SERIES_KEPT),
                     rate_series: Series::new(SERIES_KEPT),
+                    last_tick: (0, None),
                 })
                 .collect(),
             filter: Arc::new(EventFilter::none()),
@@ -151,11 +154,16 @@ impl LiveStore {
         format!("{} received{kept_text}, {shown_text}", self.received)
     }
 
-    /// Closes a second of rates and samples the series.
-    fn tick(&mut self) {
+    /// Closes a second of rates and samples the series; whether any rate or lag changed (what
+    /// the UI would draw differently).
+    fn tick(&mut self) -> bool {
         let t = self.started.elapsed().as_secs_f64();
+        let mut changed = false;
         for p in &mut self.partitions {
             p.rate.tick();
+            let now = (p.rate.events_per_sec, p.lag.events());
+            changed |= p.last_tick != now;
+            p.last_tick = now;
             #[allow(clippy::cast_precision_loss)] // rates and lags far below 2^52
             {
                 p.rate_series.push(t, p.rate.events_per_sec as f64);
@@ -164,6 +172,7 @@ impl LiveStore {
                 }
             }
         }
+        changed
     }
 
     /// Seconds since the view started (the x axis of the series).
@@ -322,6 +331,10 @@ async fn collect(
     let mut second = tokio::time::interval(Duration::from_secs(1));
     let mut publish = tokio::time::interval(SNAPSHOT_EVERY);
     let mut batch = Vec::with_capacity(BATCH);
+    // The UI is woken only for a change: an idle view costs no frames (issue: a core spent
+    // repainting a live view on which nothing arrived).
+    let mut received = false;
+    let mut last: Option<LiveSnapshot> = None;
     loop {
         tokio::select! {
             () = cancel.cancelled() => break,
@@ -331,16 +344,25 @@ async fn collect(
                 for record in batch.drain(..) {
                     store.push(record);
                 }
+                received = true;
             }
-            _ = second.tick() => lock(&store).tick(),
+            _ = second.tick() => {
+                if lock(&store).tick() {
+                    waker();
+                }
+            }
             _ = publish.tick() => {
                 let next = LiveSnapshot {
                     states: states.iter().map(|(id, s)| (id.clone(), s.borrow().clone())).collect(),
                     running: true,
                     paused: *paused.borrow(),
                 };
-                snapshot.send_replace(next);
-                waker();
+                if received || last.as_ref() != Some(&next) {
+                    snapshot.send_replace(next.clone());
+                    last = Some(next);
+                    received = false;
+                    waker();
+                }
             }
         }
     }

@@ -225,21 +225,21 @@ fn controls_ui(
             )
             .labelled_by(label.id);
         }
-        if !state.known_groups.is_empty() {
+    });
+    if !state.known_groups.is_empty() {
+        ui.horizontal(|ui| {
             egui::ComboBox::from_label("Known groups")
-                .selected_text("pick")
+                .selected_text("pick a consumer group")
                 .show_ui(ui, |ui| {
                     for group in &state.known_groups {
-                        if ui
-                            .selectable_label(state.consumer_group == *group, group)
-                            .clicked()
-                        {
+                        let picked = state.consumer_group == *group;
+                        if ui.selectable_label(picked, group).clicked() {
                             state.consumer_group.clone_from(group);
                         }
                     }
                 });
-        }
-    });
+        });
+    }
     ui.horizontal(|ui| {
         if ui
             .add_enabled(!hub_partitions.is_empty(), egui::Button::new("Start"))
