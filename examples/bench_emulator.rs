@@ -432,10 +432,12 @@ async fn run(emulator_runtime: tokio::runtime::Handle, readers_runtime: tokio::r
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let only_live = only == "live";
     let only_single = only == "single";
+    // `BENCH_ONLY=batched1k`: batched 1 KiB ingest over 8 connections, nothing else (profiling).
+    let only_batched = only == "batched1k";
     let chosen_rate: Option<f64> = std::env::var("BENCH_LIVE_RATE")
         .ok()
         .and_then(|r| r.parse().ok());
-    if chosen_rate.is_none() && !only_single {
+    if chosen_rate.is_none() && !only_single && !only_batched {
         let bytes = memory_per_million();
         println!(
             "| memory: 1M stored 1 KiB events (store alone) | {:.0} MiB RSS | {:.0} B/event |",
@@ -447,12 +449,14 @@ async fn run(emulator_runtime: tokio::runtime::Handle, readers_runtime: tokio::r
     for size in [100usize, 1024]
         .into_iter()
         .filter(|_| !only_live && chosen_rate.is_none())
+        .filter(|size| !only_batched || *size == 1024)
     {
         for mode in [Mode::Single, Mode::Batched]
             .into_iter()
             .filter(|mode| !only_single || matches!(mode, Mode::Single))
+            .filter(|mode| !only_batched || matches!(mode, Mode::Batched))
         {
-            for connections in [1usize, 8] {
+            for connections in [1usize, 8].into_iter().filter(|c| !only_batched || *c == 8) {
                 round += 1;
                 let hub = format!("ingest{round}");
                 let emu = start(&emulator_runtime, config(&hub)).await;
@@ -472,7 +476,7 @@ async fn run(emulator_runtime: tokio::runtime::Handle, readers_runtime: tokio::r
                     "| ingest {size} B, {mode:?}, {connections} conn | {rate:.0} | {:.1} |",
                     rate * size as f64 / 1e6
                 );
-                if matches!(mode, Mode::Batched) && connections == 8 {
+                if matches!(mode, Mode::Batched) && connections == 8 && !only_batched {
                     let totals = partition_totals(&endpoint, &hub).await;
                     let total: u64 = totals.iter().sum();
                     let targets = Arc::new(totals.into_iter().map(AtomicU64::new).collect());
@@ -498,7 +502,7 @@ async fn run(emulator_runtime: tokio::runtime::Handle, readers_runtime: tokio::r
     // Live: ingest and read at the same time, flat out and paced at the target rate (or only
     // paced, at BENCH_LIVE_RATE events/s).
     let live_cases = match chosen_rate {
-        _ if only_single => vec![],
+        _ if only_single || only_batched => vec![],
         Some(rate) => vec![(format!("paced at {rate}/s"), Some(rate))],
         None => vec![
             ("flat out".to_owned(), None),
