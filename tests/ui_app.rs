@@ -237,3 +237,37 @@ fn the_profile_list_never_claims_more_than_the_status_bar() {
     assert!(shows(&harness, "dead (not connected)"));
     assert!(!shows(&harness, "dead (connected)"));
 }
+
+#[test]
+fn an_empty_hub_offers_next_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = app(dir.path(), [1280.0, 800.0]);
+    wait_for(&mut harness, "the first connection", |h| {
+        shows(h, "This hub is empty.")
+    });
+    assert_eq!(
+        harness.query_all_by_label("-1").count(),
+        0,
+        "an empty partition shows no -1"
+    );
+    harness.get_by_label("Send 20 sample events").click();
+    // Dealt over both partitions: ten each, and the hub is no longer empty.
+    wait_for(&mut harness, "the samples", |h| {
+        !shows(h, "This hub is empty.") && h.query_all_by_label("10").count() >= 2
+    });
+    assert_eq!(
+        harness.query_all_by_label("-1").count(),
+        0,
+        "no -1 for a last event"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut fresh = app(dir.path(), [1280.0, 800.0]);
+    wait_for(&mut fresh, "an empty hub", |h| {
+        shows(h, "This hub is empty.")
+    });
+    fresh.get_by_label("Open the Live tab").click();
+    wait_for(&mut fresh, "the Live tab", |h| {
+        shows(h, "Choose where to start and press Start")
+    });
+}

@@ -166,6 +166,9 @@ impl HubscopeApp {
                     View::Groups => groups_view_ui(ui, &mut self.groups),
                     View::Inspector => {
                         inspector_ui(ui, &mut self.inspector, &self.snapshot, &mut outbox);
+                        if std::mem::take(&mut self.inspector.open_live) {
+                            self.view = View::Live;
+                        }
                     }
                     View::Send => {
                         let profile = self.snapshot.connection.profile().map(str::to_string);

@@ -7,10 +7,15 @@ use crate::bridge::{Command, ConnectionState, Snapshot};
 use crate::hub::properties::rfc3339_opt;
 use crate::hub::HubSnapshot;
 use crate::partition_key;
+use crate::producer::{OutgoingEvent, Packing, Routing, SendSource};
 
 pub struct InspectorState {
     pub key: String,
     pub refresh_secs: f64,
+    /// The user asked to go to the Live tab from the empty hub's next steps.
+    pub open_live: bool,
+    /// Sample events asked for and not yet seen arrive.
+    pub samples_sent: bool,
 }
 
 impl Default for InspectorState {
@@ -18,6 +23,8 @@ impl Default for InspectorState {
         Self {
             key: String::new(),
             refresh_secs: crate::bridge::DEFAULT_REFRESH.as_secs_f64(),
+            open_live: false,
+            samples_sent: false,
         }
     }
 }
@@ -67,6 +74,9 @@ pub fn inspector_ui(
     refresh_controls_ui(ui, state, snapshot, outbox);
     ui.add_space(6.0);
     partition_table_ui(ui, hub);
+    if hub.partitions.iter().all(|p| p.is_empty) {
+        next_steps_ui(ui, state, hub, outbox);
+    }
     ui.add_space(12.0);
     key_preview_ui(ui, state, hub);
 }
@@ -134,8 +144,14 @@ fn partition_table_ui(ui: &mut egui::Ui, hub: &HubSnapshot) {
                     for p in &hub.partitions {
                         ui.label(&p.id);
                         ui.label(p.beginning_sequence_number.to_string());
-                        ui.label(p.last_enqueued_sequence_number.to_string());
-                        ui.label(&p.last_enqueued_offset);
+                        // An empty partition has no last event: the service's -1 says nothing.
+                        if p.is_empty {
+                            ui.label("–");
+                            ui.label("–");
+                        } else {
+                            ui.label(p.last_enqueued_sequence_number.to_string());
+                            ui.label(&p.last_enqueued_offset);
+                        }
                         // An empty partition has no last event; the SDK reports the epoch for it.
                         if let Some(t) = p.last_enqueued_time.filter(|_| !p.is_empty) {
                             ui.label(rfc3339_opt::format(t));
@@ -145,12 +161,55 @@ fn partition_table_ui(ui: &mut egui::Ui, hub: &HubSnapshot) {
                             ui.label("—");
                         }
                         ui.label(if p.is_empty { "yes" } else { "no" });
-                        ui.label(p.retained_events().to_string());
+                        ui.label(super::format::count(p.retained_events()));
                         ui.end_row();
                     }
                 });
         });
 }
+
+/// An empty hub's next steps: something to look at in one click.
+fn next_steps_ui(
+    ui: &mut egui::Ui,
+    state: &mut InspectorState,
+    hub: &HubSnapshot,
+    outbox: &mut Vec<Command>,
+) {
+    ui.add_space(8.0);
+    ui.strong("This hub is empty.");
+    ui.horizontal_wrapped(|ui| {
+        if ui.button("Send 20 sample events").clicked() {
+            let prototype = OutgoingEvent {
+                content_type: Some("application/json".into()),
+                routing: Routing::RoundRobin,
+                ..OutgoingEvent::default()
+            };
+            outbox.push(Command::Send {
+                request_id: 0,
+                source: SendSource::Template {
+                    template: SAMPLE_TEMPLATE.into(),
+                    count: 20,
+                    prototype,
+                },
+                packing: Packing::Batches,
+                partition_ids: hub.partitions.iter().map(|p| p.id.clone()).collect(),
+            });
+            state.samples_sent = true;
+            outbox.push(Command::RefreshNow);
+        }
+        if ui.button("Open the Live tab").clicked() {
+            state.open_live = true;
+        }
+        ui.weak("or write your own in the Composer tab, or run a demo load in the Load tab.");
+    });
+    if state.samples_sent {
+        ui.weak("Sample events sent; they show here at the next refresh.");
+    }
+}
+
+/// JSON a first look can filter on: `.body.temp > 25`, `.body.device == "d-3"`.
+const SAMPLE_TEMPLATE: &str =
+    r#"{"device": "d-{{rand_int(1,5)}}", "temp": {{rand_int(15,35)}}, "n": {{seq}}}"#;
 
 fn key_preview_ui(ui: &mut egui::Ui, state: &mut InspectorState, hub: &HubSnapshot) {
     ui.strong("Where does a key go?");

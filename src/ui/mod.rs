@@ -5,6 +5,7 @@
 mod app;
 pub mod composer;
 mod composer_fields;
+pub mod format;
 pub mod groups_view;
 pub mod inspector;
 mod live_charts;
