@@ -271,3 +271,27 @@ fn an_empty_hub_offers_next_steps() {
         shows(h, "Choose where to start and press Start")
     });
 }
+
+#[test]
+fn a_draft_is_tested_before_it_is_saved() {
+    let (_runtime, emulator) = background_emulator();
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = app(dir.path(), [1280.0, 800.0]);
+    wait_for(&mut harness, "the first connection", |h| {
+        shows(h, "Hub eh1")
+    });
+    harness.get_by_label("New profile").click();
+    harness.run_steps(3);
+    type_into(&mut harness, "Name", "draft");
+    let cs = format!("{}EntityPath=eh1", emulator.connection_string());
+    type_into(&mut harness, "Connection string", &cs);
+    harness.get_by_label("Test this profile").click();
+    wait_for(&mut harness, "the draft's test", |h| {
+        shows(h, "Test of draft passed")
+    });
+    assert!(
+        harness.query_by_label("Cancel").is_some(),
+        "still editing: nothing was saved"
+    );
+    assert!(saved(dir.path()).find("draft").is_none());
+}

@@ -134,4 +134,10 @@ fn an_unknown_consumer_group_stops_the_readers_with_the_reason() {
     harness.get_by_label("cg1").click();
     harness.run_steps(3);
     assert_eq!(harness.state().live.consumer_group, "cg1");
+    // Start positions from a drop-down; the typed forms stay.
+    harness.get_by_label("Start presets").click();
+    harness.run_steps(3);
+    harness.get_by_label("a sequence number").click();
+    harness.run_steps(3);
+    assert_eq!(harness.state().live.start, "seq:0");
 }

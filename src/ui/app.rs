@@ -140,6 +140,7 @@ impl HubscopeApp {
                 match editor_ui(ui, editor, &self.profiles.file, &mut outbox) {
                     EditorOutcome::Editing => {}
                     EditorOutcome::Save => self.profiles.save_editor(&mut outbox),
+                    EditorOutcome::Test => self.profiles.test_editor(&mut outbox),
                     EditorOutcome::Cancel => self.profiles.editor = None,
                 }
             } else {

@@ -226,8 +226,27 @@ fn controls_ui(
             .labelled_by(label.id);
         }
     });
-    if !state.known_groups.is_empty() {
-        ui.horizontal(|ui| {
+    ui.horizontal(|ui| {
+        // The typed forms stay; these fill them in.
+        egui::ComboBox::from_label("Start presets")
+            .selected_text("start from…")
+            .show_ui(ui, |ui| {
+                let now = time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                for (label, text) in [
+                    ("earliest", "earliest".to_string()),
+                    ("latest", "latest".to_string()),
+                    ("a sequence number", "seq:0".to_string()),
+                    ("an offset", "offset:0".to_string()),
+                    ("an enqueued time", format!("time:{now}")),
+                ] {
+                    if ui.selectable_label(state.start == text, label).clicked() {
+                        state.start = text;
+                    }
+                }
+            });
+        if !state.known_groups.is_empty() {
             egui::ComboBox::from_label("Known groups")
                 .selected_text("pick a consumer group")
                 .show_ui(ui, |ui| {
@@ -238,8 +257,8 @@ fn controls_ui(
                         }
                     }
                 });
-        });
-    }
+        }
+    });
     ui.horizontal(|ui| {
         if ui
             .add_enabled(!hub_partitions.is_empty(), egui::Button::new("Start"))

@@ -21,6 +21,8 @@ pub struct EditorState {
 pub enum EditorOutcome {
     Editing,
     Save,
+    /// Test the draft as it is, before saving.
+    Test,
     Cancel,
 }
 
@@ -127,6 +129,13 @@ pub fn editor_ui(
             .clicked()
         {
             outcome = EditorOutcome::Save;
+        }
+        if ui
+            .add_enabled(errors.is_empty(), egui::Button::new("Test this profile"))
+            .on_hover_text("connect, read the hub's properties and disconnect, before saving")
+            .clicked()
+        {
+            outcome = EditorOutcome::Test;
         }
         if ui.button("Cancel").clicked() {
             outcome = EditorOutcome::Cancel;

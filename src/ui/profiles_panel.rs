@@ -66,6 +66,28 @@ impl ProfilesState {
         self.save(outbox);
     }
 
+    /// Tests `profile` (saved or a draft): connects, reads the hub's properties, disconnects.
+    pub fn test_profile(&mut self, profile: Profile, outbox: &mut Vec<Command>) {
+        let request_id = self.next_request;
+        self.next_request += 1;
+        self.test = Some(TestStatus {
+            request_id,
+            profile: profile.name.clone(),
+            result: None,
+        });
+        outbox.push(Command::Test {
+            request_id,
+            profile,
+        });
+    }
+
+    /// Tests the profile being edited, before it is saved.
+    pub fn test_editor(&mut self, outbox: &mut Vec<Command>) {
+        if let Some(draft) = self.editor.as_ref().map(|e| e.draft.clone()) {
+            self.test_profile(draft, outbox);
+        }
+    }
+
     pub fn finish_test(&mut self, request_id: u64, outcome: Result<TestReport, String>) {
         if let Some(test) = self.test.as_mut().filter(|t| t.request_id == request_id) {
             test.result = Some(outcome);
@@ -213,17 +235,7 @@ fn actions_ui(
             state.confirm_delete = true;
         }
         if ui.button("Test").clicked() {
-            let request_id = state.next_request;
-            state.next_request += 1;
-            state.test = Some(TestStatus {
-                request_id,
-                profile: profile.name.clone(),
-                result: None,
-            });
-            outbox.push(Command::Test {
-                request_id,
-                profile: profile.clone(),
-            });
+            state.test_profile(profile.clone(), outbox);
         }
         if connected == Some(profile.name.as_str()) {
             if ui.button("Disconnect").clicked() {
