@@ -295,3 +295,35 @@ fn a_draft_is_tested_before_it_is_saved() {
     );
     assert!(saved(dir.path()).find("draft").is_none());
 }
+
+#[test]
+fn keyboard_shortcuts_switch_tabs_pause_and_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = app(dir.path(), [1280.0, 800.0]);
+    wait_for(&mut harness, "the first connection", |h| {
+        shows(h, "Hub eh1")
+    });
+    harness.key_press(egui::Key::F1);
+    harness.run_steps(3);
+    assert!(shows(&harness, "Keyboard shortcuts"), "F1 lists them");
+    harness.key_press(egui::Key::Escape);
+    harness.run_steps(3);
+    assert!(
+        !shows(&harness, "Keyboard shortcuts"),
+        "Esc closes the list"
+    );
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num3);
+    harness.run_steps(3);
+    assert_eq!(harness.state().view, hubscope::ui::View::Live);
+    harness.get_by_label("Start").click();
+    wait_for(&mut harness, "the readers", |h| {
+        h.query_by_label("Pause").is_some()
+    });
+    harness.key_press(egui::Key::Space);
+    wait_for(&mut harness, "the pause", |h| {
+        h.query_by_label("Resume").is_some()
+    });
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num1);
+    harness.run_steps(3);
+    assert_eq!(harness.state().view, hubscope::ui::View::Inspector);
+}

@@ -13,7 +13,8 @@ use super::load_panel::{load_panel_ui, LoadPanelState};
 use super::notifications::Notifications;
 use super::profile_editor::{editor_ui, EditorOutcome};
 use super::profiles_panel::{profiles_ui, ProfilesState};
-use super::status_bar::status_bar_ui;
+use super::shortcuts::{self, Shortcut};
+use super::status_bar::{status_bar_ui, StatusBarState};
 
 /// Events handled per frame at most, so a burst cannot stall a frame.
 const EVENTS_PER_FRAME: usize = 64;
@@ -38,6 +39,7 @@ pub struct HubscopeApp {
     pub groups: GroupsViewState,
     pub view: View,
     notifications: Notifications,
+    pub status_bar: StatusBarState,
     snapshot: Snapshot,
 }
 
@@ -69,6 +71,7 @@ impl HubscopeApp {
             groups: GroupsViewState::default(),
             view: View::Inspector,
             notifications,
+            status_bar: StatusBarState::default(),
             snapshot: Snapshot::default(),
         };
         let last = app.profiles.file.selected.as_deref().and_then(|name| {
@@ -118,11 +121,17 @@ impl HubscopeApp {
             _ => None,
         };
         self.groups.follow(connected, &mut outbox);
+        self.apply_shortcuts(shortcuts::read(ui.ctx()), &mut outbox);
         self.live
             .known_groups
             .clone_from(&self.snapshot.consumer_groups);
         egui::Panel::bottom("status_bar").show(ui, |ui| {
-            status_bar_ui(ui, &self.snapshot, &mut self.notifications);
+            status_bar_ui(
+                ui,
+                &self.snapshot,
+                &mut self.notifications,
+                &mut self.status_bar,
+            );
         });
         egui::Panel::left("profiles")
             .default_size(320.0)
@@ -184,9 +193,74 @@ impl HubscopeApp {
                 }
             }
         });
+        shortcuts::help_ui(ui.ctx(), &mut self.status_bar.shortcuts_open);
         self.notifications.toasts_ui(ui);
         self.notifications.history_ui(ui.ctx());
         self.dispatch(outbox);
+    }
+
+    fn apply_shortcuts(&mut self, pressed: Vec<Shortcut>, outbox: &mut Vec<Command>) {
+        for shortcut in pressed {
+            self.apply_shortcut(shortcut, outbox);
+        }
+    }
+
+    fn apply_shortcut(&mut self, shortcut: Shortcut, outbox: &mut Vec<Command>) {
+        const TABS: [View; 5] = [
+            View::Inspector,
+            View::Send,
+            View::Live,
+            View::Load,
+            View::Groups,
+        ];
+        match shortcut {
+            Shortcut::Tab(i) => {
+                if let Some(view) = TABS.get(i) {
+                    self.view = *view;
+                }
+            }
+            Shortcut::Help => self.status_bar.shortcuts_open = !self.status_bar.shortcuts_open,
+            Shortcut::Close => self.close_topmost(),
+            Shortcut::Send => {
+                let partition_ids: Vec<String> = (self.snapshot.hub.iter())
+                    .flat_map(|h| h.partitions.iter().map(|p| p.id.clone()))
+                    .collect();
+                if self.view == View::Send && self.composer.sending.is_none() {
+                    self.composer.send(&partition_ids, outbox);
+                }
+            }
+            Shortcut::Find => {
+                self.view = View::Live;
+                self.profiles.editor = None;
+                // The field exists once the Live tab draws: it takes the focus then.
+                self.live.focus_filter = true;
+            }
+            Shortcut::Pause => {
+                let Some(handle) = self
+                    .live
+                    .handle
+                    .as_ref()
+                    .filter(|_| self.view == View::Live)
+                else {
+                    return;
+                };
+                let snapshot = handle.snapshot.borrow();
+                if snapshot.running {
+                    outbox.push(Command::PauseLive(!snapshot.paused));
+                }
+            }
+        }
+    }
+
+    /// Esc: the topmost thing closes first.
+    fn close_topmost(&mut self) {
+        if self.status_bar.shortcuts_open {
+            self.status_bar.shortcuts_open = false;
+        } else if self.notifications.show_history {
+            self.notifications.show_history = false;
+        } else {
+            self.profiles.editor = None;
+        }
     }
 
     fn drain_events(&mut self) {

@@ -34,6 +34,8 @@ pub struct LiveViewState {
     pub jq: String,
     pub text: String,
     pub filter_error: Option<String>,
+    /// Ctrl+F asked for the jq field's focus.
+    pub focus_filter: bool,
     /// The jq program and search text the view filters by now (the last that compiled).
     pub applied_filter: (String, String),
     pub capacity: usize,
@@ -58,6 +60,7 @@ impl Default for LiveViewState {
             jq: String::new(),
             text: String::new(),
             filter_error: None,
+            focus_filter: false,
             applied_filter: (String::new(), String::new()),
             capacity: DEFAULT_CAPACITY,
             follow: true,
@@ -301,6 +304,9 @@ fn filter_ui(ui: &mut egui::Ui, state: &mut LiveViewState, outbox: &mut Vec<Comm
                     .desired_width(260.0),
             )
             .labelled_by(label.id);
+        if std::mem::take(&mut state.focus_filter) {
+            jq.request_focus();
+        }
         let label = ui.label("Search");
         let text = ui
             .add(

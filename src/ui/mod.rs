@@ -14,6 +14,7 @@ pub mod load_panel;
 pub mod notifications;
 pub mod profile_editor;
 pub mod profiles_panel;
+pub mod shortcuts;
 pub mod status_bar;
 
 use std::sync::Arc;

@@ -4,7 +4,27 @@ use crate::bridge::{ConnectionState, Snapshot};
 
 use super::notifications::Notifications;
 
-pub fn status_bar_ui(ui: &mut egui::Ui, snapshot: &Snapshot, notifications: &mut Notifications) {
+/// The status bar's own controls: the shortcuts list and the theme.
+pub struct StatusBarState {
+    pub shortcuts_open: bool,
+    pub theme: egui::ThemePreference,
+}
+
+impl Default for StatusBarState {
+    fn default() -> Self {
+        Self {
+            shortcuts_open: false,
+            theme: egui::ThemePreference::System,
+        }
+    }
+}
+
+pub fn status_bar_ui(
+    ui: &mut egui::Ui,
+    snapshot: &Snapshot,
+    notifications: &mut Notifications,
+    state: &mut StatusBarState,
+) {
     ui.horizontal(|ui| {
         match &snapshot.connection {
             ConnectionState::Disconnected => {
@@ -36,6 +56,32 @@ pub fn status_bar_ui(ui: &mut egui::Ui, snapshot: &Snapshot, notifications: &mut
             if ui.button(label).clicked() {
                 notifications.show_history = !notifications.show_history;
             }
+            if ui.button("Shortcuts (F1)").clicked() {
+                state.shortcuts_open = !state.shortcuts_open;
+            }
+            let before = state.theme;
+            egui::ComboBox::from_label("Theme")
+                .selected_text(theme_name(state.theme))
+                .show_ui(ui, |ui| {
+                    for theme in [
+                        egui::ThemePreference::System,
+                        egui::ThemePreference::Light,
+                        egui::ThemePreference::Dark,
+                    ] {
+                        ui.selectable_value(&mut state.theme, theme, theme_name(theme));
+                    }
+                });
+            if state.theme != before {
+                ui.ctx().set_theme(state.theme);
+            }
         });
     });
+}
+
+fn theme_name(theme: egui::ThemePreference) -> &'static str {
+    match theme {
+        egui::ThemePreference::System => "follow the system",
+        egui::ThemePreference::Light => "light",
+        egui::ThemePreference::Dark => "dark",
+    }
 }
