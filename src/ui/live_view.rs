@@ -36,6 +36,8 @@ pub struct LiveViewState {
     pub filter_error: Option<String>,
     /// Ctrl+F asked for the jq field's focus.
     pub focus_filter: bool,
+    /// The event list's share of the width; the detail pane has the rest.
+    pub list_fraction: f32,
     /// The jq program and search text the view filters by now (the last that compiled).
     pub applied_filter: (String, String),
     pub capacity: usize,
@@ -61,6 +63,7 @@ impl Default for LiveViewState {
             text: String::new(),
             filter_error: None,
             focus_filter: false,
+            list_fraction: 0.62,
             applied_filter: (String::new(), String::new()),
             capacity: DEFAULT_CAPACITY,
             follow: true,
@@ -176,14 +179,25 @@ pub fn live_view_ui(
         ui.checkbox(&mut state.export_only_shown, "Only what the filter shows");
     });
     let height = ui.available_height().max(200.0);
-    let list_width = (ui.available_width() * 0.62).max(300.0);
+    let width = ui.available_width();
+    let list_width = (width * state.list_fraction).clamp(240.0, (width - 160.0).max(240.0));
     ui.horizontal_top(|ui| {
         let top_down = egui::Layout::top_down(egui::Align::Min);
         ui.allocate_ui_with_layout(egui::vec2(list_width, height), top_down, |ui| {
             ui.set_min_size(egui::vec2(list_width, height));
+            ui.set_max_width(list_width);
             event_list_ui(ui, state, &handle, shown);
         });
-        ui.separator();
+        // The split between the list and the detail is dragged like any pane's edge.
+        let (rect, drag) = ui.allocate_exact_size(egui::vec2(6.0, height), egui::Sense::drag());
+        let stroke = ui.visuals().widgets.noninteractive.bg_stroke;
+        ui.painter().vline(rect.center().x, rect.y_range(), stroke);
+        if drag.hovered() || drag.dragged() {
+            ui.ctx().set_cursor_icon(egui::CursorIcon::ResizeHorizontal);
+        }
+        if drag.dragged() && width > 0.0 {
+            state.list_fraction = ((list_width + drag.drag_delta().x) / width).clamp(0.2, 0.9);
+        }
         ui.vertical(|ui| detail_ui(ui, state));
     });
 }
@@ -348,20 +362,29 @@ fn filter_ui(ui: &mut egui::Ui, state: &mut LiveViewState, outbox: &mut Vec<Comm
 fn row_text(r: &ReceivedRecord) -> String {
     let preview: String = r.body_text().map_or_else(
         || format!("<{} bytes>", r.body.len()),
-        |t| t.chars().take(80).collect::<String>().replace('\n', " "),
+        |t| t.chars().take(400).collect::<String>().replace('\n', " "),
+    );
+    // The time of day (UTC) tells rows apart; the date is in the detail pane.
+    let enqueued = r.enqueued_time.map_or_else(
+        || "-".into(),
+        |t| {
+            time::OffsetDateTime::from(t)
+                .format(time::macros::format_description!(
+                    "[hour]:[minute]:[second].[subsecond digits:3]"
+                ))
+                .unwrap_or_default()
+        },
     );
     format!(
-        "{:>4} {:>9} {:>11} {:<24} {:<14} {:>7}  {}",
+        "{:>4} {:>9} {:<12} {:<12} {:>7}  {}",
         r.partition_id,
         r.sequence_number,
-        r.offset,
-        r.enqueued_time
-            .map_or_else(|| "-".into(), rfc3339_opt::format),
+        enqueued,
         r.partition_key
             .as_deref()
             .unwrap_or("-")
             .chars()
-            .take(14)
+            .take(12)
             .collect::<String>(),
         r.body.len(),
         preview
@@ -369,14 +392,18 @@ fn row_text(r: &ReceivedRecord) -> String {
 }
 
 fn event_list_ui(ui: &mut egui::Ui, state: &mut LiveViewState, handle: &LiveHandle, total: usize) {
-    // One line per row: `show_rows` relies on every row having the same height.
-    ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
+    // One line per row (`show_rows` relies on every row having the same height), cut at the
+    // list's edge: the whole event is in the detail pane.
+    ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Truncate);
+    // Narrow columns first, the body last with the rest of the width; the offset and the full
+    // enqueued time are in the detail pane. Vertical scrolling only: the header stays over its
+    // columns.
     ui.monospace(format!(
-        "{:>4} {:>9} {:>11} {:<24} {:<14} {:>7}  {}",
-        "part", "seq", "offset", "enqueued", "key", "size", "body"
+        "{:>4} {:>9} {:<12} {:<12} {:>7}  {}",
+        "part", "seq", "enqueued", "key", "size", "body"
     ));
     let row_height = ui.text_style_height(&egui::TextStyle::Monospace) + 2.0;
-    egui::ScrollArea::both()
+    egui::ScrollArea::vertical()
         .id_salt("live_events")
         .stick_to_bottom(state.follow)
         .auto_shrink([false, false])
@@ -412,6 +439,13 @@ fn detail_ui(ui: &mut egui::Ui, state: &mut LiveViewState) {
     ui.strong(format!(
         "Partition {}, sequence number {}",
         record.partition_id, record.sequence_number
+    ));
+    ui.label(format!(
+        "offset {}, enqueued {}",
+        record.offset,
+        record
+            .enqueued_time
+            .map_or_else(|| "-".into(), rfc3339_opt::format)
     ));
     ui.horizontal(|ui| {
         ui.radio_value(&mut state.body_mode, BodyMode::Json, "Pretty JSON");
