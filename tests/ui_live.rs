@@ -74,6 +74,16 @@ fn live_view_reads_selects_and_filters() {
         shows(&harness, "Partition 0, sequence number 3"),
         "the detail pane shows the event"
     );
+    // Copied as the body, as it was sent.
+    harness.get_by_label("Copy body").click();
+    harness.step();
+    let copied: Vec<String> = (harness.output().platform_output.commands.iter())
+        .filter_map(|c| match c {
+            egui::OutputCommand::CopyText(text) => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(copied, ["{\"n\": 3, \"tag\": \"event-3\"}"]);
 
     type_into(&mut harness, "Search", "event-4");
     harness.get_by_label("Apply filter").click();

@@ -424,11 +424,42 @@ fn event_list_ui(ui: &mut egui::Ui, state: &mut LiveViewState, handle: &LiveHand
                     s.partition_id == row.partition_id && s.sequence_number == row.sequence_number
                 });
                 let text = egui::RichText::new(row_text(row)).monospace();
-                if ui.selectable_label(selected, text).clicked() {
+                let response = ui.selectable_label(selected, text);
+                if response.clicked() {
                     state.selected = Some(row.clone());
                 }
+                response.context_menu(|ui| copy_menu_ui(ui, row));
             }
         });
+}
+
+/// What an event can be copied as: the body, the whole event (the export's JSON), its sequence
+/// number, its partition key.
+fn copies(record: &ReceivedRecord) -> Vec<(&'static str, String)> {
+    let mut copies = vec![
+        (
+            "Copy body",
+            String::from_utf8_lossy(&record.body).into_owned(),
+        ),
+        (
+            "Copy event as JSON",
+            serde_json::to_string_pretty(&record.to_export()).unwrap_or_default(),
+        ),
+        ("Copy sequence number", record.sequence_number.to_string()),
+    ];
+    if let Some(key) = &record.partition_key {
+        copies.push(("Copy partition key", key.clone()));
+    }
+    copies
+}
+
+fn copy_menu_ui(ui: &mut egui::Ui, record: &ReceivedRecord) {
+    for (label, text) in copies(record) {
+        if ui.button(label).clicked() {
+            ui.ctx().copy_text(text);
+            ui.close();
+        }
+    }
 }
 
 fn detail_ui(ui: &mut egui::Ui, state: &mut LiveViewState) {
@@ -447,6 +478,13 @@ fn detail_ui(ui: &mut egui::Ui, state: &mut LiveViewState) {
             .enqueued_time
             .map_or_else(|| "-".into(), rfc3339_opt::format)
     ));
+    ui.horizontal_wrapped(|ui| {
+        for (label, text) in copies(&record) {
+            if ui.small_button(label).clicked() {
+                ui.ctx().copy_text(text);
+            }
+        }
+    });
     ui.horizontal(|ui| {
         ui.radio_value(&mut state.body_mode, BodyMode::Json, "Pretty JSON");
         ui.radio_value(&mut state.body_mode, BodyMode::Text, "Text");
