@@ -13,6 +13,7 @@
 pub mod bridge;
 pub mod checkpoints;
 pub mod consumer;
+pub mod error_text;
 pub use hubscope_emulator as emulator;
 pub mod groups;
 pub mod hub;

@@ -54,7 +54,10 @@ impl BlobClient {
             .connect_timeout(timeout)
             .build()
             .map_err(|e| {
-                StoreError::Config(format!("HTTP client: {}", crate::hub::error_chain(&e)))
+                StoreError::Config(format!(
+                    "HTTP client: {}",
+                    crate::error_text::one_line(&e, |_| None)
+                ))
             })?;
         Ok(Self { http, account })
     }
@@ -167,7 +170,9 @@ impl BlobClient {
                 let token = credential
                     .get_token(&[TOKEN_SCOPE], None)
                     .await
-                    .map_err(|e| StoreError::Credential(crate::hub::error_chain(&e)))?;
+                    .map_err(|e| {
+                        StoreError::Credential(crate::error_text::one_line(&e, |_| None))
+                    })?;
                 request = request.bearer_auth(token.token.secret());
             }
         }
@@ -176,7 +181,7 @@ impl BlobClient {
             detail: if e.is_timeout() {
                 "no answer in time".into()
             } else {
-                crate::hub::error_chain(&e)
+                crate::error_text::one_line(&e, |_| None)
             },
         })?;
         let status = response.status();
@@ -188,7 +193,7 @@ impl BlobClient {
             .to_string();
         let body = response.text().await.map_err(|e| StoreError::Unreachable {
             endpoint: self.account.endpoint.clone(),
-            detail: crate::hub::error_chain(&e),
+            detail: crate::error_text::one_line(&e, |_| None),
         })?;
         if status.is_success() {
             return Ok(body);

@@ -56,31 +56,11 @@ impl HubError {
     }
 }
 
-/// An error and its causes on one line, each cause once (SDK errors often repeat their source).
+/// An error and its causes on one line, each cause once; the service's own words (an AMQP
+/// refusal) end the chain.
 #[must_use]
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    // The SDK prefixes each layer it wraps; the prefixes say nothing to a user.
-    const NOISE: [&str; 3] = ["AMQP Error: ", "Azure Core Error: ", "Transport error: "];
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(error);
-    while let Some(e) = next {
-        // The service's own words end the chain: what the SDK wraps around them is debug text.
-        if let Some(refusal) = sdk_error::refusal(e) {
-            if !parts.iter().any(|p| p.contains(&refusal.text)) {
-                parts.push(refusal.text);
-            }
-            break;
-        }
-        let mut text = e.to_string();
-        while let Some(rest) = NOISE.iter().find_map(|n| text.strip_prefix(n)) {
-            text = rest.to_string();
-        }
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = e.source();
-    }
-    parts.join(": ")
+    crate::error_text::one_line(error, |e| sdk_error::refusal(e).map(|r| r.text))
 }
 
 /// `error` and its sources, outermost first.

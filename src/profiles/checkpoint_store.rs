@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{FieldError, Secret};
+use super::fields::{FieldError, Secret};
 use crate::checkpoints::{Layout, StorageAccount, StoreError};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 
 pub mod checkpoint_store;
 pub mod connection_string;
+pub mod fields;
 pub mod model;
 pub mod store;
 

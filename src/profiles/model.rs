@@ -1,12 +1,12 @@
 //! What a connection profile is: where a hub lives and how to authenticate to it.
 
-use std::fmt;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint_store::CheckpointStoreSettings;
 use super::connection_string::ConnectionString;
+pub use super::fields::{FieldError, Secret};
 
 /// The consumer group every hub has.
 pub const DEFAULT_CONSUMER_GROUP: &str = "$Default";
@@ -14,32 +14,6 @@ pub const DEFAULT_CONSUMER_GROUP: &str = "$Default";
 pub const DEFAULT_EMULATOR_PORT: u16 = 5672;
 /// The name of the profile created on first run.
 pub const LOCAL_EMULATOR_NAME: &str = "Local emulator";
-
-/// A string that is never printed by `Debug` and never logged.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    #[must_use]
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    #[must_use]
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-    /// The text box in the editor edits the secret in place.
-    pub fn expose_mut(&mut self) -> &mut String {
-        &mut self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
-    }
-}
 
 /// A saved way of reaching one hub.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,13 +86,6 @@ pub enum Transport {
     Amqp,
     /// AMQP over secure `WebSockets` (port 443), for networks that block 5671.
     AmqpWebSockets,
-}
-
-/// One problem with one field, shown next to that field in the editor.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    pub field: &'static str,
-    pub message: String,
 }
 
 impl Profile {
