@@ -12,7 +12,8 @@
 //! - Memory: resident bytes per million stored 1 KiB events, measured first, on the store alone.
 //!
 //! `BENCH_ONLY=live` runs the live cases and memory only, `BENCH_ONLY=single` the one-event-per-send
-//! ingest cases only; `BENCH_LIVE_RATE=75000` runs only a live
+//! ingest cases only, `BENCH_ONLY=batched1k` batched 1 KiB ingest over 8 connections only (in a
+//! fresh process, for profiling); `BENCH_LIVE_RATE=75000` runs only a live
 //! case paced at that rate (for finding where the readers stop keeping up, or for profiling). The
 //! endpoint runs on its own runtime (threads named `emulator`), the SDK clients on another
 //! (`clients`), so `perf report --sort comm` tells their CPU apart.
