@@ -68,6 +68,20 @@ fn live_view_reads_selects_and_filters() {
     });
     assert!(shows(&harness, "Lag (events)"));
 
+    assert!(harness.state().live.follow, "the list follows the newest");
+    harness.get_by_label_contains("event-3").click();
+    harness.run_steps(3);
+    assert!(
+        !harness.state().live.follow,
+        "selecting a row stops following"
+    );
+    assert!(shows(&harness, "Jump to newest"));
+    harness.get_by_label("Jump to newest").click();
+    harness.run_steps(3);
+    assert!(
+        harness.state().live.follow,
+        "and following comes back in one click"
+    );
     harness.get_by_label_contains("event-3").click();
     harness.run_steps(3);
     assert!(

@@ -171,6 +171,10 @@ pub fn live_view_ui(
             outbox.push(Command::SetLiveCapacity(state.capacity));
         }
         ui.checkbox(&mut state.follow, "Follow");
+        // Selecting a row stops following, as a terminal's scroll lock does.
+        if !state.follow && ui.button("Jump to newest").clicked() {
+            state.follow = true;
+        }
         if ui.button("Export…").clicked() {
             outbox.push(Command::ExportLive {
                 only_shown: state.export_only_shown,
@@ -405,7 +409,9 @@ fn event_list_ui(ui: &mut egui::Ui, state: &mut LiveViewState, handle: &LiveHand
     let row_height = ui.text_style_height(&egui::TextStyle::Monospace) + 2.0;
     egui::ScrollArea::vertical()
         .id_salt("live_events")
-        .stick_to_bottom(state.follow)
+        // While a button is held over the list, the rows stand still: a click lands on the row
+        // that was under the pointer when it began.
+        .stick_to_bottom(state.follow && !ui.input(|i| i.pointer.primary_down()))
         .auto_shrink([false, false])
         .max_height(ui.available_height().max(200.0))
         .show_rows(ui, row_height, total, |ui, range| {
@@ -427,6 +433,7 @@ fn event_list_ui(ui: &mut egui::Ui, state: &mut LiveViewState, handle: &LiveHand
                 let response = ui.selectable_label(selected, text);
                 if response.clicked() {
                     state.selected = Some(row.clone());
+                    state.follow = false;
                 }
                 response.context_menu(|ui| copy_menu_ui(ui, row));
             }
