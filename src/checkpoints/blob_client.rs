@@ -131,6 +131,14 @@ impl BlobClient {
             .map_err(|e| StoreError::Config(format!("`{}`: {e}", self.account.endpoint)))?;
         url.query_pairs_mut()
             .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        // A SAS is a query of its own, appended as given (it is already encoded).
+        if let Auth::Sas(sas) = &self.account.auth {
+            let joined = match url.query() {
+                Some(q) if !q.is_empty() => format!("{q}&{sas}"),
+                _ => sas.clone(),
+            };
+            url.set_query(Some(&joined));
+        }
         let date = http_date(SystemTime::now());
         let mut request = self
             .http
@@ -153,19 +161,7 @@ impl BlobClient {
                 };
                 request = request.header("authorization", signing::authorization(&signed, key));
             }
-            Auth::Sas(sas) => {
-                let mut with_sas = url.clone();
-                let joined = match url.query() {
-                    Some(q) if !q.is_empty() => format!("{q}&{sas}"),
-                    _ => sas.clone(),
-                };
-                with_sas.set_query(Some(&joined));
-                request = self
-                    .http
-                    .get(with_sas)
-                    .header("x-ms-version", API_VERSION)
-                    .header("x-ms-date", &date);
-            }
+            Auth::Sas(_) => {}
             Auth::Token(credential) => {
                 let token = credential
                     .get_token(&[TOKEN_SCOPE], None)
