@@ -187,6 +187,13 @@ async fn big_files_are_split_at_the_size_limit() {
         })
         .sum();
     assert_eq!(total, 40);
+    // Progress goes to stderr, so stdout stays one line per publish.
+    let progress = stderr(&out);
+    assert!(
+        progress.trim_end().ends_with("events/s")
+            && progress.contains("sent 40 of 40 events (100 %)"),
+        "{progress}"
+    );
     assert_eq!(partition_counts(&emu).await, vec![0, 40]);
 }
 

@@ -128,6 +128,25 @@ fn live_view_reads_selects_and_filters() {
     );
     assert!(shows(&harness, "6 received, 4 match the filter"));
 
+    // Exported through the app's own file prompt: a desktop without a file-chooser portal
+    // still gets its file, and a path that cannot be written is said where it is typed.
+    harness.get_by_label("Export events…").click();
+    wait_for(&mut harness, "the file prompt", |h| shows(h, "Export the events the filter shows"));
+    let nowhere = dir.path().join("missing").join("events.jsonl");
+    type_into(&mut harness, "File", nowhere.to_str().unwrap());
+    harness.get_by_label("Export").click();
+    harness.run_steps(2);
+    assert!(shows(&harness, "does not exist"), "the bad folder is named");
+    let file = dir.path().join("events.jsonl");
+    type_into(&mut harness, "File", file.to_str().unwrap());
+    harness.get_by_label("Export").click();
+    wait_for(&mut harness, "the export", |h| {
+        shows(h, "Exported 4 events to")
+    });
+    let exported = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(exported.lines().count(), 4, "{exported}");
+    assert!(exported.contains("event-5"));
+
     harness.get_by_label("Stop").click();
     wait_for(&mut harness, "the readers to stop", |h| shows(h, "stopped"));
 }
@@ -162,4 +181,47 @@ fn an_unknown_consumer_group_stops_the_readers_with_the_reason() {
     harness.get_by_label("a sequence number").click();
     harness.run_steps(3);
     assert_eq!(harness.state().live.start, "seq:0");
+}
+
+#[test]
+fn a_search_reads_what_is_there_now_through_the_filter_and_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = app(dir.path(), [1400.0, 1000.0]);
+    wait_for(&mut harness, "the connection", |h| shows(h, "Hub eh1"));
+    send_to_app(&harness, 6);
+    harness.get_by_label("Live").click();
+    harness.run_steps(3);
+    // The preset fills in the range; the filter in the field is the search's.
+    harness.get_by_label("Start presets").click();
+    harness.run_steps(3);
+    harness.get_by_label("search everything there now").click();
+    harness.run_steps(3);
+    assert_eq!(harness.state().live.start, "earliest");
+    assert_eq!(harness.state().live.until, "now");
+    type_into(&mut harness, "jq filter", ".body.n == 4 or .body.n == 1");
+    harness.get_by_label("Start").click();
+    wait_for(&mut harness, "the search to end", |h| {
+        shows(h, "Search finished: 6 events scanned")
+    });
+    assert!(shows(&harness, "2 match"), "both matches are counted");
+    assert!(shows(&harness, "event-4") && shows(&harness, "event-1"));
+    assert!(
+        !shows(&harness, "event-3"),
+        "what does not match is not listed"
+    );
+    // Events that came after the search began are outside it.
+    send_to_app(&harness, 3);
+    harness.run_steps(10);
+    assert!(shows(&harness, "Search finished: 6 events scanned"));
+    assert!(
+        !harness
+            .state()
+            .live
+            .handle
+            .as_ref()
+            .unwrap()
+            .snapshot
+            .borrow()
+            .running
+    );
 }

@@ -50,15 +50,19 @@ pub enum Command {
     RefreshNow,
     /// Write the profiles file (atomically, off the UI thread).
     SaveProfiles(ProfilesFile),
-    /// Ask for a file name, then export these profiles to it.
+    /// Open the desktop's file dialog, if it has one: answered by [`Event::Browsed`].
+    Browse {
+        purpose: FileUse,
+        suggested: PathBuf,
+    },
+    /// Write these profiles to `path`.
     ExportProfiles {
         profiles: Vec<Profile>,
         include_secrets: bool,
+        path: PathBuf,
     },
-    /// Ask for a file, then read profiles from it: answered by [`Event::Imported`].
-    ImportProfiles,
-    /// Ask for an official-format `Config.json`: answered by [`Event::ConfigPicked`].
-    PickEmulatorConfig,
+    /// Read profiles from `path`: answered by [`Event::Imported`].
+    ImportProfiles(PathBuf),
     /// Send events to the connected hub: answered by [`Event::SendFinished`].
     Send {
         request_id: u64,
@@ -67,8 +71,6 @@ pub enum Command {
         /// The hub's partitions as the UI knows them, to refuse an unknown one before sending.
         partition_ids: Vec<String>,
     },
-    /// Ask for a file to send from: answered by [`Event::SendFilePicked`].
-    PickSendFile,
     /// Start a live view on the connected hub (replacing any): answered by [`Event::LiveStarted`].
     StartLive(LiveConfig),
     PauseLive(bool),
@@ -79,9 +81,10 @@ pub enum Command {
         text: String,
     },
     SetLiveCapacity(usize),
-    /// Ask for a file name, then write the live view (or its filtered subset) as JSON Lines.
+    /// Write the live view (or its filtered subset) to `path` as JSON Lines.
     ExportLive {
         only_shown: bool,
+        path: PathBuf,
     },
     /// Run a load plan on the connected hub: answered by [`Event::LoadStarted`], then
     /// [`Event::LoadFinished`].
@@ -92,8 +95,11 @@ pub enum Command {
         end_to_end: bool,
     },
     StopLoad,
-    /// Ask for a file name, then write the last load report in this format.
-    ExportLoad(LoadExport),
+    /// Write the last load report to `path` in this format.
+    ExportLoad {
+        format: LoadExport,
+        path: PathBuf,
+    },
     /// Watch the connected hub's consumer groups through this checkpoint store (replacing any
     /// watch; `None` stops): answered by [`Event::GroupsStarted`].
     WatchGroups(Option<CheckpointStoreSettings>),
@@ -104,6 +110,44 @@ pub enum LoadExport {
     Json,
     Csv,
     Histogram,
+}
+
+impl LoadExport {
+    /// The file name an export of this kind is offered under.
+    #[must_use]
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Self::Json => "hubscope-load.json",
+            Self::Csv => "hubscope-load-seconds.csv",
+            Self::Histogram => "hubscope-load-latency.hgrm.b64",
+        }
+    }
+}
+
+/// What a file is chosen for. The app always asks in its own window, with a path field; the
+/// desktop's dialog is offered beside it, because many desktops and every remote session lack
+/// the portal that dialog needs, and then nothing at all would open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileUse {
+    ExportLive,
+    ExportLoad(LoadExport),
+    ExportProfiles,
+    ImportProfiles,
+    /// A file to send from, in the composer.
+    SendFile,
+    /// An official-format `Config.json` for the embedded endpoint.
+    EmulatorConfig,
+}
+
+impl FileUse {
+    /// Whether the file is written (a save dialog) rather than read.
+    #[must_use]
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            Self::ExportLive | Self::ExportLoad(_) | Self::ExportProfiles
+        )
+    }
 }
 
 /// The finished run's report and its exports, ready to write.
@@ -139,8 +183,13 @@ pub enum Event {
         outcome: Result<TestReport, String>,
     },
     Imported(Vec<Profile>),
-    ConfigPicked(PathBuf),
-    SendFilePicked(PathBuf),
+    /// The desktop's dialog closed: `None` when it chose nothing, or when no dialog could open.
+    Browsed {
+        purpose: FileUse,
+        path: Option<PathBuf>,
+    },
+    /// A long task's progress (an export, a send): replaced by the next, gone when done.
+    Progress(TaskProgress),
     SendFinished {
         request_id: u64,
         /// The publishes acknowledged, and the error that stopped the rest, if any.
@@ -155,6 +204,15 @@ pub enum Event {
     /// The filter did not compile; the previous one stays.
     LiveFilterRejected(String),
     Notice(Notice),
+}
+
+/// How far a long task has come, for the status bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskProgress {
+    /// What is being done, e.g. "Exporting events".
+    pub task: &'static str,
+    pub done: u64,
+    pub total: u64,
 }
 
 /// What the Consumer groups tab shows: the latest check, and each group's lag over time.

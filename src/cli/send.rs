@@ -2,8 +2,9 @@
 //! an export. Everything is read and checked before the first publish; each publish prints a
 //! line; a failure says how many events had gone out.
 
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use hubscope::hub::{self, HubError};
@@ -81,6 +82,7 @@ pub fn run(args: &SendArgs) -> anyhow::Result<()> {
                 what: "read the hub's properties",
                 detail: hub::error_chain(&e),
             })?;
+        let mut progress = Progress::new(events.len());
         let outcome = producer::send_events(
             &client,
             &events,
@@ -96,10 +98,12 @@ pub fn run(args: &SendArgs) -> anyhow::Result<()> {
                     r.bytes,
                     r.latency.as_millis()
                 );
+                progress.sent(r.events);
             },
         )
         .await;
         let _ = tokio::time::timeout(Duration::from_secs(2), client.close()).await;
+        progress.finish();
         outcome?;
         anyhow::Ok(())
     })
@@ -141,4 +145,66 @@ fn compose(args: &SendArgs) -> anyhow::Result<Vec<OutgoingEvent>> {
         }
     };
     Ok(source.load()?)
+}
+
+/// Progress on stderr, so that stdout stays one line per publish for scripts: a line a second
+/// while a long send runs (rewritten in place on a terminal), and a summary at the end.
+struct Progress {
+    total: usize,
+    sent: usize,
+    started: Instant,
+    last_report: Instant,
+    terminal: bool,
+}
+
+impl Progress {
+    const EVERY: Duration = Duration::from_secs(1);
+
+    fn new(total: usize) -> Self {
+        let now = Instant::now();
+        Self {
+            total,
+            sent: 0,
+            started: now,
+            last_report: now,
+            terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn sent(&mut self, events: usize) {
+        self.sent += events;
+        if self.last_report.elapsed() >= Self::EVERY && self.sent < self.total {
+            self.last_report = Instant::now();
+            let line = self.line();
+            let mut err = std::io::stderr().lock();
+            let _ = if self.terminal {
+                write!(err, "\r{line}   ")
+            } else {
+                writeln!(err, "{line}")
+            };
+        }
+    }
+
+    fn line(&self) -> String {
+        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+        let (rate, percent) = (
+            self.sent as f64 / secs,
+            self.sent as f64 * 100.0 / self.total.max(1) as f64,
+        );
+        format!(
+            "sent {} of {} events ({percent:.0} %) in {secs:.1} s, {rate:.0} events/s",
+            self.sent, self.total
+        )
+    }
+
+    fn finish(&self) {
+        let line = self.line();
+        let mut err = std::io::stderr().lock();
+        let _ = if self.terminal {
+            writeln!(err, "\r{line}   ")
+        } else {
+            writeln!(err, "{line}")
+        };
+    }
 }

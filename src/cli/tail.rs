@@ -3,10 +3,11 @@
 //! on Ctrl-C; a reader's trouble (reconnecting, displaced) is reported on stderr.
 
 use std::io::Write as _;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use hubscope::consumer::filter::EventFilter;
+use hubscope::consumer::range::{Ends, Until};
 use hubscope::consumer::{spawn_readers, ReaderSpec, ReaderState, ReceivedRecord, StartFrom};
 use hubscope::hub::{self, properties::rfc3339_opt};
 use tokio::sync::mpsc;
@@ -56,82 +57,6 @@ enum Output {
     Jsonl,
 }
 
-/// `--until`: where each partition's reading ends.
-#[derive(Debug, Clone, PartialEq)]
-enum Until {
-    Now,
-    Sequence(i64),
-    Time(SystemTime),
-}
-
-impl std::str::FromStr for Until {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        match StartFrom::from_str(text) {
-            _ if text.trim() == "now" => Ok(Self::Now),
-            Ok(StartFrom::SequenceNumber(n)) => Ok(Self::Sequence(n)),
-            Ok(StartFrom::EnqueuedTime(t)) => Ok(Self::Time(t)),
-            Ok(_) => Err(format!("`{text}`: use now, seq:N or time:RFC3339")),
-            Err(e) => Err(e.replace("earliest, latest, seq:N, offset:O or", "now, seq:N or")),
-        }
-    }
-}
-
-/// Where one partition's reading ends, fixed at the start from its properties.
-#[derive(Debug, Clone, Copy)]
-struct Limit {
-    /// The last sequence number to print; `None`: no such limit.
-    last_sequence: Option<i64>,
-    /// Events enqueued after this are past the end.
-    time: Option<SystemTime>,
-}
-
-impl Limit {
-    fn new(until: Option<&Until>, partition: &hub::PartitionSnapshot) -> Self {
-        let last_now = (!partition.is_empty).then_some(partition.last_enqueued_sequence_number);
-        match until {
-            None => Self {
-                last_sequence: None,
-                time: None,
-            },
-            // An empty partition has nothing to read up to now: -1 is before any event.
-            Some(Until::Now) => Self {
-                last_sequence: Some(last_now.unwrap_or(-1)),
-                time: None,
-            },
-            Some(Until::Sequence(n)) => Self {
-                last_sequence: Some(*n),
-                time: None,
-            },
-            Some(Until::Time(t)) => Self {
-                // Everything there now is before the time: reading ends at the last of it.
-                last_sequence: partition
-                    .last_enqueued_time
-                    .filter(|last| last <= t)
-                    .and(last_now)
-                    .or(if partition.is_empty { Some(-1) } else { None }),
-                time: Some(*t),
-            },
-        }
-    }
-
-    /// Whether `record` is past the end.
-    fn past(&self, record: &ReceivedRecord) -> bool {
-        self.last_sequence
-            .is_some_and(|last| record.sequence_number > last)
-            || self
-                .time
-                .is_some_and(|t| record.enqueued_time.is_some_and(|e| e > t))
-    }
-
-    /// Whether nothing after `record` can be printed.
-    fn reached(&self, record: &ReceivedRecord) -> bool {
-        self.last_sequence
-            .is_some_and(|last| record.sequence_number >= last)
-    }
-}
-
 pub fn run(args: &TailArgs) -> anyhow::Result<()> {
     let mut target = args.target.resolve()?;
     if let Some(group) = &args.consumer_group {
@@ -156,19 +81,10 @@ pub fn run(args: &TailArgs) -> anyhow::Result<()> {
             }
             args.partitions.clone()
         };
-        let mut ends = Ends::default();
-        for p in probe
-            .hub
-            .partitions
-            .iter()
+        let chosen: Vec<hub::PartitionSnapshot> = (probe.hub.partitions.into_iter())
             .filter(|p| partitions.contains(&p.id))
-        {
-            let limit = Limit::new(args.until.as_ref(), p);
-            let first = first_to_read(&args.from, p);
-            let done =
-                matches!((limit.last_sequence, first), (Some(last), Some(first)) if last < first);
-            ends.limits.push((p.id.clone(), limit, done));
-        }
+            .collect();
+        let ends = Ends::new(&args.from, args.until.as_ref(), &chosen);
         if ends.all_done() {
             return Ok(()); // nothing between the start and the end
         }
@@ -187,49 +103,6 @@ pub fn run(args: &TailArgs) -> anyhow::Result<()> {
         }
         outcome
     })
-}
-
-/// Each partition's end, and whether it has been reached.
-#[derive(Default)]
-struct Ends {
-    limits: Vec<(String, Limit, bool)>,
-}
-
-impl Ends {
-    fn all_done(&self) -> bool {
-        !self.limits.is_empty() && self.limits.iter().all(|(_, _, done)| *done)
-    }
-
-    /// Whether `record` is to be printed; marks its partition done at or past its end.
-    fn admit(&mut self, record: &ReceivedRecord) -> bool {
-        let Some((_, limit, done)) = self
-            .limits
-            .iter_mut()
-            .find(|(id, ..)| *id == record.partition_id)
-        else {
-            return true;
-        };
-        if *done || limit.past(record) {
-            *done = true;
-            return false;
-        }
-        *done = limit.reached(record);
-        true
-    }
-}
-
-/// The first sequence number a reader starting at `from` reads, when it can be told.
-fn first_to_read(from: &StartFrom, p: &hub::PartitionSnapshot) -> Option<i64> {
-    match from {
-        StartFrom::Earliest => Some(p.beginning_sequence_number),
-        StartFrom::Latest => Some(if p.is_empty {
-            p.beginning_sequence_number
-        } else {
-            p.last_enqueued_sequence_number + 1
-        }),
-        StartFrom::SequenceNumber(n) => Some(*n),
-        StartFrom::Offset(_) | StartFrom::EnqueuedTime(_) => None,
-    }
 }
 
 async fn print_until_done(

@@ -1,17 +1,17 @@
-//! A live view's engine: readers for the chosen partitions, and a collector that keeps the newest
-//! N events (and the filtered subset of them), rates, lag and their series. Everything per event
-//! happens here on the runtime; the UI locks [`LiveStore`] only briefly, to copy the rows it
-//! draws, and gets the rest as a [`LiveSnapshot`] a few times a second.
+//! A live view's engine: readers for the chosen partitions, and a collector that fills the
+//! [`LiveStore`]. With an end (`until`) it is a search of the hub: each partition is read to
+//! where it ended when the search began, and the view stops there. Everything per event happens
+//! here on the runtime; the UI gets the rest as a [`LiveSnapshot`] a few times a second.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::filter::EventFilter;
-use super::lag::{Baseline, PartitionLag, RateMeter, Series};
+pub use super::live_store::{lock, LiveStore, PartitionStats, RangeProgress, RangeState};
+use super::range::{Ends, Until};
 use super::reader::{spawn_readers, ReaderHandle, ReaderSpec, ReaderState};
 use super::record::ReceivedRecord;
 use super::StartFrom;
@@ -19,8 +19,6 @@ use crate::hub::{self, Target};
 
 /// Events kept by default; the oldest scroll out.
 pub const DEFAULT_CAPACITY: usize = 100_000;
-/// How long series are kept: the widest chart window.
-const SERIES_KEPT: Duration = Duration::from_secs(15 * 60);
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(250);
 const PROPERTIES_EVERY: Duration = Duration::from_millis(1500);
 /// Records handled per lock of the store.
@@ -36,6 +34,11 @@ pub struct LiveConfig {
     pub capacity: usize,
     /// Read as this consumer group instead of the profile's.
     pub consumer_group: Option<String>,
+    /// Stop each partition here: a search of a range of the hub. `None`: keep reading.
+    pub until: Option<Until>,
+    /// The filter the view starts with: a jq program and a substring (either may be empty).
+    pub jq: String,
+    pub text: String,
 }
 
 impl Default for LiveConfig {
@@ -47,191 +50,11 @@ impl Default for LiveConfig {
             owner_level: None,
             prefetch: None,
             capacity: DEFAULT_CAPACITY,
+            until: None,
+            jq: String::new(),
+            text: String::new(),
         }
     }
-}
-
-/// Per-partition numbers and series, kept with the events.
-#[derive(Debug, Clone)]
-pub struct PartitionStats {
-    pub id: String,
-    pub rate: RateMeter,
-    pub lag: PartitionLag,
-    pub lag_series: Series,
-    pub rate_series: Series,
-    /// Events/s and lag at the last tick: the UI needs waking only when they change.
-    last_tick: (u64, Option<i64>),
-}
-
-/// The events and series behind a live view.
-#[derive(Debug)]
-pub struct LiveStore {
-    /// Newest last; at most `capacity`.
-    all: VecDeque<Arc<ReceivedRecord>>,
-    /// The subset the filter lets through; newest last; at most `capacity`.
-    pub shown: VecDeque<Arc<ReceivedRecord>>,
-    pub capacity: usize,
-    pub received: u64,
-    pub partitions: Vec<PartitionStats>,
-    filter: Arc<EventFilter>,
-    /// Seconds since the view started, for series.
-    started: Instant,
-}
-
-impl LiveStore {
-    fn new(partitions: &[String], capacity: usize, start: &StartFrom) -> Self {
-        let baseline = match start {
-            StartFrom::Earliest => Baseline::Beginning,
-            StartFrom::Latest => Baseline::LastEnqueuedAtStart,
-            StartFrom::SequenceNumber(n) => Baseline::Before(n - 1),
-            StartFrom::Offset(_) | StartFrom::EnqueuedTime(_) => Baseline::FirstRead,
-        };
-        Self {
-            all: VecDeque::new(),
-            shown: VecDeque::new(),
-            capacity: capacity.max(1),
-            received: 0,
-            partitions: partitions
-                .iter()
-                .map(|id| PartitionStats {
-                    id: id.clone(),
-                    rate: RateMeter::default(),
-                    lag: PartitionLag {
-                        baseline,
-                        ..PartitionLag::default()
-                    },
-                    lag_series: Series::new(SERIES_KEPT),
-                    rate_series: Series::new(SERIES_KEPT),
-                    last_tick: (0, None),
-                })
-                .collect(),
-            filter: Arc::new(EventFilter::none()),
-            started: Instant::now(),
-        }
-    }
-
-    fn push(&mut self, record: ReceivedRecord) {
-        self.received += 1;
-        if let Some(p) = self
-            .partitions
-            .iter_mut()
-            .find(|p| p.id == record.partition_id)
-        {
-            p.rate.record(record.body.len());
-            p.lag.last_read_sequence = Some(record.sequence_number);
-            p.lag.last_read_enqueued_time = record.enqueued_time;
-        }
-        let record = Arc::new(record);
-        if self.filter.matches(&record) {
-            self.shown.push_back(record.clone());
-            if self.shown.len() > self.capacity {
-                self.shown.pop_front();
-            }
-        }
-        self.all.push_back(record);
-        if self.all.len() > self.capacity {
-            self.all.pop_front();
-        }
-    }
-
-    /// The view's counts, said so that they always add up: everything received, how many of the
-    /// newest are kept, and how many of those the filter shows.
-    #[must_use]
-    pub fn counts_text(&self) -> String {
-        let kept = self.all.len() as u64;
-        let gone = self.received - kept;
-        let kept_text = if gone > 0 {
-            format!(", the newest {kept} kept ({gone} no longer kept)")
-        } else {
-            String::new()
-        };
-        let shown = self.shown.len();
-        let shown_text = if self.filter.is_empty() {
-            format!("{shown} shown")
-        } else {
-            format!("{shown} match the filter")
-        };
-        format!("{} received{kept_text}, {shown_text}", self.received)
-    }
-
-    /// Closes a second of rates and samples the series; whether any rate or lag changed (what
-    /// the UI would draw differently).
-    fn tick(&mut self) -> bool {
-        let t = self.started.elapsed().as_secs_f64();
-        let mut changed = false;
-        for p in &mut self.partitions {
-            p.rate.tick();
-            let now = (p.rate.events_per_sec, p.lag.events());
-            changed |= p.last_tick != now;
-            p.last_tick = now;
-            #[allow(clippy::cast_precision_loss)] // rates and lags far below 2^52
-            {
-                p.rate_series.push(t, p.rate.events_per_sec as f64);
-                if let Some(lag) = p.lag.events() {
-                    p.lag_series.push(t, lag as f64);
-                }
-            }
-        }
-        changed
-    }
-
-    /// Seconds since the view started (the x axis of the series).
-    #[must_use]
-    pub fn elapsed_secs(&self) -> f64 {
-        self.started.elapsed().as_secs_f64()
-    }
-
-    /// Applies a new filter to what is kept, and to what comes (small stores; tests).
-    pub fn set_filter(&mut self, filter: EventFilter) {
-        let (kept, filter) = self.begin_refilter(filter);
-        let matched = kept.into_iter().filter(|r| filter.matches(r)).collect();
-        self.finish_refilter(matched);
-    }
-
-    /// First half of a refilter that runs outside the lock: new events use `filter` from now
-    /// on; the events kept so far are returned to be filtered by the caller.
-    pub fn begin_refilter(
-        &mut self,
-        filter: EventFilter,
-    ) -> (Vec<Arc<ReceivedRecord>>, Arc<EventFilter>) {
-        self.filter = Arc::new(filter);
-        self.shown.clear();
-        (self.all.iter().cloned().collect(), self.filter.clone())
-    }
-
-    /// Second half: `matched` (in order) goes before whatever matched since the first half.
-    pub fn finish_refilter(&mut self, matched: Vec<Arc<ReceivedRecord>>) {
-        let since = std::mem::take(&mut self.shown);
-        self.shown = matched.into_iter().chain(since).collect();
-        self.set_capacity(self.capacity);
-    }
-
-    /// Copies of the events shown (or all kept ones), for an export written outside the lock.
-    #[must_use]
-    pub fn export_rows(&self, only_shown: bool) -> Vec<Arc<ReceivedRecord>> {
-        if only_shown {
-            self.shown.iter().cloned().collect()
-        } else {
-            self.all.iter().cloned().collect()
-        }
-    }
-
-    pub fn set_capacity(&mut self, capacity: usize) {
-        self.capacity = capacity.max(1);
-        while self.shown.len() > self.capacity {
-            self.shown.pop_front();
-        }
-        while self.all.len() > self.capacity {
-            self.all.pop_front();
-        }
-    }
-}
-
-/// Locks the store, recovering from a poisoned lock (a panic elsewhere must not blank the view).
-pub fn lock(store: &Mutex<LiveStore>) -> MutexGuard<'_, LiveStore> {
-    store
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What the UI shows besides the rows: reader states, a few times a second.
@@ -257,13 +80,17 @@ impl LiveSession {
         target: &Target,
         partitions: &[String],
         config: &LiveConfig,
+        filter: EventFilter,
         waker: Arc<dyn Fn() + Send + Sync>,
     ) -> Self {
-        let store = Arc::new(Mutex::new(LiveStore::new(
-            partitions,
-            config.capacity,
-            &config.start,
-        )));
+        let mut store = LiveStore::new(partitions, config.capacity, &config.start, filter);
+        if config.until.is_some() {
+            store.range = Some(RangeProgress {
+                in_range: None,
+                state: RangeState::Preparing,
+            });
+        }
+        let store = Arc::new(Mutex::new(store));
         let (tx, rx) = mpsc::channel(BATCH * 4);
         let like = ReaderSpec {
             partition_id: String::new(),
@@ -279,13 +106,25 @@ impl LiveSession {
             .iter()
             .map(|r| (r.partition_id.clone(), r.state.clone()))
             .collect();
+        let range = config.until.clone().map(|until| RangeSpec {
+            target: target.clone(),
+            from: config.start.clone(),
+            until,
+            readers: readers
+                .iter()
+                .map(|r| (r.partition_id.clone(), r.stopper()))
+                .collect(),
+        });
         tokio::spawn(collect(
             rx,
-            store.clone(),
+            Shared {
+                store: store.clone(),
+                snapshot: snapshot_tx,
+                waker,
+            },
             states,
-            snapshot_tx,
             paused_rx,
-            waker,
+            range,
             cancel.clone(),
         ));
         tokio::spawn(poll_properties(
@@ -319,15 +158,65 @@ impl Drop for LiveSession {
     }
 }
 
+/// What the collector writes to and whom it wakes.
+struct Shared {
+    store: Arc<Mutex<LiveStore>>,
+    snapshot: watch::Sender<LiveSnapshot>,
+    waker: Arc<dyn Fn() + Send + Sync>,
+}
+
+/// A search's range: where it starts and ends, and how to stop each partition's reader there.
+struct RangeSpec {
+    target: Target,
+    from: StartFrom,
+    until: Until,
+    readers: Vec<(String, CancellationToken)>,
+}
+
+/// Fixes where each partition's range ends, from its properties now.
+async fn prepare_range(spec: &RangeSpec, store: &Mutex<LiveStore>) -> Option<Ends> {
+    let probe = hub::probe(&spec.target, hub::DEFAULT_TIMEOUT).await;
+    let mut store = lock(store);
+    let ids: Vec<String> = store.partitions.iter().map(|p| p.id.clone()).collect();
+    let (ends, state) = match probe {
+        Ok(probe) => {
+            let chosen: Vec<_> = (probe.hub.partitions.into_iter())
+                .filter(|p| ids.contains(&p.id))
+                .collect();
+            let ends = Ends::new(&spec.from, Some(&spec.until), &chosen);
+            (Some(ends), RangeState::Reading)
+        }
+        Err(e) => (None, RangeState::Failed(e.to_string())),
+    };
+    store.range = Some(RangeProgress {
+        in_range: ends.as_ref().and_then(Ends::events_in_range),
+        state,
+    });
+    ends
+}
+
 async fn collect(
     mut rx: mpsc::Receiver<ReceivedRecord>,
-    store: Arc<Mutex<LiveStore>>,
+    shared: Shared,
     states: Vec<(String, watch::Receiver<ReaderState>)>,
-    snapshot: watch::Sender<LiveSnapshot>,
     paused: watch::Receiver<bool>,
-    waker: Arc<dyn Fn() + Send + Sync>,
+    range: Option<RangeSpec>,
     cancel: CancellationToken,
 ) {
+    let Shared {
+        store,
+        snapshot,
+        waker,
+    } = shared;
+    let started = Instant::now();
+    let mut ends = None;
+    if let Some(spec) = &range {
+        ends = prepare_range(spec, &store).await;
+        if ends.is_none() {
+            finish(&snapshot, &states, &waker);
+            return;
+        }
+    }
     let mut second = tokio::time::interval(Duration::from_secs(1));
     let mut publish = tokio::time::interval(SNAPSHOT_EVERY);
     let mut batch = Vec::with_capacity(BATCH);
@@ -335,14 +224,16 @@ async fn collect(
     // repainting a live view on which nothing arrived).
     let mut received = false;
     let mut last: Option<LiveSnapshot> = None;
-    loop {
+    while !ends.as_ref().is_some_and(Ends::all_done) {
         tokio::select! {
             () = cancel.cancelled() => break,
             n = rx.recv_many(&mut batch, BATCH) => {
                 if n == 0 { break; }
                 let mut store = lock(&store);
                 for record in batch.drain(..) {
-                    store.push(record);
+                    if ends.as_mut().is_none_or(|ends| ends.admit(&record)) {
+                        store.push(record);
+                    }
                 }
                 received = true;
             }
@@ -365,8 +256,30 @@ async fn collect(
                 }
             }
         }
+        // A partition at its end has nothing more to read.
+        if let (Some(ends), Some(spec)) = (&ends, &range) {
+            for (id, stop) in &spec.readers {
+                if ends.done(id) {
+                    stop.cancel();
+                }
+            }
+        }
     }
-    // Readers that ended for good keep saying why (an unknown consumer group); the rest stopped.
+    if let Some(range) = lock(&store).range.as_mut() {
+        if ends.as_ref().is_some_and(Ends::all_done) {
+            range.state = RangeState::Finished(started.elapsed());
+        }
+    }
+    finish(&snapshot, &states, &waker);
+}
+
+/// The view has stopped: readers that ended for good keep saying why (an unknown consumer
+/// group); the rest stopped.
+fn finish(
+    snapshot: &watch::Sender<LiveSnapshot>,
+    states: &[(String, watch::Receiver<ReaderState>)],
+    waker: &Arc<dyn Fn() + Send + Sync>,
+) {
     snapshot.send_modify(|s| {
         s.running = false;
         s.states = states
@@ -419,56 +332,4 @@ async fn poll_properties(target: Target, store: Arc<Mutex<LiveStore>>, cancel: C
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), client.close()).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(partition: &str, seq: i64, body: &str) -> ReceivedRecord {
-        ReceivedRecord {
-            partition_id: partition.into(),
-            sequence_number: seq,
-            offset: seq.to_string(),
-            enqueued_time: None,
-            partition_key: None,
-            properties: serde_json::Map::new(),
-            system_properties: Vec::new(),
-            content_type: None,
-            correlation_id: None,
-            message_id: None,
-            body: body.as_bytes().to_vec(),
-        }
-    }
-
-    #[test]
-    fn keeps_the_newest_and_its_counts_add_up() {
-        let mut store = LiveStore::new(&["0".into(), "1".into()], 3, &StartFrom::Earliest);
-        for seq in 0..5 {
-            store.push(record("0", seq, &format!("e{seq}")));
-        }
-        assert_eq!(store.shown.len(), 3);
-        assert_eq!(store.shown[0].sequence_number, 2);
-        assert_eq!(
-            store.counts_text(),
-            "5 received, the newest 3 kept (2 no longer kept), 3 shown"
-        );
-        assert_eq!(store.received, 5);
-        assert_eq!(store.partitions[0].lag.last_read_sequence, Some(4));
-    }
-
-    #[test]
-    fn a_new_filter_applies_to_what_is_kept() {
-        let mut store = LiveStore::new(&["0".into()], 10, &StartFrom::Earliest);
-        for seq in 0..6 {
-            store.push(record("0", seq, if seq % 2 == 0 { "even" } else { "odd" }));
-        }
-        store.set_filter(EventFilter::new("", "odd").expect("filter"));
-        assert_eq!(store.shown.len(), 3);
-        store.push(record("0", 6, "even"));
-        store.push(record("0", 7, "odd"));
-        assert_eq!(store.shown.len(), 4);
-        store.set_filter(EventFilter::new("", "").expect("filter"));
-        assert_eq!(store.shown.len(), 8);
-    }
 }

@@ -5,7 +5,9 @@
 pub mod filter;
 pub mod lag;
 pub mod live;
+mod live_store;
 pub mod position;
+pub mod range;
 pub mod reader;
 pub mod record;
 

@@ -85,6 +85,11 @@ impl ReaderHandle {
     pub fn stop(&self) {
         self.cancel.cancel();
     }
+    /// A token that stops this reader when cancelled, for whoever decides where reading ends.
+    #[must_use]
+    pub fn stopper(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
 }
 
 impl Drop for ReaderHandle {

@@ -108,15 +108,17 @@ impl ProducerPool {
         events: &[OutgoingEvent],
         packing: Packing,
     ) -> Result<Vec<SendReceipt>, SendError> {
-        self.send_described(events, &[], packing).await
+        self.send_described(events, &[], packing, |_| {}).await
     }
 
-    /// [`Self::send`], with the hub's partitions so that receipts say where keyed events went.
+    /// [`Self::send`], with the hub's partitions so that receipts say where keyed events went;
+    /// `on_receipt` hears of each publish as it is acknowledged (a long send's progress).
     pub async fn send_described(
         &self,
         events: &[OutgoingEvent],
         partition_ids: &[String],
         packing: Packing,
+        on_receipt: impl FnMut(&SendReceipt),
     ) -> Result<Vec<SendReceipt>, SendError> {
         let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
         let _permit = slot
@@ -134,7 +136,7 @@ impl ProducerPool {
             partition_ids,
             packing,
             self.config.send_timeout,
-            |_| {},
+            on_receipt,
         )
         .await;
         if let Ok(mut used) = connection.last_used.lock() {

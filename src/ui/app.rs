@@ -1,13 +1,16 @@
 //! The desktop app: owns the bridge and the panels' state, draws one frame at a time, and turns
 //! what the panels ask for into commands for the runtime. It never waits on the runtime.
 
-use crate::bridge::{Bridge, BridgeError, Command, Event, Notice, Snapshot, Waker};
+use std::path::PathBuf;
+
+use crate::bridge::{Bridge, BridgeError, Command, Event, FileUse, Notice, Snapshot, Waker};
 use crate::profiles::store::Loaded;
 use crate::profiles::{Profile, ProfileKind, ProfileStore};
 
 use super::composer::{composer_ui, ComposerState, SendMode};
+use super::file_prompt::NOTHING_CHOSEN;
 use super::groups_view::{groups_view_ui, GroupsViewState};
-use super::inspector::{inspector_ui, InspectorState};
+use super::inspector::{inspector_ui, InspectorState, SAMPLE_TEMPLATE};
 use super::live_view::{live_view_ui, LiveViewState};
 use super::load_panel::{load_panel_ui, LoadPanelState};
 use super::notifications::Notifications;
@@ -41,6 +44,8 @@ pub struct HubscopeApp {
     notifications: Notifications,
     pub status_bar: StatusBarState,
     snapshot: Snapshot,
+    /// Whether the window has been fitted to its screen.
+    fitted: bool,
 }
 
 impl HubscopeApp {
@@ -73,6 +78,7 @@ impl HubscopeApp {
             notifications,
             status_bar: StatusBarState::default(),
             snapshot: Snapshot::default(),
+            fitted: false,
         };
         let last = app.profiles.file.selected.as_deref().and_then(|name| {
             app.profiles
@@ -179,6 +185,11 @@ impl HubscopeApp {
                         if std::mem::take(&mut self.inspector.open_live) {
                             self.view = View::Live;
                         }
+                        if std::mem::take(&mut self.inspector.start_demo) {
+                            self.load.fill_demo(SAMPLE_TEMPLATE);
+                            self.load.start(&partition_ids, &mut outbox);
+                            self.view = View::Load;
+                        }
                     }
                     View::Send => {
                         let profile = self.snapshot.connection.profile().map(str::to_string);
@@ -254,6 +265,13 @@ impl HubscopeApp {
 
     /// Esc: the topmost thing closes first.
     fn close_topmost(&mut self) {
+        // A file prompt is modal: it closes first (egui's modal also closes on Esc itself).
+        if self.live.file_prompt.take().is_some()
+            || self.load.file_prompt.take().is_some()
+            || self.profiles.file_prompt.take().is_some()
+        {
+            return;
+        }
         if self.status_bar.shortcuts_open {
             self.status_bar.shortcuts_open = false;
         } else if self.notifications.show_history {
@@ -280,22 +298,8 @@ impl HubscopeApp {
                         .push(Notice::info(format!("Imported {count} profile(s)")));
                     self.dispatch(outbox);
                 }
-                Event::ConfigPicked(path) => {
-                    if let Some(ProfileKind::LocalEmulator { config_path, .. }) =
-                        self.profiles.editor.as_mut().map(|e| &mut e.draft.kind)
-                    {
-                        *config_path = Some(path);
-                    }
-                }
-                Event::SendFilePicked(path) => {
-                    let draft = &mut self.composer.draft;
-                    let text = path.display().to_string();
-                    if matches!(draft.mode, SendMode::LinesFile | SendMode::Replay) {
-                        draft.file = text;
-                    } else {
-                        draft.body_file = text;
-                    }
-                }
+                Event::Browsed { purpose, path } => self.browsed(purpose, path),
+                Event::Progress(progress) => self.status_bar.progress = Some(progress),
                 Event::SendFinished {
                     request_id,
                     receipts,
@@ -315,6 +319,44 @@ impl HubscopeApp {
         }
     }
 
+    /// The desktop's dialog answered: the path goes where it was asked for.
+    fn browsed(&mut self, purpose: FileUse, path: Option<PathBuf>) {
+        let prompt = match purpose {
+            FileUse::ExportLive => self.live.file_prompt.as_mut(),
+            FileUse::ExportLoad(_) => self.load.file_prompt.as_mut(),
+            FileUse::ExportProfiles | FileUse::ImportProfiles => self.profiles.file_prompt.as_mut(),
+            FileUse::SendFile | FileUse::EmulatorConfig => None,
+        };
+        if let Some(prompt) = prompt.filter(|p| p.purpose == purpose) {
+            prompt.browsed(path);
+            return;
+        }
+        // The composer's and the editor's path fields are their prompts.
+        let Some(path) = path else {
+            self.notifications.push(Notice::info(NOTHING_CHOSEN));
+            return;
+        };
+        match purpose {
+            FileUse::EmulatorConfig => {
+                if let Some(ProfileKind::LocalEmulator { config_path, .. }) =
+                    self.profiles.editor.as_mut().map(|e| &mut e.draft.kind)
+                {
+                    *config_path = Some(path);
+                }
+            }
+            FileUse::SendFile => {
+                let draft = &mut self.composer.draft;
+                let text = path.display().to_string();
+                if matches!(draft.mode, SendMode::LinesFile | SendMode::Replay) {
+                    draft.file = text;
+                } else {
+                    draft.body_file = text;
+                }
+            }
+            _ => {} // its prompt was closed meanwhile
+        }
+    }
+
     fn dispatch(&mut self, outbox: Vec<Command>) {
         for command in outbox {
             if let Err(e) = self.bridge.send(command) {
@@ -327,6 +369,27 @@ impl HubscopeApp {
 
 impl eframe::App for HubscopeApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        if !self.fitted {
+            self.fitted = fit_to_monitor(ui.ctx());
+        }
         HubscopeApp::ui(self, ui);
     }
+}
+
+/// Shrinks a window that opened larger than its screen (the default size is for a laptop and
+/// up) to nine tenths of it, once the monitor's size is known; whether that is known yet.
+fn fit_to_monitor(ctx: &egui::Context) -> bool {
+    let (monitor, inner) = ctx.input(|i| (i.viewport().monitor_size, i.viewport().inner_rect));
+    let (Some(monitor), Some(inner)) = (monitor, inner) else {
+        return false;
+    };
+    let fits = monitor * 0.9;
+    if inner.width() > fits.x || inner.height() > fits.y {
+        let size = inner.size().min(fits);
+        ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(size));
+        ctx.send_viewport_cmd(egui::ViewportCommand::OuterPosition(
+            ((monitor - size) / 2.0).to_pos2(),
+        ));
+    }
+    true
 }

@@ -1,10 +1,12 @@
 //! The composer's form: body, metadata, properties, routing and how many. Each problem is shown
 //! under its field.
 
+use std::path::PathBuf;
+
 use super::composer::{
     key_destination, BodyKind, Draft, Problems, PropertyRow, RouteKind, SendMode,
 };
-use crate::bridge::Command;
+use crate::bridge::{Command, FileUse};
 
 const PROPERTY_KINDS: [&str; 4] = ["string", "int", "float", "bool"];
 
@@ -87,7 +89,10 @@ fn path_row(ui: &mut egui::Ui, name: &str, path: &mut String, outbox: &mut Vec<C
         )
         .labelled_by(label.id);
         if ui.button("Browse…").clicked() {
-            outbox.push(Command::PickSendFile);
+            outbox.push(Command::Browse {
+                purpose: FileUse::SendFile,
+                suggested: PathBuf::from(path.trim()),
+            });
         }
     });
 }

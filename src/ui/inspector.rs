@@ -16,6 +16,8 @@ pub struct InspectorState {
     pub open_live: bool,
     /// Sample events asked for and not yet seen arrive.
     pub samples_sent: bool,
+    /// The user asked for the 30-second demo load from the empty hub's next steps.
+    pub start_demo: bool,
 }
 
 impl Default for InspectorState {
@@ -25,6 +27,7 @@ impl Default for InspectorState {
             refresh_secs: crate::bridge::DEFAULT_REFRESH.as_secs_f64(),
             open_live: false,
             samples_sent: false,
+            start_demo: false,
         }
     }
 }
@@ -197,10 +200,13 @@ fn next_steps_ui(
             state.samples_sent = true;
             outbox.push(Command::RefreshNow);
         }
+        if ui.button("Start a 30-second demo load").clicked() {
+            state.start_demo = true;
+        }
         if ui.button("Open the Live tab").clicked() {
             state.open_live = true;
         }
-        ui.weak("or write your own in the Composer tab, or run a demo load in the Load tab.");
+        ui.weak("or write your own in the Composer tab.");
     });
     if state.samples_sent {
         ui.weak("Sample events sent; they show here at the next refresh.");
@@ -208,7 +214,7 @@ fn next_steps_ui(
 }
 
 /// JSON a first look can filter on: `.body.temp > 25`, `.body.device == "d-3"`.
-const SAMPLE_TEMPLATE: &str =
+pub const SAMPLE_TEMPLATE: &str =
     r#"{"device": "d-{{rand_int(1,5)}}", "temp": {{rand_int(15,35)}}, "n": {{seq}}}"#;
 
 fn key_preview_ui(ui: &mut egui::Ui, state: &mut InspectorState, hub: &HubSnapshot) {

@@ -4,20 +4,17 @@
 
 use std::sync::Arc;
 
-use crate::bridge::{Command, LiveHandle};
+use crate::bridge::{Command, FileUse, LiveHandle};
 use crate::consumer::filter::EventFilter;
 use crate::consumer::live::{self, LiveConfig, DEFAULT_CAPACITY};
+use crate::consumer::live::{RangeProgress, RangeState};
+use crate::consumer::range::Until;
 use crate::consumer::{ReaderState, ReceivedRecord, StartFrom};
-use crate::hub::properties::rfc3339_opt;
 
+use super::event_detail::{copy_menu_ui, detail_ui, BodyMode};
+use super::file_prompt::{prompt_ui, FilePrompt, PromptAnswer};
+use super::format::count;
 use super::live_charts::{charts_ui, partition_table_ui, PartitionRow};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyMode {
-    Json,
-    Text,
-    Hex,
-}
 
 pub struct LiveViewState {
     pub handle: Option<LiveHandle>,
@@ -28,6 +25,8 @@ pub struct LiveViewState {
     pub partitions: String,
     /// earliest, latest, seq:N, offset:O, time:RFC3339.
     pub start: String,
+    /// Where a search of the hub ends: now, seq:N, time:RFC3339; empty to keep reading.
+    pub until: String,
     pub owner_level: String,
     pub prefetch: String,
     pub config_error: Option<String>,
@@ -46,6 +45,7 @@ pub struct LiveViewState {
     pub body_mode: BodyMode,
     pub window_secs: f64,
     pub export_only_shown: bool,
+    pub file_prompt: Option<FilePrompt>,
 }
 
 impl Default for LiveViewState {
@@ -56,6 +56,7 @@ impl Default for LiveViewState {
             known_groups: Vec::new(),
             partitions: String::new(),
             start: "latest".into(),
+            until: String::new(),
             owner_level: String::new(),
             prefetch: String::new(),
             config_error: None,
@@ -71,6 +72,7 @@ impl Default for LiveViewState {
             body_mode: BodyMode::Json,
             window_secs: 60.0,
             export_only_shown: true,
+            file_prompt: None,
         }
     }
 }
@@ -78,6 +80,10 @@ impl Default for LiveViewState {
 impl LiveViewState {
     fn config(&self, hub_partitions: &[String]) -> Result<LiveConfig, String> {
         let start: StartFrom = self.start.parse()?;
+        let until: Option<Until> = Some(self.until.trim())
+            .filter(|u| !u.is_empty())
+            .map(str::parse)
+            .transpose()?;
         let partitions: Vec<String> = if self.partitions.trim().is_empty() {
             hub_partitions.to_vec()
         } else {
@@ -114,6 +120,9 @@ impl LiveViewState {
                 .transpose()?,
             capacity: self.capacity,
             consumer_group: Some(self.consumer_group.trim().to_string()).filter(|g| !g.is_empty()),
+            until,
+            jq: self.jq.clone(),
+            text: self.text.clone(),
         })
     }
 }
@@ -125,14 +134,19 @@ pub fn live_view_ui(
     outbox: &mut Vec<Command>,
 ) {
     controls_ui(ui, state, hub_partitions, outbox);
+    export_prompt_ui(ui.ctx(), state, outbox);
+    // Before any view runs too: a search starts with the filter typed here.
+    filter_ui(ui, state, outbox);
     let Some(handle) = state.handle.clone() else {
         ui.weak("Choose where to start and press Start: one reader per partition.");
         return;
     };
     let snapshot = handle.snapshot.borrow().clone();
     // Everything drawn below is copied out under one short lock.
-    let (partition_rows, counts, shown, now_secs) = {
+    let (partition_rows, counts, shown, now_secs, search) = {
         let store = live::lock(&handle.store);
+        let rate: u64 = store.partitions.iter().map(|p| p.rate.events_per_sec).sum();
+        let search = (store.range.clone()).map(|r| (r, store.received, store.matched, rate));
         let rows: Vec<PartitionRow> = store
             .partitions
             .iter()
@@ -143,8 +157,12 @@ pub fn live_view_ui(
             store.counts_text(),
             store.shown.len(),
             store.elapsed_secs(),
+            search,
         )
     };
+    if let Some((range, scanned, matched, rate)) = search {
+        search_progress_ui(ui, &range, scanned, matched, rate, outbox);
+    }
     partition_table_ui(ui, &partition_rows);
     {
         let store = live::lock(&handle.store);
@@ -156,7 +174,6 @@ pub fn live_view_ui(
             &mut state.window_secs,
         );
     }
-    filter_ui(ui, state, outbox);
     ui.horizontal(|ui| {
         ui.label(format!("{counts} (keep the newest"));
         let changed = ui
@@ -175,10 +192,11 @@ pub fn live_view_ui(
         if !state.follow && ui.button("Jump to newest").clicked() {
             state.follow = true;
         }
-        if ui.button("Export…").clicked() {
-            outbox.push(Command::ExportLive {
-                only_shown: state.export_only_shown,
-            });
+        if ui.button("Export events…").clicked() {
+            state.file_prompt = Some(FilePrompt::new(
+                FileUse::ExportLive,
+                "hubscope-events.jsonl",
+            ));
         }
         ui.checkbox(&mut state.export_only_shown, "Only what the filter shows");
     });
@@ -202,8 +220,75 @@ pub fn live_view_ui(
         if drag.dragged() && width > 0.0 {
             state.list_fraction = ((list_width + drag.drag_delta().x) / width).clamp(0.2, 0.9);
         }
-        ui.vertical(|ui| detail_ui(ui, state));
+        ui.vertical(|ui| detail_ui(ui, state.selected.as_deref(), &mut state.body_mode));
     });
+}
+
+/// A search's progress: events scanned of those in the range, matches, pace; Cancel stops it.
+fn search_progress_ui(
+    ui: &mut egui::Ui,
+    range: &RangeProgress,
+    scanned: u64,
+    matched: u64,
+    rate: u64,
+    outbox: &mut Vec<Command>,
+) {
+    let of = range
+        .in_range
+        .map_or_else(String::new, |n| format!(" of {}", count(n)));
+    let fraction = range.fraction(scanned).unwrap_or(0.0);
+    let (scanned, matched_text) = (count(scanned), count(matched));
+    ui.horizontal(|ui| match &range.state {
+        RangeState::Preparing => {
+            ui.spinner();
+            ui.label("Reading where each partition ends…");
+        }
+        RangeState::Reading => {
+            let text = format!(
+                "Searching: {scanned}{of} events scanned, {matched_text} match, {} events/s",
+                count(rate)
+            );
+            let bar = egui::ProgressBar::new(fraction);
+            ui.add(bar.desired_width(420.0).text(text));
+            if ui.button("Cancel search").clicked() {
+                outbox.push(Command::StopLive);
+            }
+        }
+        RangeState::Finished(took) => {
+            ui.label(format!(
+                "Search finished: {scanned} events scanned in {:.1} s, {matched_text} match.",
+                took.as_secs_f64()
+            ));
+        }
+        RangeState::Failed(why) => {
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                format!("The search did not start: {why}"),
+            );
+        }
+    });
+}
+
+fn export_prompt_ui(ctx: &egui::Context, state: &mut LiveViewState, outbox: &mut Vec<Command>) {
+    let Some(prompt) = &mut state.file_prompt else {
+        return;
+    };
+    let what = if state.export_only_shown {
+        "Export the events the filter shows (JSON Lines)"
+    } else {
+        "Export every event kept (JSON Lines)"
+    };
+    match prompt_ui(ctx, prompt, what, "Export", outbox) {
+        PromptAnswer::Waiting => {}
+        PromptAnswer::Cancelled => state.file_prompt = None,
+        PromptAnswer::Chosen(path) => {
+            outbox.push(Command::ExportLive {
+                only_shown: state.export_only_shown,
+                path,
+            });
+            state.file_prompt = None;
+        }
+    }
 }
 
 fn controls_ui(
@@ -235,6 +320,7 @@ fn controls_ui(
                 "earliest, latest, seq:N, offset:O, time:...",
                 150.0,
             ),
+            ("Until", &mut state.until, "keep reading", 110.0),
             ("Owner level", &mut state.owner_level, "none", 60.0),
             ("Prefetch", &mut state.prefetch, "default", 60.0),
         ] {
@@ -247,51 +333,26 @@ fn controls_ui(
             .labelled_by(label.id);
         }
     });
-    ui.horizontal(|ui| {
-        // The typed forms stay; these fill them in.
-        egui::ComboBox::from_label("Start presets")
-            .selected_text("start from…")
-            .show_ui(ui, |ui| {
-                let now = time::OffsetDateTime::now_utc()
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default();
-                for (label, text) in [
-                    ("earliest", "earliest".to_string()),
-                    ("latest", "latest".to_string()),
-                    ("a sequence number", "seq:0".to_string()),
-                    ("an offset", "offset:0".to_string()),
-                    ("an enqueued time", format!("time:{now}")),
-                ] {
-                    if ui.selectable_label(state.start == text, label).clicked() {
-                        state.start = text;
-                    }
-                }
-            });
-        if !state.known_groups.is_empty() {
-            egui::ComboBox::from_label("Known groups")
-                .selected_text("pick a consumer group")
-                .show_ui(ui, |ui| {
-                    for group in &state.known_groups {
-                        let picked = state.consumer_group == *group;
-                        if ui.selectable_label(picked, group).clicked() {
-                            state.consumer_group.clone_from(group);
-                        }
-                    }
-                });
-        }
-    });
+    presets_ui(ui, state);
     ui.horizontal(|ui| {
         if ui
             .add_enabled(!hub_partitions.is_empty(), egui::Button::new("Start"))
             .clicked()
         {
-            match state.config(hub_partitions) {
-                Ok(config) => {
+            // The view starts with the filter in the fields, so a search reads through it.
+            match (
+                state.config(hub_partitions),
+                EventFilter::new(&state.jq, &state.text),
+            ) {
+                (Ok(config), Ok(_)) => {
                     state.config_error = None;
+                    state.filter_error = None;
                     state.selected = None;
+                    state.applied_filter = (config.jq.clone(), config.text.clone());
                     outbox.push(Command::StartLive(config));
                 }
-                Err(e) => state.config_error = Some(e),
+                (Err(e), _) => state.config_error = Some(e),
+                (Ok(_), Err(e)) => state.filter_error = Some(e),
             }
         }
         if running && !paused && ui.button("Pause").clicked() {
@@ -310,6 +371,54 @@ fn controls_ui(
     if let Some(error) = &state.config_error {
         ui.colored_label(ui.visuals().error_fg_color, error);
     }
+}
+
+/// Drop-downs that fill in the typed fields: start positions, a search, the hub's groups.
+fn presets_ui(ui: &mut egui::Ui, state: &mut LiveViewState) {
+    ui.horizontal(|ui| {
+        // The typed forms stay; these fill them in.
+        egui::ComboBox::from_label("Start presets")
+            .selected_text("start from…")
+            .show_ui(ui, |ui| {
+                let now = time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                for (label, text) in [
+                    ("earliest", "earliest".to_string()),
+                    ("latest", "latest".to_string()),
+                    ("a sequence number", "seq:0".to_string()),
+                    ("an offset", "offset:0".to_string()),
+                    ("an enqueued time", format!("time:{now}")),
+                ] {
+                    if ui.selectable_label(state.start == text, label).clicked() {
+                        state.start = text;
+                        state.until.clear();
+                    }
+                }
+                // A search of the hub: everything there now, through the filter.
+                let search = state.start == "earliest" && state.until == "now";
+                if ui
+                    .selectable_label(search, "search everything there now")
+                    .clicked()
+                {
+                    state.start = "earliest".into();
+                    state.until = "now".into();
+                    state.focus_filter = true;
+                }
+            });
+        if !state.known_groups.is_empty() {
+            egui::ComboBox::from_label("Known groups")
+                .selected_text("pick a consumer group")
+                .show_ui(ui, |ui| {
+                    for group in &state.known_groups {
+                        let picked = state.consumer_group == *group;
+                        if ui.selectable_label(picked, group).clicked() {
+                            state.consumer_group.clone_from(group);
+                        }
+                    }
+                });
+        }
+    });
 }
 
 fn filter_ui(ui: &mut egui::Ui, state: &mut LiveViewState, outbox: &mut Vec<Command>) {
@@ -438,117 +547,6 @@ fn event_list_ui(ui: &mut egui::Ui, state: &mut LiveViewState, handle: &LiveHand
                 response.context_menu(|ui| copy_menu_ui(ui, row));
             }
         });
-}
-
-/// What an event can be copied as: the body, the whole event (the export's JSON), its sequence
-/// number, its partition key.
-fn copies(record: &ReceivedRecord) -> Vec<(&'static str, String)> {
-    let mut copies = vec![
-        (
-            "Copy body",
-            String::from_utf8_lossy(&record.body).into_owned(),
-        ),
-        (
-            "Copy event as JSON",
-            serde_json::to_string_pretty(&record.to_export()).unwrap_or_default(),
-        ),
-        ("Copy sequence number", record.sequence_number.to_string()),
-    ];
-    if let Some(key) = &record.partition_key {
-        copies.push(("Copy partition key", key.clone()));
-    }
-    copies
-}
-
-fn copy_menu_ui(ui: &mut egui::Ui, record: &ReceivedRecord) {
-    for (label, text) in copies(record) {
-        if ui.button(label).clicked() {
-            ui.ctx().copy_text(text);
-            ui.close();
-        }
-    }
-}
-
-fn detail_ui(ui: &mut egui::Ui, state: &mut LiveViewState) {
-    let Some(record) = state.selected.clone() else {
-        ui.weak("Select an event to see it whole.");
-        return;
-    };
-    ui.strong(format!(
-        "Partition {}, sequence number {}",
-        record.partition_id, record.sequence_number
-    ));
-    ui.label(format!(
-        "offset {}, enqueued {}",
-        record.offset,
-        record
-            .enqueued_time
-            .map_or_else(|| "-".into(), rfc3339_opt::format)
-    ));
-    ui.horizontal_wrapped(|ui| {
-        for (label, text) in copies(&record) {
-            if ui.small_button(label).clicked() {
-                ui.ctx().copy_text(text);
-            }
-        }
-    });
-    ui.horizontal(|ui| {
-        ui.radio_value(&mut state.body_mode, BodyMode::Json, "Pretty JSON");
-        ui.radio_value(&mut state.body_mode, BodyMode::Text, "Text");
-        ui.radio_value(&mut state.body_mode, BodyMode::Hex, "Hex");
-    });
-    let body = match state.body_mode {
-        BodyMode::Json => record
-            .body_text()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
-            .and_then(|v| serde_json::to_string_pretty(&v).ok())
-            .unwrap_or_else(|| String::from_utf8_lossy(&record.body).into_owned()),
-        BodyMode::Text => String::from_utf8_lossy(&record.body).into_owned(),
-        BodyMode::Hex => record
-            .body
-            .chunks(16)
-            .map(|chunk| {
-                chunk
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect::<Vec<_>>()
-            .join("\n"),
-    };
-    egui::ScrollArea::vertical()
-        .id_salt("live_detail")
-        .max_height(260.0)
-        .show(ui, |ui| {
-            ui.add(egui::Label::new(egui::RichText::new(body).monospace()).selectable(true));
-        });
-    ui.separator();
-    ui.strong("Application properties");
-    if record.properties.is_empty() {
-        ui.weak("none");
-    }
-    for (key, value) in &record.properties {
-        ui.monospace(format!("{key} = {value}"));
-    }
-    ui.strong("System properties");
-    ui.monospace(format!("offset = {}", record.offset));
-    if let Some(t) = record.enqueued_time {
-        ui.monospace(format!("enqueued = {}", rfc3339_opt::format(t)));
-    }
-    for (label, value) in [
-        ("partition key", &record.partition_key),
-        ("content type", &record.content_type),
-        ("correlation id", &record.correlation_id),
-        ("message id", &record.message_id),
-    ] {
-        if let Some(value) = value {
-            ui.monospace(format!("{label} = {value}"));
-        }
-    }
-    for (key, value) in &record.system_properties {
-        ui.monospace(format!("{key} = {value}"));
-    }
 }
 
 /// A reader state as the partition table shows it.

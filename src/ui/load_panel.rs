@@ -5,10 +5,12 @@
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 use tokio::sync::watch;
 
-use crate::bridge::{Command, LoadExport, LoadResult};
+use crate::bridge::{Command, FileUse, LoadExport, LoadResult};
 use crate::emulator::config::parse_duration;
 use crate::loadgen::run::Progress;
 use crate::loadgen::{parse_rate, parse_routing, Plan};
+
+use super::file_prompt::{prompt_ui, FilePrompt, PromptAnswer};
 
 pub struct LoadPanelState {
     pub rate: String,
@@ -23,6 +25,7 @@ pub struct LoadPanelState {
     pub end_to_end: bool,
     pub progress: Option<watch::Receiver<Progress>>,
     pub result: Option<Result<Box<LoadResult>, String>>,
+    pub file_prompt: Option<FilePrompt>,
 }
 
 impl Default for LoadPanelState {
@@ -40,11 +43,36 @@ impl Default for LoadPanelState {
             end_to_end: false,
             progress: None,
             result: None,
+            file_prompt: None,
         }
     }
 }
 
 impl LoadPanelState {
+    /// Starts the plan the form describes (the Start button, and the empty hub's demo).
+    pub fn start(&mut self, partition_ids: &[String], outbox: &mut Vec<Command>) {
+        if let Ok(plan) = self.plan() {
+            self.result = None;
+            self.progress = None;
+            outbox.push(Command::StartLoad {
+                plan,
+                partition_ids: partition_ids.to_vec(),
+                end_to_end: self.end_to_end,
+            });
+        }
+    }
+
+    /// A gentle 30-second demo: sample JSON at 200 events/s over every partition.
+    pub fn fill_demo(&mut self, template: &str) {
+        *self = Self {
+            rate: "200".into(),
+            duration: "30s".into(),
+            template: template.into(),
+            routing: "round-robin".into(),
+            ..Self::default()
+        };
+    }
+
     /// The plan the form describes, or what is wrong with it.
     pub fn plan(&self) -> Result<Plan, String> {
         let rate = parse_rate(&self.rate)?;
@@ -96,12 +124,30 @@ impl LoadPanelState {
     }
 }
 
+fn export_prompt_ui(ctx: &egui::Context, state: &mut LoadPanelState, outbox: &mut Vec<Command>) {
+    let Some(prompt) = &mut state.file_prompt else {
+        return;
+    };
+    let FileUse::ExportLoad(format) = prompt.purpose else {
+        return;
+    };
+    match prompt_ui(ctx, prompt, "Export the load report", "Export", outbox) {
+        PromptAnswer::Waiting => {}
+        PromptAnswer::Cancelled => state.file_prompt = None,
+        PromptAnswer::Chosen(path) => {
+            outbox.push(Command::ExportLoad { format, path });
+            state.file_prompt = None;
+        }
+    }
+}
+
 pub fn load_panel_ui(
     ui: &mut egui::Ui,
     state: &mut LoadPanelState,
     partition_ids: &[String],
     outbox: &mut Vec<Command>,
 ) {
+    export_prompt_ui(ui.ctx(), state, outbox);
     egui::ScrollArea::vertical()
         .id_salt("load_panel")
         .show(ui, |ui| {
@@ -125,15 +171,7 @@ pub fn load_panel_ui(
                     .add_enabled(can_start, egui::Button::new("Start load"))
                     .clicked()
                 {
-                    if let Ok(plan) = plan {
-                        state.result = None;
-                        state.progress = None;
-                        outbox.push(Command::StartLoad {
-                            plan,
-                            partition_ids: partition_ids.to_vec(),
-                            end_to_end: state.end_to_end,
-                        });
-                    }
+                    state.start(partition_ids, outbox);
                 }
                 if ui
                     .add_enabled(running, egui::Button::new("Stop load"))
@@ -149,7 +187,10 @@ pub fn load_panel_ui(
                 let p = progress.borrow().clone();
                 progress_ui(ui, &p);
             }
-            result_ui(ui, state, outbox);
+            if let Some(format) = result_ui(ui, state) {
+                let prompt = FilePrompt::new(FileUse::ExportLoad(format), format.file_name());
+                state.file_prompt = Some(prompt);
+            }
         });
 }
 
@@ -276,7 +317,9 @@ fn progress_ui(ui: &mut egui::Ui, p: &Progress) {
     });
 }
 
-fn result_ui(ui: &mut egui::Ui, state: &LoadPanelState, outbox: &mut Vec<Command>) {
+/// The finished run's report; the export the user asked for, if any.
+fn result_ui(ui: &mut egui::Ui, state: &LoadPanelState) -> Option<LoadExport> {
+    let mut export = None;
     match &state.result {
         None => {}
         Some(Err(e)) => {
@@ -357,10 +400,11 @@ fn result_ui(ui: &mut egui::Ui, state: &LoadPanelState, outbox: &mut Vec<Command
                     ("Export histogram…", LoadExport::Histogram),
                 ] {
                     if ui.button(label).clicked() {
-                        outbox.push(Command::ExportLoad(format));
+                        export = Some(format);
                     }
                 }
             });
         }
     }
+    export
 }

@@ -5,6 +5,8 @@
 mod app;
 pub mod composer;
 mod composer_fields;
+mod event_detail;
+pub mod file_prompt;
 pub mod format;
 pub mod groups_view;
 pub mod inspector;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::bridge::Command;
+use crate::bridge::{Command, FileUse};
 use crate::checkpoints::Layout;
 use crate::profiles::model::DEFAULT_EMULATOR_PORT;
 use crate::profiles::{
@@ -273,7 +273,10 @@ fn local_rows(
                     Some(PathBuf::from(text.trim())).filter(|p| !p.as_os_str().is_empty());
             }
             if ui.button("Choose…").clicked() {
-                outbox.push(Command::PickEmulatorConfig);
+                outbox.push(Command::Browse {
+                    purpose: FileUse::EmulatorConfig,
+                    suggested: config_path.clone().unwrap_or_default(),
+                });
             }
         });
         field_errors(ui, errors, "config_path");

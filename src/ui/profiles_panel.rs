@@ -1,9 +1,10 @@
 //! The profiles panel: the list of saved profiles and what can be done with one (create, edit,
 //! duplicate, delete, test, connect), plus export and import.
 
-use crate::bridge::{Command, ConnectionState, TestReport};
+use crate::bridge::{Command, ConnectionState, FileUse, TestReport};
 use crate::profiles::{Profile, ProfilesFile};
 
+use super::file_prompt::{prompt_ui, FilePrompt, PromptAnswer};
 use super::profile_editor::EditorState;
 
 pub struct ProfilesState {
@@ -13,6 +14,7 @@ pub struct ProfilesState {
     pub test: Option<TestStatus>,
     pub confirm_delete: bool,
     pub include_secrets: bool,
+    pub file_prompt: Option<FilePrompt>,
     next_request: u64,
 }
 
@@ -41,6 +43,7 @@ impl ProfilesState {
             test: None,
             confirm_delete: false,
             include_secrets: false,
+            file_prompt: None,
             next_request: 1,
         }
     }
@@ -185,16 +188,43 @@ pub fn profiles_ui(
     ui.separator();
     ui.horizontal_wrapped(|ui| {
         if ui.button("Import…").clicked() {
-            outbox.push(Command::ImportProfiles);
+            let prompt = FilePrompt::new(FileUse::ImportProfiles, "hubscope-profiles.json");
+            state.file_prompt = Some(prompt);
         }
         if ui.button("Export…").clicked() {
-            outbox.push(Command::ExportProfiles {
-                profiles: state.file.profiles.clone(),
-                include_secrets: state.include_secrets,
-            });
+            let prompt = FilePrompt::new(FileUse::ExportProfiles, "hubscope-profiles.json");
+            state.file_prompt = Some(prompt);
         }
         ui.checkbox(&mut state.include_secrets, "Include secrets");
     });
+    file_prompt_ui(ui.ctx(), state, outbox);
+}
+
+fn file_prompt_ui(ctx: &egui::Context, state: &mut ProfilesState, outbox: &mut Vec<Command>) {
+    let Some(prompt) = &mut state.file_prompt else {
+        return;
+    };
+    let (title, action) = match prompt.purpose {
+        FileUse::ImportProfiles => ("Import profiles", "Import"),
+        _ if state.include_secrets => ("Export profiles with their secrets", "Export"),
+        _ => ("Export profiles without secrets", "Export"),
+    };
+    match prompt_ui(ctx, prompt, title, action, outbox) {
+        PromptAnswer::Waiting => {}
+        PromptAnswer::Cancelled => state.file_prompt = None,
+        PromptAnswer::Chosen(path) => {
+            outbox.push(if prompt.purpose == FileUse::ImportProfiles {
+                Command::ImportProfiles(path)
+            } else {
+                Command::ExportProfiles {
+                    profiles: state.file.profiles.clone(),
+                    include_secrets: state.include_secrets,
+                    path,
+                }
+            });
+            state.file_prompt = None;
+        }
+    }
 }
 
 fn actions_ui(

@@ -1,13 +1,16 @@
 //! The status bar: connection state and endpoint, and the notification counter.
 
-use crate::bridge::{ConnectionState, Snapshot};
+use crate::bridge::{ConnectionState, Snapshot, TaskProgress};
 
+use super::format::count;
 use super::notifications::Notifications;
 
 /// The status bar's own controls: the shortcuts list and the theme.
 pub struct StatusBarState {
     pub shortcuts_open: bool,
     pub theme: egui::ThemePreference,
+    /// A long export's or send's progress; shown until it is done.
+    pub progress: Option<TaskProgress>,
 }
 
 impl Default for StatusBarState {
@@ -15,6 +18,7 @@ impl Default for StatusBarState {
         Self {
             shortcuts_open: false,
             theme: egui::ThemePreference::System,
+            progress: None,
         }
     }
 }
@@ -46,6 +50,20 @@ pub fn status_bar_ui(
                     format!("Not connected to {profile}: {error}"),
                 );
             }
+        }
+        if let Some(p) = state.progress.as_ref().filter(|p| p.done < p.total) {
+            #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+            let fraction = p.done as f32 / p.total.max(1) as f32;
+            ui.add(
+                egui::ProgressBar::new(fraction)
+                    .desired_width(220.0)
+                    .text(format!(
+                        "{}: {} of {}",
+                        p.task,
+                        count(p.done),
+                        count(p.total)
+                    )),
+            );
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             let label = match notifications.len() {

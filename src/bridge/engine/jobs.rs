@@ -1,4 +1,4 @@
-//! The engine's longer jobs: sends, live views, load runs, exports and file dialogs. Each runs
+//! The engine's longer jobs: sends, live views and load runs. Each runs
 //! in its own task and reports back with [`Event`]s; none holds the engine's loop.
 
 use std::sync::Arc;
@@ -7,10 +7,10 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::{send_event, Engine};
-use crate::bridge::{Event, LiveHandle, LoadExport, LoadResult, Notice};
+use crate::bridge::{Event, LiveHandle, LoadResult, Notice, TaskProgress};
 use crate::consumer::filter::EventFilter;
 use crate::consumer::live::{self, LiveConfig, LiveSession};
-use crate::consumer::{ReaderState, ReceivedRecord};
+use crate::consumer::ReaderState;
 use crate::hub::Target;
 use crate::loadgen::{self, end_to_end::EndToEnd, run::Progress, Plan};
 use crate::producer::pool::{PoolConfig, ProducerPool};
@@ -44,9 +44,19 @@ impl Engine {
             let mut receipts = Vec::new();
             let error = match pool {
                 None => Some("not connected: connect to a profile first".to_string()),
-                Some(pool) => send_from(&pool, source, packing, &partition_ids, &mut receipts)
+                Some(pool) => {
+                    let progress = SendProgress::new(&events, &waker);
+                    send_from(
+                        &pool,
+                        source,
+                        packing,
+                        &partition_ids,
+                        &mut receipts,
+                        progress,
+                    )
                     .await
-                    .err(),
+                    .err()
+                }
             };
             send_event(
                 &events,
@@ -70,11 +80,19 @@ impl Engine {
         if let Some(group) = config.consumer_group.as_ref().filter(|g| !g.is_empty()) {
             target.consumer_group.clone_from(group);
         }
+        let filter = match EventFilter::new(&config.jq, &config.text) {
+            Ok(filter) => filter,
+            Err(e) => {
+                send_event(&self.events, &self.waker, Event::LiveFilterRejected(e));
+                return;
+            }
+        };
         let waker = self.waker.clone();
         let session = LiveSession::start(
             &target,
             &config.partitions,
             config,
+            filter,
             Arc::new(move || waker()),
         );
         let handle = LiveHandle {
@@ -108,35 +126,6 @@ impl Engine {
             let matched = kept.into_iter().filter(|r| filter.matches(r)).collect();
             live::lock(&store).finish_refilter(matched);
             waker();
-        });
-    }
-
-    pub(super) fn spawn_live_export(&self, only_shown: bool) {
-        let Some(live) = &self.live else { return };
-        let store = live.store.clone();
-        let events = self.events.clone();
-        let waker = self.waker.clone();
-        tokio::spawn(async move {
-            let Some(file) = rfd::AsyncFileDialog::new()
-                .set_file_name("hubscope-events.jsonl")
-                .save_file()
-                .await
-            else {
-                return;
-            };
-            let path = file.path().to_path_buf();
-            let rows = live::lock(&store).export_rows(only_shown);
-            let written =
-                tokio::task::spawn_blocking(move || write_jsonl(&path, &rows).map(|n| (path, n)))
-                    .await;
-            let notice = match written {
-                Ok(Ok((path, n))) => {
-                    Notice::info(format!("Exported {n} events to {}", path.display()))
-                }
-                Ok(Err(e)) => Notice::error("Export failed", e.to_string()),
-                Err(e) => Notice::error("Export failed", e.to_string()),
-            };
-            send_event(&events, &waker, Event::Notice(notice));
         });
     }
 
@@ -210,110 +199,75 @@ impl Engine {
             send_event(&events, &waker, Event::LoadFinished(result));
         });
     }
-
-    pub(super) fn spawn_load_export(&self, format: LoadExport) {
-        let last = self.last_load.lock().ok().and_then(|l| l.clone());
-        let Some(result) = last else {
-            self.notify(Notice::error(
-                "Nothing to export",
-                "no load run has finished yet",
-            ));
-            return;
-        };
-        let (events, waker) = (self.events.clone(), self.waker.clone());
-        tokio::spawn(async move {
-            let (name, text) = match format {
-                LoadExport::Json => (
-                    "hubscope-load.json",
-                    serde_json::to_string_pretty(&result.report).map_err(|e| e.to_string()),
-                ),
-                LoadExport::Csv => ("hubscope-load-seconds.csv", Ok(result.csv.clone())),
-                LoadExport::Histogram => {
-                    ("hubscope-load-latency.hgrm.b64", result.histogram.clone())
-                }
-            };
-            let notice = match text {
-                Err(e) => Notice::error("Export failed", e),
-                Ok(text) => match rfd::AsyncFileDialog::new()
-                    .set_file_name(name)
-                    .save_file()
-                    .await
-                {
-                    None => return,
-                    Some(file) => match tokio::fs::write(file.path(), text).await {
-                        Ok(()) => Notice::info(format!("Wrote {}", file.path().display())),
-                        Err(e) => Notice::error("Export failed", e.to_string()),
-                    },
-                },
-            };
-            send_event(&events, &waker, Event::Notice(notice));
-        });
-    }
-
-    pub(super) fn spawn_pick_send_file(&self) {
-        let events = self.events.clone();
-        let waker = self.waker.clone();
-        tokio::spawn(async move {
-            if let Some(file) = rfd::AsyncFileDialog::new().pick_file().await {
-                send_event(
-                    &events,
-                    &waker,
-                    Event::SendFilePicked(file.path().to_path_buf()),
-                );
-            }
-        });
-    }
-
-    pub(super) fn spawn_pick_config(&self) {
-        let events = self.events.clone();
-        let waker = self.waker.clone();
-        tokio::spawn(async move {
-            if let Some(file) = rfd::AsyncFileDialog::new()
-                .add_filter("Config.json", &["json"])
-                .pick_file()
-                .await
-            {
-                send_event(
-                    &events,
-                    &waker,
-                    Event::ConfigPicked(file.path().to_path_buf()),
-                );
-            }
-        });
-    }
 }
 
-/// Writes events in the export format, one per line.
-fn write_jsonl(path: &std::path::Path, rows: &[Arc<ReceivedRecord>]) -> std::io::Result<usize> {
-    use std::io::Write as _;
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    for row in rows {
-        serde_json::to_writer(&mut out, &row.to_export())?;
-        out.write_all(b"\n")?;
-    }
-    out.flush()?;
-    Ok(rows.len())
-}
-
-/// Loads the events, then sends them through the composer's pool.
+/// Loads the events, then sends them through the composer's pool, telling the status bar how
+/// far a long send has come.
 async fn send_from(
     pool: &ProducerPool,
     source: SendSource,
     packing: Packing,
     partition_ids: &[String],
     receipts: &mut Vec<SendReceipt>,
+    mut progress: SendProgress<'_>,
 ) -> Result<(), String> {
     let loaded = tokio::task::spawn_blocking(move || source.load())
         .await
         .map_err(|e| e.to_string())?;
     let batch = loaded.map_err(|e| e.to_string())?;
     producer::check(&batch, partition_ids).map_err(|e| e.to_string())?;
+    progress.total = batch.len() as u64;
     let sent = pool
-        .send_described(&batch, partition_ids, packing)
-        .await
-        .map_err(|e| e.to_string())?;
-    receipts.extend(sent);
+        .send_described(&batch, partition_ids, packing, |r| progress.sent(r.events))
+        .await;
+    progress.finish();
+    receipts.extend(sent.map_err(|e| e.to_string())?);
     Ok(())
+}
+
+/// A composer send's progress, at most four times a second.
+struct SendProgress<'a> {
+    events: &'a tokio::sync::mpsc::Sender<Event>,
+    waker: &'a crate::bridge::Waker,
+    total: u64,
+    done: u64,
+    last: std::time::Instant,
+}
+
+impl<'a> SendProgress<'a> {
+    const TASK: &'static str = "Sending events";
+
+    fn new(events: &'a tokio::sync::mpsc::Sender<Event>, waker: &'a crate::bridge::Waker) -> Self {
+        Self {
+            events,
+            waker,
+            total: 0,
+            done: 0,
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn sent(&mut self, events: usize) {
+        self.done += events as u64;
+        if self.last.elapsed() >= std::time::Duration::from_millis(250) {
+            self.last = std::time::Instant::now();
+            self.tell(self.done);
+        }
+    }
+
+    /// Ends the bar, whether or not everything went.
+    fn finish(&self) {
+        self.tell(self.total);
+    }
+
+    fn tell(&self, done: u64) {
+        let progress = TaskProgress {
+            task: Self::TASK,
+            done,
+            total: self.total,
+        };
+        send_event(self.events, self.waker, Event::Progress(progress));
+    }
 }
 
 /// Opens the pool (and, for end-to-end runs, the readers) before the clock starts, then runs.

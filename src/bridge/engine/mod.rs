@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
+mod files;
 mod groups;
 mod jobs;
 mod session;
@@ -16,7 +17,7 @@ use session::Session;
 use super::{Command, ConnectionState, Event, LoadResult, Notice, Snapshot, TestReport, Waker};
 use crate::consumer::live::{self, LiveSession};
 use crate::hub::{self, HubError, LocalEndpoint, Target};
-use crate::profiles::{store, Profile, ProfileKind, ProfileStore};
+use crate::profiles::{Profile, ProfileKind, ProfileStore};
 
 /// Refreshes faster than this would only load the endpoint.
 const MIN_REFRESH: Duration = Duration::from_millis(250);
@@ -113,13 +114,13 @@ impl Engine {
                     self.notify(Notice::error("Profiles were not saved", detail));
                 }
             }
+            Command::Browse { purpose, suggested } => self.spawn_browse(purpose, suggested),
             Command::ExportProfiles {
                 profiles,
                 include_secrets,
-            } => self.spawn_export(profiles, include_secrets),
-            Command::ImportProfiles => self.spawn_import(),
-            Command::PickEmulatorConfig => self.spawn_pick_config(),
-            Command::PickSendFile => self.spawn_pick_send_file(),
+                path,
+            } => self.spawn_profiles_export(profiles, include_secrets, path),
+            Command::ImportProfiles(path) => self.spawn_profiles_import(path),
             Command::Send {
                 request_id,
                 source,
@@ -139,7 +140,7 @@ impl Engine {
                     live::lock(&live.store).set_capacity(capacity);
                 }
             }
-            Command::ExportLive { only_shown } => self.spawn_live_export(only_shown),
+            Command::ExportLive { only_shown, path } => self.spawn_live_export(only_shown, path),
             Command::StartLoad {
                 plan,
                 partition_ids,
@@ -150,7 +151,7 @@ impl Engine {
                     stop.cancel();
                 }
             }
-            Command::ExportLoad(format) => self.spawn_load_export(format),
+            Command::ExportLoad { format, path } => self.spawn_load_export(format, path),
             Command::WatchGroups(settings) => self.watch_groups(settings),
         }
     }
@@ -325,62 +326,6 @@ impl Engine {
                     outcome,
                 },
             );
-        });
-    }
-
-    fn spawn_export(&self, profiles: Vec<Profile>, include_secrets: bool) {
-        let events = self.events.clone();
-        let waker = self.waker.clone();
-        tokio::spawn(async move {
-            let Some(file) = rfd::AsyncFileDialog::new()
-                .set_file_name("hubscope-profiles.json")
-                .add_filter("JSON", &["json"])
-                .save_file()
-                .await
-            else {
-                return;
-            };
-            let path = file.path().to_path_buf();
-            let count = profiles.len();
-            let written = tokio::task::spawn_blocking(move || {
-                store::export(&path, &profiles, include_secrets).map(|()| path)
-            })
-            .await;
-            let notice = match written {
-                Ok(Ok(path)) => Notice::info(format!(
-                    "Exported {count} profile(s) to {}{}",
-                    path.display(),
-                    if include_secrets {
-                        " with their secrets"
-                    } else {
-                        " without secrets"
-                    }
-                )),
-                Ok(Err(e)) => Notice::error("Export failed", e.to_string()),
-                Err(e) => Notice::error("Export failed", e.to_string()),
-            };
-            send_event(&events, &waker, Event::Notice(notice));
-        });
-    }
-
-    fn spawn_import(&self) {
-        let events = self.events.clone();
-        let waker = self.waker.clone();
-        tokio::spawn(async move {
-            let Some(file) = rfd::AsyncFileDialog::new()
-                .add_filter("JSON", &["json"])
-                .pick_file()
-                .await
-            else {
-                return;
-            };
-            let path = file.path().to_path_buf();
-            let event = match tokio::task::spawn_blocking(move || store::import(&path)).await {
-                Ok(Ok(profiles)) => Event::Imported(profiles),
-                Ok(Err(e)) => Event::Notice(Notice::error("Import failed", e.to_string())),
-                Err(e) => Event::Notice(Notice::error("Import failed", e.to_string())),
-            };
-            send_event(&events, &waker, event);
         });
     }
 }
