@@ -270,6 +270,73 @@ fn an_empty_hub_offers_next_steps() {
     wait_for(&mut fresh, "the Live tab", |h| {
         shows(h, "Choose where to start and press Start")
     });
+    drop(fresh);
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = app(dir.path(), [1280.0, 800.0]);
+    wait_for(&mut demo, "an empty hub", |h| {
+        shows(h, "This hub is empty.")
+    });
+    demo.get_by_label("Start a 30-second demo load").click();
+    wait_for(&mut demo, "the demo load to run", |h| {
+        shows(h, "Stop load") && shows(h, "sent, 0 failed")
+    });
+    assert_eq!(demo.state().view, hubscope::ui::View::Load);
+    assert_eq!(demo.state().load.rate, "200");
+}
+
+#[test]
+fn profiles_go_out_and_come_back_through_the_apps_file_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = app(dir.path(), [1280.0, 800.0]);
+    wait_for(&mut harness, "the first connection", |h| {
+        shows(h, "Hub eh1")
+    });
+    let file = dir.path().join("exported.json");
+    harness.get_by_label("Export…").click();
+    wait_for(&mut harness, "the prompt", |h| {
+        shows(h, "Export profiles without secrets")
+    });
+    type_into(&mut harness, "File", file.to_str().unwrap());
+    harness.get_by_label("Export").click();
+    wait_for(&mut harness, "the export", |h| {
+        shows(h, "Exported 1 profile(s) to")
+    });
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .contains("Local emulator"));
+
+    // A corrupt file is refused with the reason, and nothing changes.
+    let corrupt = dir.path().join("corrupt.json");
+    std::fs::write(&corrupt, "{ not json").unwrap();
+    harness.get_by_label("Import…").click();
+    wait_for(&mut harness, "the prompt", |h| shows(h, "Import profiles"));
+    type_into(
+        &mut harness,
+        "File",
+        dir.path().join("absent.json").to_str().unwrap(),
+    );
+    harness.get_by_label("Import").click();
+    harness.run_steps(2);
+    assert!(
+        shows(&harness, "does not exist"),
+        "a missing file is said in the prompt"
+    );
+    type_into(&mut harness, "File", corrupt.to_str().unwrap());
+    harness.get_by_label("Import").click();
+    wait_for(&mut harness, "the refusal", |h| {
+        shows(h, "Nothing was imported")
+    });
+    assert_eq!(harness.state().profiles.file.profiles.len(), 1);
+
+    harness.get_by_label("Import…").click();
+    wait_for(&mut harness, "the prompt", |h| shows(h, "Import profiles"));
+    type_into(&mut harness, "File", file.to_str().unwrap());
+    harness.get_by_label("Import").click();
+    wait_for(&mut harness, "the import", |h| {
+        shows(h, "Imported 1 profile(s)")
+    });
+    assert_eq!(harness.state().profiles.file.profiles.len(), 2);
 }
 
 #[test]

@@ -131,7 +131,9 @@ fn live_view_reads_selects_and_filters() {
     // Exported through the app's own file prompt: a desktop without a file-chooser portal
     // still gets its file, and a path that cannot be written is said where it is typed.
     harness.get_by_label("Export events…").click();
-    wait_for(&mut harness, "the file prompt", |h| shows(h, "Export the events the filter shows"));
+    wait_for(&mut harness, "the file prompt", |h| {
+        shows(h, "Export the events the filter shows")
+    });
     let nowhere = dir.path().join("missing").join("events.jsonl");
     type_into(&mut harness, "File", nowhere.to_str().unwrap());
     harness.get_by_label("Export").click();

@@ -110,23 +110,31 @@ impl LiveStore {
     }
 
     /// The view's counts, said so that they always add up: everything received, how many of the
-    /// newest are kept, and how many of those the filter shows.
+    /// newest are kept, and how many of those the filter shows; numbers written by `number`
+    /// (the UI's has thousands separators).
     #[must_use]
-    pub fn counts_text(&self) -> String {
+    pub fn counts_text(&self, number: impl Fn(u64) -> String) -> String {
         let kept = self.all.len() as u64;
         let gone = self.received - kept;
         let kept_text = if gone > 0 {
-            format!(", the newest {kept} kept ({gone} no longer kept)")
+            format!(
+                ", the newest {} kept ({} no longer kept)",
+                number(kept),
+                number(gone)
+            )
         } else {
             String::new()
         };
-        let shown = self.shown.len();
+        let shown = number(self.shown.len() as u64);
         let shown_text = if self.filter.is_empty() {
             format!("{shown} shown")
         } else {
             format!("{shown} match the filter")
         };
-        format!("{} received{kept_text}, {shown_text}", self.received)
+        format!(
+            "{} received{kept_text}, {shown_text}",
+            number(self.received)
+        )
     }
 
     /// Closes a second of rates and samples the series; whether any rate or lag changed (what
@@ -280,7 +288,7 @@ mod tests {
         assert_eq!(store.shown.len(), 3);
         assert_eq!(store.shown[0].sequence_number, 2);
         assert_eq!(
-            store.counts_text(),
+            store.counts_text(|n| n.to_string()),
             "5 received, the newest 3 kept (2 no longer kept), 3 shown"
         );
         assert_eq!(store.received, 5);

@@ -244,7 +244,7 @@ impl HubscopeApp {
                 self.view = View::Live;
                 self.profiles.editor = None;
                 // The field exists once the Live tab draws: it takes the focus then.
-                self.live.focus_filter = true;
+                self.live.focus_filter = super::live_view::FOCUS_TRIES;
             }
             Shortcut::Pause => {
                 let Some(handle) = self

@@ -133,13 +133,18 @@ pub fn prompt_ui(
                 answer = confirm(prompt);
             }
         });
-        // The line is always there, so the buttons below never move.
+        // Two lines are always kept for the note, so the buttons below never move.
         let exists = prompt.purpose.writes() && Path::new(prompt.path.trim()).is_file();
-        match &prompt.note {
-            Some(note) => ui.colored_label(ui.visuals().warn_fg_color, note),
-            None if exists => ui.weak("That file exists and will be replaced."),
-            None => ui.weak(" "),
-        };
+        let two_lines =
+            2.0 * ui.text_style_height(&egui::TextStyle::Body) + ui.spacing().item_spacing.y;
+        ui.allocate_ui(egui::vec2(ui.available_width(), two_lines), |ui| {
+            ui.set_min_height(two_lines);
+            match &prompt.note {
+                Some(note) => ui.colored_label(ui.visuals().warn_fg_color, note),
+                None if exists => ui.weak("That file exists and will be replaced."),
+                None => ui.weak(""),
+            };
+        });
         ui.horizontal(|ui| {
             if ui.button(action).clicked() {
                 answer = confirm(prompt);

@@ -24,14 +24,14 @@ pub struct PartitionRow {
 impl PartitionRow {
     #[must_use]
     pub fn from_stats(p: &PartitionStats, states: &[(String, ReaderState)]) -> Self {
+        let state = states.iter().find(|(id, _)| *id == p.id).map(|(_, s)| s);
+        // A reader that is not reading has no current rate: its last second is history.
+        let reading = state.is_none_or(|s| !s.is_final() && *s != ReaderState::Paused);
         Self {
             id: p.id.clone(),
-            state: states
-                .iter()
-                .find(|(id, _)| *id == p.id)
-                .map_or_else(|| "starting".into(), |(_, s)| s.to_string()),
-            events_per_sec: p.rate.events_per_sec,
-            bytes_per_sec: p.rate.bytes_per_sec,
+            state: state.map_or_else(|| "starting".into(), ToString::to_string),
+            events_per_sec: if reading { p.rate.events_per_sec } else { 0 },
+            bytes_per_sec: if reading { p.rate.bytes_per_sec } else { 0 },
             last_read: p.lag.last_read_sequence,
             last_enqueued: p.lag.last_enqueued_sequence,
             lag_events: p.lag.events(),

@@ -16,6 +16,9 @@ use super::file_prompt::{prompt_ui, FilePrompt, PromptAnswer};
 use super::format::count;
 use super::live_charts::{charts_ui, partition_table_ui, PartitionRow};
 
+/// Frames the jq field asks for the focus before giving up.
+pub const FOCUS_TRIES: u8 = 3;
+
 pub struct LiveViewState {
     pub handle: Option<LiveHandle>,
     pub consumer_group: String,
@@ -33,8 +36,9 @@ pub struct LiveViewState {
     pub jq: String,
     pub text: String,
     pub filter_error: Option<String>,
-    /// Ctrl+F asked for the jq field's focus.
-    pub focus_filter: bool,
+    /// Frames left to give the jq field the focus it was asked for (Ctrl+F, the search preset):
+    /// the click that asked may itself take the focus in the frame it happens.
+    pub focus_filter: u8,
     /// The event list's share of the width; the detail pane has the rest.
     pub list_fraction: f32,
     /// The jq program and search text the view filters by now (the last that compiled).
@@ -63,7 +67,7 @@ impl Default for LiveViewState {
             jq: String::new(),
             text: String::new(),
             filter_error: None,
-            focus_filter: false,
+            focus_filter: 0,
             list_fraction: 0.62,
             applied_filter: (String::new(), String::new()),
             capacity: DEFAULT_CAPACITY,
@@ -138,7 +142,11 @@ pub fn live_view_ui(
     // Before any view runs too: a search starts with the filter typed here.
     filter_ui(ui, state, outbox);
     let Some(handle) = state.handle.clone() else {
-        ui.weak("Choose where to start and press Start: one reader per partition.");
+        ui.weak(
+            "Choose where to start and press Start: one reader per partition. To search the \
+             hub, pick \"search everything there now\" in the start presets, type a jq filter \
+             and press Start.",
+        );
         return;
     };
     let snapshot = handle.snapshot.borrow().clone();
@@ -154,7 +162,7 @@ pub fn live_view_ui(
             .collect();
         (
             rows,
-            store.counts_text(),
+            store.counts_text(count),
             store.shown.len(),
             store.elapsed_secs(),
             search,
@@ -403,7 +411,7 @@ fn presets_ui(ui: &mut egui::Ui, state: &mut LiveViewState) {
                 {
                     state.start = "earliest".into();
                     state.until = "now".into();
-                    state.focus_filter = true;
+                    state.focus_filter = FOCUS_TRIES;
                 }
             });
         if !state.known_groups.is_empty() {
@@ -431,7 +439,10 @@ fn filter_ui(ui: &mut egui::Ui, state: &mut LiveViewState, outbox: &mut Vec<Comm
                     .desired_width(260.0),
             )
             .labelled_by(label.id);
-        if std::mem::take(&mut state.focus_filter) {
+        if jq.has_focus() {
+            state.focus_filter = 0;
+        } else if state.focus_filter > 0 {
+            state.focus_filter -= 1;
             jq.request_focus();
         }
         let label = ui.label("Search");
