@@ -346,6 +346,23 @@ pub enum BridgeError {
     Start(#[from] std::io::Error),
 }
 
+/// How much lower than the UI thread the runtime's threads run: on a busy machine (a load run,
+/// the embedded endpoint and 32 readers on two cores) the frame then waits for its work, not for
+/// a core. Measured with `bench_live_view`: see the README's performance section.
+#[cfg(target_os = "linux")]
+const RUNTIME_NICE: i32 = 5;
+
+/// Lowers the calling runtime thread's priority below the UI's. Failing leaves the default,
+/// which only costs smoothness under load.
+fn yield_to_the_ui() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), RUNTIME_NICE)
+    {
+        tracing::debug!("runtime thread priority unchanged: {e}");
+    }
+}
+
 /// The UI's handle on the runtime. Dropping it stops the runtime (and the embedded endpoint).
 pub struct Bridge {
     runtime: Option<tokio::runtime::Runtime>,
@@ -360,6 +377,7 @@ impl Bridge {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("hubscope-runtime")
+            .on_thread_start(yield_to_the_ui)
             .enable_all()
             .build()?;
         let (commands, command_rx) = mpsc::channel(COMMAND_CAPACITY);
