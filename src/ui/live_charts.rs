@@ -156,7 +156,18 @@ pub fn charts_ui(
                     .legend(Legend::default())
                     .width(width)
                     .height(150.0)
+                    // Lags and rates are never below zero, and an idle chart spans 0 to 1
+                    // rather than centring a flat line between negative marks.
                     .include_y(0.0)
+                    .include_y(1.0)
+                    .y_axis_formatter(|mark, _| {
+                        if mark.value < 0.0 {
+                            String::new()
+                        } else {
+                            format!("{}", mark.value)
+                        }
+                    })
+                    .x_axis_label("seconds since the view started")
                     .include_x(since.max(0.0))
                     .include_x(now_secs)
                     .allow_scroll(false)

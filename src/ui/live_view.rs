@@ -45,6 +45,9 @@ pub struct LiveViewState {
     pub applied_filter: (String, String),
     pub capacity: usize,
     pub follow: bool,
+    /// Where each row was drawn last frame: a press selects the row the user saw there, even
+    /// though a following list has moved on since.
+    pub drawn_rows: Vec<(egui::Rect, Arc<ReceivedRecord>)>,
     pub selected: Option<Arc<ReceivedRecord>>,
     pub body_mode: BodyMode,
     pub window_secs: f64,
@@ -72,6 +75,7 @@ impl Default for LiveViewState {
             applied_filter: (String::new(), String::new()),
             capacity: DEFAULT_CAPACITY,
             follow: true,
+            drawn_rows: Vec::new(),
             selected: None,
             body_mode: BodyMode::Json,
             window_secs: 60.0,
@@ -536,14 +540,39 @@ fn event_list_ui(ui: &mut egui::Ui, state: &mut LiveViewState, handle: &LiveHand
         "{:>4} {:>9} {:<12} {:<12} {:>7}  {}",
         "part", "seq", "enqueued", "key", "size", "body"
     ));
-    let row_height = ui.text_style_height(&egui::TextStyle::Monospace);
+    let row_height = ui.text_style_height(&egui::TextStyle::Monospace) + 2.0;
     let font = egui::TextStyle::Monospace.resolve(ui.style());
     let char_width = ui.fonts_mut(|f| f.glyph_width(&font, 'x')).max(1.0);
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // a few hundred columns
     let columns = (ui.available_width() / char_width) as usize + 1;
     let body_chars = columns.saturating_sub(ROW_PREFIX_CHARS).max(8);
-    egui::ScrollArea::vertical()
-        .id_salt("live_events")
+    // Selected on press, by what was on screen: under load a following list moves between
+    // the frame the user saw and the frame that hears the press, so neither a click (press and
+    // release on one widget) nor this frame's rows reliably name the row that was pointed at.
+    let pressed_at = ui.input(|i| {
+        i.events.iter().find_map(|e| match e {
+            egui::Event::PointerButton {
+                pos,
+                button: egui::PointerButton::Primary,
+                pressed: true,
+                ..
+            } => Some(*pos),
+            _ => None,
+        })
+    });
+    if let Some(at) = pressed_at {
+        // Not through a popup (a row's copy menu) or a dialog drawn over the list.
+        let on_the_list = ui.ctx().layer_id_at(at).is_none_or(|l| l == ui.layer_id());
+        let pointed = state.drawn_rows.iter().find(|(rect, _)| rect.contains(at));
+        if let Some((_, row)) = pointed.filter(|_| on_the_list) {
+            state.selected = Some(row.clone());
+            state.follow = false;
+        }
+    }
+    let mut drawn_rows = Vec::new();
+    let gap = ui.spacing().item_spacing.y;
+    let area = egui::ScrollArea::vertical().id_salt("live_events");
+    area
         // While a button is held over the list, the rows stand still: a click lands on the row
         // that was under the pointer when it began.
         .stick_to_bottom(state.follow && !ui.input(|i| i.pointer.primary_down()))
@@ -564,26 +593,15 @@ fn event_list_ui(ui: &mut egui::Ui, state: &mut LiveViewState, handle: &LiveHand
                 let selected = state.selected.as_ref().is_some_and(|s| {
                     s.partition_id == row.partition_id && s.sequence_number == row.sequence_number
                 });
-                let mut text = egui::RichText::new(row_text(row, body_chars)).monospace();
-                if selected {
-                    let selection = &ui.visuals().selection;
-                    text = text
-                        .background_color(selection.bg_fill)
-                        .color(selection.stroke.color);
-                }
-                // A clickable label, not a button: a row a frame is laid out for as long as the
-                // list follows, and a button's atoms cost half as much again (profiled).
-                let label = egui::Label::new(text)
-                    .sense(egui::Sense::click())
-                    .selectable(false);
-                let response = ui.add(label);
-                if response.clicked() {
-                    state.selected = Some(row.clone());
-                    state.follow = false;
-                }
+                let text = egui::RichText::new(row_text(row, body_chars)).monospace();
+                let response = ui.selectable_label(selected, text);
+                // Rows touch: the gap between two belongs to both halves.
+                let band = response.rect.expand2(egui::vec2(0.0, gap / 2.0));
+                drawn_rows.push((band.intersect(ui.clip_rect()), row.clone()));
                 response.context_menu(|ui| copy_menu_ui(ui, row));
             }
         });
+    state.drawn_rows = drawn_rows;
 }
 
 /// A reader state as the partition table shows it.
