@@ -12,6 +12,8 @@ mod cli;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // First, while the process has one thread: see the function.
+    hubscope::ui::format::remember_local_offset();
     let args = cli::Cli::parse();
     cli::init_tracing(args.verbose);
     match cli::run(args) {

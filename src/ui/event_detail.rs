@@ -2,7 +2,8 @@
 //! of what people paste elsewhere (the body, the event as JSON, its sequence number and key).
 
 use crate::consumer::ReceivedRecord;
-use crate::hub::properties::rfc3339_opt;
+
+use super::format::Zone;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyMode {
@@ -45,6 +46,7 @@ pub fn detail_ui(ui: &mut egui::Ui, selected: Option<&ReceivedRecord>, body_mode
         ui.weak("Select an event to see it whole.");
         return;
     };
+    let zone = Zone::of(ui.ctx());
     ui.strong(format!(
         "Partition {}, sequence number {}",
         record.partition_id, record.sequence_number
@@ -54,7 +56,7 @@ pub fn detail_ui(ui: &mut egui::Ui, selected: Option<&ReceivedRecord>, body_mode
         record.offset,
         record
             .enqueued_time
-            .map_or_else(|| "-".into(), rfc3339_opt::format)
+            .map_or_else(|| "-".into(), |t| zone.timestamp(t))
     ));
     ui.horizontal_wrapped(|ui| {
         for (label, text) in copies(record) {
@@ -105,7 +107,7 @@ pub fn detail_ui(ui: &mut egui::Ui, selected: Option<&ReceivedRecord>, body_mode
     ui.strong("System properties");
     ui.monospace(format!("offset = {}", record.offset));
     if let Some(t) = record.enqueued_time {
-        ui.monospace(format!("enqueued = {}", rfc3339_opt::format(t)));
+        ui.monospace(format!("enqueued = {}", zone.timestamp(t)));
     }
     for (label, value) in [
         ("partition key", &record.partition_key),

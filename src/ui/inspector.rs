@@ -3,8 +3,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use super::format::Zone;
 use crate::bridge::{Command, ConnectionState, Snapshot};
-use crate::hub::properties::rfc3339_opt;
 use crate::hub::HubSnapshot;
 use crate::partition_key;
 use crate::producer::{OutgoingEvent, Packing, Routing, SendSource};
@@ -71,7 +71,8 @@ pub fn inspector_ui(
     ui.horizontal(|ui| {
         ui.heading(format!("Hub {}", hub.name));
         if let Some(created) = hub.created_on {
-            ui.label(format!("created {}", rfc3339_opt::format(created)));
+            let zone = Zone::of(ui.ctx());
+            ui.label(format!("created {}", zone.timestamp(created)));
         }
     });
     refresh_controls_ui(ui, state, snapshot, outbox);
@@ -157,7 +158,7 @@ fn partition_table_ui(ui: &mut egui::Ui, hub: &HubSnapshot) {
                         }
                         // An empty partition has no last event; the SDK reports the epoch for it.
                         if let Some(t) = p.last_enqueued_time.filter(|_| !p.is_empty) {
-                            ui.label(rfc3339_opt::format(t));
+                            ui.label(Zone::of(ui.ctx()).timestamp(t));
                             ui.label(age(t));
                         } else {
                             ui.label("—");

@@ -13,7 +13,7 @@ use crate::consumer::{ReaderState, ReceivedRecord, StartFrom};
 
 use super::event_detail::{copy_menu_ui, detail_ui, BodyMode};
 use super::file_prompt::{prompt_ui, FilePrompt, PromptAnswer};
-use super::format::count;
+use super::format::{count, Zone};
 use super::live_charts::{charts_ui, partition_table_ui, PartitionRow};
 
 /// Frames the jq field asks for the focus before giving up.
@@ -492,7 +492,7 @@ const ROW_PREFIX_CHARS: usize = 50;
 
 /// One row, its body cut at `body_chars`: only what the list can show is laid out (profiled:
 /// laying out 400 characters a row, most of them past the edge, was the frame's biggest cost).
-fn row_text(r: &ReceivedRecord, body_chars: usize) -> String {
+fn row_text(r: &ReceivedRecord, body_chars: usize, zone: Zone) -> String {
     let preview: String = r.body_text().map_or_else(
         || format!("<{} bytes>", r.body.len()),
         |t| {
@@ -502,17 +502,9 @@ fn row_text(r: &ReceivedRecord, body_chars: usize) -> String {
                 .collect()
         },
     );
-    // The time of day (UTC) tells rows apart; the date is in the detail pane.
-    let enqueued = r.enqueued_time.map_or_else(
-        || "-".into(),
-        |t| {
-            time::OffsetDateTime::from(t)
-                .format(time::macros::format_description!(
-                    "[hour]:[minute]:[second].[subsecond digits:3]"
-                ))
-                .unwrap_or_default()
-        },
-    );
+    let enqueued = r
+        .enqueued_time
+        .map_or_else(|| "-".into(), |t| zone.time_of_day(t));
     format!(
         "{:>4} {:>9} {:<12} {:<12} {:>7}  {}",
         r.partition_id,
@@ -546,6 +538,7 @@ fn event_list_ui(ui: &mut egui::Ui, state: &mut LiveViewState, handle: &LiveHand
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // a few hundred columns
     let columns = (ui.available_width() / char_width) as usize + 1;
     let body_chars = columns.saturating_sub(ROW_PREFIX_CHARS).max(8);
+    let zone = Zone::of(ui.ctx());
     // Selected on press, by what was on screen: under load a following list moves between
     // the frame the user saw and the frame that hears the press, so neither a click (press and
     // release on one widget) nor this frame's rows reliably name the row that was pointed at.
@@ -593,7 +586,7 @@ fn event_list_ui(ui: &mut egui::Ui, state: &mut LiveViewState, handle: &LiveHand
                 let selected = state.selected.as_ref().is_some_and(|s| {
                     s.partition_id == row.partition_id && s.sequence_number == row.sequence_number
                 });
-                let mut text = egui::RichText::new(row_text(row, body_chars)).monospace();
+                let mut text = egui::RichText::new(row_text(row, body_chars, zone)).monospace();
                 if selected {
                     let selection = &ui.visuals().selection;
                     text = text

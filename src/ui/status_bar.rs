@@ -2,7 +2,7 @@
 
 use crate::bridge::{ConnectionState, Snapshot, TaskProgress};
 
-use super::format::count;
+use super::format::{count, Zone};
 use super::notifications::Notifications;
 
 /// The status bar's own controls: the shortcuts list and the theme.
@@ -77,6 +77,15 @@ pub fn status_bar_ui(
             if ui.button("Shortcuts (F1)").clicked() {
                 state.shortcuts_open = !state.shortcuts_open;
             }
+            let mut zone = Zone::of(ui.ctx());
+            egui::ComboBox::from_label("Times")
+                .selected_text(zone.name())
+                .show_ui(ui, |ui| {
+                    for choice in [Zone::Utc, Zone::Local] {
+                        ui.selectable_value(&mut zone, choice, choice.name());
+                    }
+                });
+            zone.choose(ui.ctx());
             let before = state.theme;
             egui::ComboBox::from_label("Theme")
                 .selected_text(theme_name(state.theme))
