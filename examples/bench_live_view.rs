@@ -14,16 +14,18 @@
     clippy::cast_sign_loss
 )]
 
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use azure_messaging_eventhubs::{EventDataBatchOptions, ProducerClient};
+use common::{app_on, rss_mib, FRAME};
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use hubscope::consumer::live;
 use hubscope::emulator::{EmulatorConfig, HubConfig, RunningEmulator};
-use hubscope::profiles::{Profile, ProfileKind, ProfileStore, ProfilesFile, Secret};
 use hubscope::ui::HubscopeApp;
 
 #[global_allocator]
@@ -33,17 +35,6 @@ const PARTITIONS: u32 = 32;
 const TARGET_RATE: u64 = 50_000;
 const TICK: Duration = Duration::from_millis(20);
 const MEASURE: Duration = Duration::from_secs(30);
-const FRAME: Duration = Duration::from_millis(16);
-
-fn rss_mib() -> f64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: f64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0.0);
-    pages * 4096.0 / (1024.0 * 1024.0)
-}
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -85,35 +76,7 @@ fn main() {
 
 /// The app, connected to `emu` through a saved profile, with the live view started.
 fn live_app(emu: &RunningEmulator, dir: &std::path::Path) -> Harness<'static, HubscopeApp> {
-    let mut profile = Profile::new_connection_string();
-    profile.name = "bench".into();
-    profile.kind = ProfileKind::ConnectionString {
-        connection_string: Secret::new(emu.connection_string()),
-        hub: Some("wide".into()),
-    };
-    let store = ProfileStore::in_dir(dir);
-    store
-        .save(&ProfilesFile {
-            selected: Some("bench".into()),
-            profiles: vec![profile],
-            ..ProfilesFile::default()
-        })
-        .unwrap();
-    let loaded = store.load().unwrap();
-    let app = HubscopeApp::new(store, loaded, Arc::new(|| {})).unwrap();
-    let mut harness = Harness::builder()
-        .with_size([1400.0, 1000.0])
-        .with_max_steps(u64::MAX)
-        .build_ui_state(|ui, app: &mut HubscopeApp| app.ui(ui), app);
-
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while harness.state().snapshot().hub.is_none() {
-        assert!(Instant::now() < deadline, "the app did not connect");
-        harness.step();
-        std::thread::sleep(FRAME);
-    }
-    harness.state_mut().view = hubscope::ui::View::Live;
-    harness.run_steps(2);
+    let mut harness = app_on(emu.connection_string(), "wide", dir, Arc::new(|| {}));
     harness.get_by_label("Start").click();
     while harness.state().live.handle.is_none() {
         harness.step();

@@ -11,11 +11,9 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{rss_mib, FRAME};
+use common::{connected, rss_mib, FRAME};
 use egui_kittest::kittest::Queryable;
-use egui_kittest::Harness;
 use hubscope::profiles::ProfileStore;
-use hubscope::ui::HubscopeApp;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -25,18 +23,7 @@ const RUNS: usize = 10;
 fn main() {
     let dir = tempfile::tempdir().unwrap();
     let store = ProfileStore::in_dir(dir.path());
-    let loaded = store.load().unwrap();
-    let app = HubscopeApp::new(store, loaded, Arc::new(|| {})).unwrap();
-    let mut harness = Harness::builder()
-        .with_size([1400.0, 1000.0])
-        .with_max_steps(u64::MAX)
-        .build_ui_state(|ui, app: &mut HubscopeApp| app.ui(ui), app);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while harness.state().snapshot().hub.is_none() {
-        assert!(Instant::now() < deadline, "the app did not connect");
-        harness.step();
-        std::thread::sleep(FRAME);
-    }
+    let mut harness = connected(store, Arc::new(|| {}));
     harness.state_mut().view = hubscope::ui::View::Load;
     harness.run_steps(2);
     println!("| after | sent | RSS |");

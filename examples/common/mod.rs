@@ -68,6 +68,17 @@ pub fn app_on(
             ..ProfilesFile::default()
         })
         .expect("profiles saved");
+    let mut harness = connected(store, waker);
+    harness.state_mut().view = hubscope::ui::View::Live;
+    harness.run_steps(2);
+    harness
+}
+
+/// The app on the profiles in `store` (a first run when empty), once it has connected.
+pub fn connected(
+    store: ProfileStore,
+    waker: hubscope::bridge::Waker,
+) -> Harness<'static, HubscopeApp> {
     let loaded = store.load().expect("profiles load");
     let app = HubscopeApp::new(store, loaded, waker).expect("app starts");
     let mut harness = Harness::builder()
@@ -80,8 +91,6 @@ pub fn app_on(
         harness.step();
         std::thread::sleep(FRAME);
     }
-    harness.state_mut().view = hubscope::ui::View::Live;
-    harness.run_steps(2);
     harness
 }
 
