@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::{app_on, counting_waker, process_cpu, thread_cpu, FRAME};
 use egui_kittest::kittest::Queryable;
-use hubscope::emulator::{EmulatorConfig, HubConfig, RunningEmulator};
+use hubscope::emulator::EmulatorConfig;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -24,27 +24,11 @@ const PARTITIONS: u32 = 32;
 const MEASURE: Duration = Duration::from_secs(30);
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("bench-endpoint")
-        .enable_all()
-        .build()
-        .unwrap();
-    let emu = runtime.block_on(async {
-        RunningEmulator::start(
-            EmulatorConfig {
-                hubs: vec![HubConfig {
-                    name: "wide".into(),
-                    partition_count: PARTITIONS,
-                    consumer_groups: vec![],
-                }],
-                ..EmulatorConfig::default()
-            },
-            "127.0.0.1:0",
-        )
-        .await
-        .unwrap()
-    });
+    let (runtime, emu) = common::wide_endpoint(
+        "bench-endpoint",
+        PARTITIONS,
+        EmulatorConfig::default().max_retained_bytes,
+    );
     let dir = tempfile::tempdir().unwrap();
     let (waker, woken) = counting_waker();
     let mut harness = app_on(emu.connection_string(), "wide", dir.path(), waker);

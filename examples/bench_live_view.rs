@@ -25,7 +25,7 @@ use common::{app_on, rss_mib, FRAME};
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use hubscope::consumer::live;
-use hubscope::emulator::{EmulatorConfig, HubConfig, RunningEmulator};
+use hubscope::emulator::RunningEmulator;
 use hubscope::ui::HubscopeApp;
 
 #[global_allocator]
@@ -37,29 +37,8 @@ const TICK: Duration = Duration::from_millis(20);
 const MEASURE: Duration = Duration::from_secs(30);
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("bench-load")
-        .enable_all()
-        .build()
-        .unwrap();
-    let emu = runtime.block_on(async {
-        RunningEmulator::start(
-            EmulatorConfig {
-                hubs: vec![HubConfig {
-                    name: "wide".into(),
-                    partition_count: PARTITIONS,
-                    consumer_groups: vec![],
-                }],
-                // Bounded, so that the process memory measured is the view's, not the endpoint's store.
-                max_retained_bytes: 64 * 1024 * 1024,
-                ..EmulatorConfig::default()
-            },
-            "127.0.0.1:0",
-        )
-        .await
-        .unwrap()
-    });
+    // Bounded, so that the process memory measured is the view's, not the endpoint's store.
+    let (runtime, emu) = common::wide_endpoint("bench-load", PARTITIONS, 64 * 1024 * 1024);
 
     let dir = tempfile::tempdir().unwrap();
     let mut harness = live_app(&emu, dir.path());

@@ -103,3 +103,34 @@ pub fn counting_waker() -> (hubscope::bridge::Waker, Arc<std::sync::atomic::Atom
     });
     (waker, count)
 }
+
+/// A 2-thread runtime named `thread_name` (the bench's other programs) and, on it, the endpoint
+/// with one hub `wide` of `partitions` partitions keeping at most `max_retained_bytes`.
+pub fn wide_endpoint(
+    thread_name: &str,
+    partitions: u32,
+    max_retained_bytes: u64,
+) -> (tokio::runtime::Runtime, hubscope::emulator::RunningEmulator) {
+    use hubscope::emulator::{EmulatorConfig, HubConfig, RunningEmulator};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(thread_name)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let emu = runtime
+        .block_on(RunningEmulator::start(
+            EmulatorConfig {
+                hubs: vec![HubConfig {
+                    name: "wide".into(),
+                    partition_count: partitions,
+                    consumer_groups: vec![],
+                }],
+                max_retained_bytes,
+                ..EmulatorConfig::default()
+            },
+            "127.0.0.1:0",
+        ))
+        .expect("the endpoint starts");
+    (runtime, emu)
+}

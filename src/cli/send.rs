@@ -175,14 +175,19 @@ impl Progress {
         self.sent += events;
         if self.last_report.elapsed() >= Self::EVERY && self.sent < self.total {
             self.last_report = Instant::now();
-            let line = self.line();
-            let mut err = std::io::stderr().lock();
-            let _ = if self.terminal {
-                write!(err, "\r{line}   ")
-            } else {
-                writeln!(err, "{line}")
-            };
+            self.write(false);
         }
+    }
+
+    /// The progress line: rewritten in place on a terminal until the last one.
+    fn write(&self, last: bool) {
+        let line = self.line();
+        let mut err = std::io::stderr().lock();
+        let _ = match (self.terminal, last) {
+            (true, false) => write!(err, "\r{line}   "),
+            (true, true) => writeln!(err, "\r{line}   "),
+            (false, _) => writeln!(err, "{line}"),
+        };
     }
 
     fn line(&self) -> String {
@@ -199,12 +204,6 @@ impl Progress {
     }
 
     fn finish(&self) {
-        let line = self.line();
-        let mut err = std::io::stderr().lock();
-        let _ = if self.terminal {
-            writeln!(err, "\r{line}   ")
-        } else {
-            writeln!(err, "{line}")
-        };
+        self.write(true);
     }
 }

@@ -173,21 +173,13 @@ mod tests {
     use super::*;
 
     fn record(body: &str, site: &str) -> ReceivedRecord {
-        let mut properties = serde_json::Map::new();
-        properties.insert("site".into(), Value::String(site.into()));
-        ReceivedRecord {
-            partition_id: "0".into(),
-            sequence_number: 1,
-            offset: "0".into(),
-            enqueued_time: None,
-            partition_key: Some("device-1".into()),
-            properties,
-            system_properties: Vec::new(),
-            content_type: None,
-            correlation_id: None,
-            message_id: None,
-            body: body.as_bytes().to_vec(),
-        }
+        let mut record = crate::consumer::record::test_record("0", 1, body);
+        record.offset = "0".into();
+        record.partition_key = Some("device-1".into());
+        record
+            .properties
+            .insert("site".into(), Value::String(site.into()));
+        record
     }
 
     #[test]

@@ -258,21 +258,7 @@ pub fn lock(store: &Mutex<LiveStore>) -> MutexGuard<'_, LiveStore> {
 mod tests {
     use super::*;
 
-    fn record(partition: &str, seq: i64, body: &str) -> ReceivedRecord {
-        ReceivedRecord {
-            partition_id: partition.into(),
-            sequence_number: seq,
-            offset: seq.to_string(),
-            enqueued_time: None,
-            partition_key: None,
-            properties: serde_json::Map::new(),
-            system_properties: Vec::new(),
-            content_type: None,
-            correlation_id: None,
-            message_id: None,
-            body: body.as_bytes().to_vec(),
-        }
-    }
+    use crate::consumer::record::test_record as record;
 
     #[test]
     fn keeps_the_newest_and_its_counts_add_up() {

@@ -194,19 +194,7 @@ mod tests {
     }
 
     fn record(partition: &str, seq: i64) -> ReceivedRecord {
-        ReceivedRecord {
-            partition_id: partition.into(),
-            sequence_number: seq,
-            offset: seq.to_string(),
-            enqueued_time: None,
-            partition_key: None,
-            properties: serde_json::Map::new(),
-            system_properties: Vec::new(),
-            content_type: None,
-            correlation_id: None,
-            message_id: None,
-            body: Vec::new(),
-        }
+        crate::consumer::record::test_record(partition, seq, "")
     }
 
     #[test]

@@ -25,6 +25,24 @@ pub struct ReceivedRecord {
     pub body: Vec<u8>,
 }
 
+/// A bare record for unit tests: `body` at `seq` of `partition`, nothing else set.
+#[cfg(test)]
+pub(crate) fn test_record(partition: &str, seq: i64, body: &str) -> ReceivedRecord {
+    ReceivedRecord {
+        partition_id: partition.into(),
+        sequence_number: seq,
+        offset: seq.to_string(),
+        enqueued_time: None,
+        partition_key: None,
+        properties: serde_json::Map::new(),
+        system_properties: Vec::new(),
+        content_type: None,
+        correlation_id: None,
+        message_id: None,
+        body: body.as_bytes().to_vec(),
+    }
+}
+
 impl ReceivedRecord {
     #[must_use]
     pub fn from_sdk(partition_id: &str, event: &ReceivedEventData) -> Self {
