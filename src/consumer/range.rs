@@ -51,8 +51,10 @@ impl Limit {
                 last_sequence: Some(last_now.unwrap_or(-1)),
                 time: None,
             },
+            // As for a time: what is there now, up to N. A partition that has not reached N
+            // (an empty one, say) ends at its last event instead of waiting for ever.
             Some(Until::Sequence(n)) => Self {
-                last_sequence: Some(*n),
+                last_sequence: Some((*n).min(last_now.unwrap_or(-1))),
                 time: None,
             },
             Some(Until::Time(t)) => Self {
@@ -224,5 +226,10 @@ mod tests {
             &hub,
         );
         assert_eq!(ends.events_in_range(), Some(2));
+        // Past what is there: it ends at the last event, and an empty partition at once.
+        let hub = [partition("0", 0, 4), partition("1", 0, -1)];
+        let ends = Ends::new(&StartFrom::Earliest, Some(&Until::Sequence(9)), &hub);
+        assert_eq!(ends.events_in_range(), Some(5));
+        assert!(ends.done("1"));
     }
 }
