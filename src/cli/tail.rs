@@ -31,7 +31,8 @@ pub struct TailArgs {
     #[arg(long, default_value = "latest")]
     from: StartFrom,
     /// Where to stop, per partition: `now` (the last event enqueued when tail started), `seq:N`
-    /// or `time:RFC3339`. With `--from earliest --until now --filter`, a search of the hub.
+    /// or `time:RFC3339`, each at most what the partition holds when tail starts. With `--from
+    /// earliest --until now --filter`, a search of the hub.
     #[arg(long)]
     until: Option<Until>,
     /// Print only the events this jq program selects (over `.body`, `.properties`,
