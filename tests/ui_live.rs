@@ -226,4 +226,13 @@ fn a_search_reads_what_is_there_now_through_the_filter_and_ends() {
             .borrow()
             .running
     );
+
+    // An end inside what is there: the events after it, already waiting, are outside.
+    type_into(&mut harness, "jq filter", "");
+    type_into(&mut harness, "Until", "seq:2");
+    harness.get_by_label("Start").click();
+    wait_for(&mut harness, "the bounded search to end", |h| {
+        shows(h, "Search finished: 3 events scanned")
+    });
+    assert!(shows(&harness, "event-2") && !shows(&harness, "event-3"));
 }

@@ -50,7 +50,9 @@ impl Notifications {
         self.entries.is_empty()
     }
 
-    /// Toasts in the top-right corner of the window.
+    /// Toasts in the bottom-right corner, just above the status bar. Not the top: there they
+    /// covered the Live tab's Start from and Until fields, so a click meant for a field could
+    /// land on a toast (and a test's typing went into the field focused before).
     pub fn toasts_ui(&mut self, ui: &egui::Ui) {
         let now = Instant::now();
         let live: Vec<usize> = self
@@ -75,7 +77,7 @@ impl Notifications {
             return;
         }
         egui::Area::new(egui::Id::unique("toasts"))
-            .anchor(egui::Align2::RIGHT_TOP, egui::vec2(-12.0, 40.0))
+            .anchor(egui::Align2::RIGHT_BOTTOM, egui::vec2(-12.0, -36.0))
             .order(egui::Order::Foreground)
             .show(ui.ctx(), |ui| {
                 ui.set_max_width(420.0);

@@ -50,4 +50,11 @@ pub fn type_into(harness: &mut App, label: &str, text: &str) {
     harness.key_press(egui::Key::Backspace);
     harness.get_by_label(label).type_text(text);
     harness.run_steps(2);
+    // A click that lands on something drawn over the field leaves the focus where it was, and
+    // the text goes elsewhere: say so here rather than as a wait that never ends.
+    let value = harness.get_by_label(label).value().unwrap_or_default();
+    assert_eq!(
+        value, text,
+        "the field labelled {label:?} did not take the text"
+    );
 }
