@@ -241,7 +241,7 @@ impl Target {
     }
 }
 
-fn build_credential(choice: &Credential) -> Result<Arc<dyn TokenCredential>, HubError> {
+pub(crate) fn build_credential(choice: &Credential) -> Result<Arc<dyn TokenCredential>, HubError> {
     let failed = |e: azure_core::Error| HubError::Credential(e.to_string());
     Ok(match choice {
         Credential::DeveloperTools => DeveloperToolsCredential::new(None).map_err(failed)?,

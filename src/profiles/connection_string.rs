@@ -115,6 +115,24 @@ impl ConnectionString {
         })
     }
 
+    /// The `SharedAccessKey`, when the string has one (rather than a signature).
+    #[must_use]
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// The host without the port.
+    #[must_use]
+    pub fn host_name(&self) -> &str {
+        match self.port {
+            Some(port) => self
+                .host
+                .strip_suffix(&format!(":{port}"))
+                .unwrap_or(&self.host),
+            None => &self.host,
+        }
+    }
+
     /// The AMQP endpoint to dial instead of the service's `amqps://host:5671`, when the string
     /// points at an emulator (the Rust SDK itself ignores `UseDevelopmentEmulator`).
     #[must_use]

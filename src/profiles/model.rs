@@ -30,6 +30,10 @@ pub struct Profile {
     /// Where this hub's processors keep checkpoints, for the Consumer groups tab.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint_store: Option<CheckpointStoreSettings>,
+    /// The namespace's management API, when it is not where the namespace is
+    /// (`https://<namespace>`, or `http://<host>:5300` for an emulator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management_endpoint: Option<String>,
 }
 
 fn default_consumer_group() -> String {
@@ -103,6 +107,7 @@ impl Profile {
             transport: Transport::Amqp,
             custom_endpoint: None,
             checkpoint_store: None,
+            management_endpoint: None,
         }
     }
 
@@ -118,6 +123,7 @@ impl Profile {
             transport: Transport::Amqp,
             custom_endpoint: None,
             checkpoint_store: None,
+            management_endpoint: None,
         }
     }
 

@@ -52,7 +52,19 @@ pub struct EmulatorArgs {
     /// Also serve AMQP over plain websockets (`ws://HOST:PORT/$servicebus/websocket`) here.
     #[arg(long, value_name = "PORT")]
     ws_port: Option<u16>,
+    /// Serve the namespace management API (list, create and delete hubs and consumer groups;
+    /// `GET /health`) here, over HTTPS when --tls-port is set. Default 5300, where Microsoft's
+    /// emulator answers its health check; when 5300 is taken the endpoint starts without it.
+    /// 0 picks a free port.
+    #[arg(long, value_name = "PORT", conflicts_with = "no_management")]
+    management_port: Option<u16>,
+    /// Do not serve the management API.
+    #[arg(long)]
+    no_management: bool,
 }
+
+/// The management API's port when none is given.
+const DEFAULT_MANAGEMENT_PORT: u16 = 5300;
 
 pub fn run(args: EmulatorArgs) -> anyhow::Result<()> {
     let mut cfg = EmulatorConfig::default();
@@ -98,17 +110,44 @@ pub fn run(args: EmulatorArgs) -> anyhow::Result<()> {
                 transport: Transport::WebSocket,
             });
         }
+        let management = management_listener(&args, tls.as_ref()).await?;
         print_banner(
             &listeners,
+            management.as_ref(),
             tls.as_ref(),
             &cfg,
+            &namespace,
             &args.sas_key_name,
             key.is_some(),
         )?;
-        emulator::serve(listeners, namespace, &cfg, shutdown_signal()).await;
+        emulator::serve(listeners, management, namespace, &cfg, shutdown_signal()).await;
         tracing::info!("emulator stopped");
         anyhow::Ok(())
     })
+}
+
+/// The management API's listener: the port given must be free; the default may be taken (by
+/// Microsoft's emulator, or a second endpoint), and then the endpoint goes on without it.
+async fn management_listener(
+    args: &EmulatorArgs,
+    tls: Option<&TlsIdentity>,
+) -> anyhow::Result<Option<emulator::management::Listener>> {
+    if args.no_management {
+        return Ok(None);
+    }
+    let port = args.management_port.unwrap_or(DEFAULT_MANAGEMENT_PORT);
+    let socket = match listen(&args.bind, port).await {
+        Ok(socket) => socket,
+        Err(e) if args.management_port.is_none() => {
+            tracing::warn!(error = %e, "port {port} is taken: the management API is not served (give --management-port)");
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(Some(emulator::management::Listener {
+        socket,
+        tls: tls.map(|identity| tokio_rustls::TlsAcceptor::from(identity.config.clone())),
+    }))
 }
 
 async fn listen(bind: &str, port: u16) -> anyhow::Result<tokio::net::TcpListener> {
@@ -136,8 +175,10 @@ fn tls_source(args: &EmulatorArgs) -> anyhow::Result<TlsSource> {
 /// closed stdout (a supervisor that stopped reading) must not take the endpoint down.
 fn print_banner(
     listeners: &[Listener],
+    management: Option<&emulator::management::Listener>,
     tls: Option<&TlsIdentity>,
     cfg: &EmulatorConfig,
+    namespace: &Namespace,
     key_name: &str,
     verifying: bool,
 ) -> anyhow::Result<()> {
@@ -158,6 +199,14 @@ fn print_banner(
             listener.transport.scheme()
         );
     }
+    if let Some(management) = management {
+        let addr = management.socket.local_addr()?;
+        let _ = writeln!(
+            out,
+            "hubscope emulator management API on {}://{addr}",
+            management.scheme()
+        );
+    }
     let local = local.context("no listener")?;
     let _ = writeln!(
         out,
@@ -176,14 +225,13 @@ fn print_banner(
             let _ = writeln!(out, "  trust it from {how}");
         }
     }
-    for hub in &cfg.hubs {
-        let mut groups = vec![config::DEFAULT_CONSUMER_GROUP.to_owned()];
-        groups.extend(hub.consumer_groups.iter().cloned());
+    for hub in namespace.hubs() {
+        let groups: Vec<String> = hub.consumer_groups().into_iter().map(|g| g.name).collect();
         let _ = writeln!(
             out,
             "  hub {:<24} {:>2} partitions, consumer groups: {}",
             hub.name,
-            hub.partition_count,
+            hub.partitions.len(),
             groups.join(", ")
         );
     }

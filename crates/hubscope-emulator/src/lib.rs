@@ -16,6 +16,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod management;
 pub mod protocol;
 pub mod service;
 pub mod storage;
@@ -37,8 +38,8 @@ pub use config::{AuthMode, EmulatorConfig, HubConfig};
 pub use protocol::transport::{self, Transport};
 use service::auth;
 use service::shared::Shared;
+use storage::namespace::ManageError;
 use storage::namespace::Namespace;
-use storage::store::StoreError;
 
 /// Connections served at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 1024;
@@ -58,7 +59,7 @@ pub const DEFAULT_KEY: &str = "SAS_KEY_VALUE";
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Namespace(#[from] ManageError),
     #[error("cannot listen on {addr}")]
     Bind {
         addr: String,
@@ -88,7 +89,7 @@ impl Listener {
 /// Serves `config` on `listener` until `shutdown` completes.
 ///
 /// # Errors
-/// [`EmulatorError::Store`] when the data directory cannot be opened.
+/// [`EmulatorError::Namespace`] when the data directory cannot be opened.
 pub async fn run(
     listener: TcpListener,
     config: EmulatorConfig,
@@ -97,6 +98,7 @@ pub async fn run(
     let namespace = Arc::new(Namespace::open(&config)?);
     serve(
         vec![Listener::plain(listener)],
+        None,
         namespace,
         &config,
         shutdown,
@@ -105,10 +107,12 @@ pub async fn run(
     Ok(())
 }
 
-/// Serves an opened namespace on every listener; see [`run`]. For callers that must know the
-/// namespace opened (its data directory replayed) before they announce the endpoint.
+/// Serves an opened namespace on every listener, and its management API on `management`; see
+/// [`run`]. For callers that must know the namespace opened (its data directory replayed) before
+/// they announce the endpoint.
 pub async fn serve(
     listeners: Vec<Listener>,
+    management: Option<management::Listener>,
     namespace: Arc<Namespace>,
     config: &EmulatorConfig,
     shutdown: impl Future<Output = ()>,
@@ -131,6 +135,13 @@ pub async fn serve(
         shutdown: token.clone(),
     });
     let housekeeping = tokio::spawn(housekeeping(namespace.clone(), token.clone()));
+    let management = management.map(|listener| {
+        let api = Arc::new(management::Api::new(
+            namespace.clone(),
+            auth::Authorizer::new(config.auth.clone()),
+        ));
+        tokio::spawn(management::serve(listener, api, token.clone()))
+    });
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let (accepted_tx, mut accepted) = tokio::sync::mpsc::channel(16);
     let mut acceptors = JoinSet::new();
@@ -166,6 +177,9 @@ pub async fn serve(
     .await;
     connections.abort_all();
     let _ = housekeeping.await;
+    if let Some(management) = management {
+        let _ = management.await;
+    }
     let sync_namespace = namespace.clone();
     let _ = tokio::task::spawn_blocking(move || sync_namespace.sync()).await;
 }
@@ -232,18 +246,28 @@ async fn housekeeping(namespace: Arc<Namespace>, token: CancellationToken) {
 #[derive(Debug)]
 pub struct RunningEmulator {
     pub local_addr: SocketAddr,
+    /// Where the management API listens (plain HTTP), when it is served.
+    pub management_addr: Option<SocketAddr>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl RunningEmulator {
-    /// Binds `addr` (port 0 picks a free port) and serves `config` on the current runtime.
+    /// Binds `addr` (port 0 picks a free port) and serves `config` on the current runtime, with
+    /// the management API on a free port of the same address.
     ///
     /// # Errors
     /// [`EmulatorError::Bind`] when the address cannot be bound; store errors from opening.
     pub async fn start(config: EmulatorConfig, addr: &str) -> Result<Self, EmulatorError> {
         let listener = bind(addr).await?;
-        Self::start_serving(config, vec![Listener::plain(listener)])
+        let ip = listener
+            .local_addr()
+            .map_or_else(|_| "127.0.0.1".to_owned(), |a| a.ip().to_string());
+        let management = management::Listener {
+            socket: bind(&format!("{ip}:0")).await?,
+            tls: None,
+        };
+        Self::start_with(config, vec![Listener::plain(listener)], Some(management))
     }
 
     /// Serves `config` on bound listeners, on the current runtime; the first listener's address
@@ -255,6 +279,15 @@ impl RunningEmulator {
         config: EmulatorConfig,
         listeners: Vec<Listener>,
     ) -> Result<Self, EmulatorError> {
+        Self::start_with(config, listeners, None)
+    }
+
+    fn start_with(
+        config: EmulatorConfig,
+        listeners: Vec<Listener>,
+        management: Option<management::Listener>,
+    ) -> Result<Self, EmulatorError> {
+        let management_addr = management.as_ref().and_then(|m| m.socket.local_addr().ok());
         let local_addr = listeners
             .first()
             .map_or_else(
@@ -269,10 +302,18 @@ impl RunningEmulator {
         let stop = CancellationToken::new();
         let signal = stop.clone();
         let task = tokio::spawn(async move {
-            serve(listeners, namespace, &config, signal.cancelled()).await;
+            serve(
+                listeners,
+                management,
+                namespace,
+                &config,
+                signal.cancelled(),
+            )
+            .await;
         });
         Ok(Self {
             local_addr,
+            management_addr,
             stop,
             task,
         })
@@ -282,6 +323,12 @@ impl RunningEmulator {
     #[must_use]
     pub fn connection_string(&self) -> String {
         connection_string(self.local_addr, DEFAULT_KEY_NAME, DEFAULT_KEY)
+    }
+
+    /// `http://host:port` of the management API, when it is served.
+    #[must_use]
+    pub fn management_url(&self) -> Option<String> {
+        self.management_addr.map(|a| format!("http://{a}"))
     }
 
     /// `amqp://host:port`, for the Rust SDK's `with_custom_endpoint`.

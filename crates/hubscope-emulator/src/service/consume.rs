@@ -117,13 +117,13 @@ impl Stream {
         };
         let request = Request::of(attach);
         let not_found = |what: String| amqp::error("amqp:not-found", what);
-        let Some(hub) = shared.namespace.hub(hub_name).cloned() else {
+        let Some(hub) = shared.namespace.hub(hub_name) else {
             return Err(not_found(format!(
                 "The messaging entity '{}/{hub_name}' could not be found.",
                 shared.endpoint
             )));
         };
-        let Some(group) = hub.consumer_group(consumer_group).map(str::to_owned) else {
+        let Some(group) = hub.consumer_group(consumer_group) else {
             return Err(not_found(format!(
                 "The messaging entity '{}/{}/consumergroups/{consumer_group}' could not be found.",
                 shared.endpoint, hub.name

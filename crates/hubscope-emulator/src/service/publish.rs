@@ -20,7 +20,7 @@ use crate::protocol::sections;
 use crate::service::auth::ConnectionGrants;
 use crate::service::shared::Shared;
 use crate::storage::namespace::Hub;
-use crate::storage::store::{NewEvent, Partition};
+use crate::storage::store::{NewEvent, Partition, StoreError};
 
 const PARTITION_KEY: &str = "x-opt-partition-key";
 
@@ -47,12 +47,8 @@ impl Target {
         grants: &ConnectionGrants,
         shared: &Shared,
     ) -> Result<Self, definitions::Error> {
-        let Some(hub) = shared.namespace.hub(hub_name).cloned() else {
-            let text = format!(
-                "The messaging entity '{}/{hub_name}' could not be found.",
-                shared.endpoint
-            );
-            return Err(amqp::error("amqp:not-found", text));
+        let Some(hub) = shared.namespace.hub(hub_name) else {
+            return Err(not_found(&shared.endpoint, hub_name));
         };
         let partition = match partition_id {
             None => None,
@@ -87,7 +83,7 @@ pub async fn serve(mut link: IncomingLink, target: Target, shared: Arc<Shared>) 
             tracing::debug!(hub = %target.hub.name, "publish link ended");
             return;
         };
-        let outcome = ingest(&delivery, &target);
+        let outcome = ingest(&delivery, &target, &shared.endpoint);
         tracing::trace!(hub = %target.hub.name, ok = outcome.is_ok(), "publish delivery");
         // Never settle in the instant a delivery arrives (docs/amqp-wire.md §0 item 8); the
         // engine also sends the Rust SDK its dispositions in two phases, so a send that loses
@@ -102,7 +98,11 @@ pub async fn serve(mut link: IncomingLink, target: Target, shared: Arc<Shared>) 
 }
 
 /// Stores a delivery's events, or says why it was refused.
-fn ingest(delivery: &InboundDelivery, target: &Target) -> Result<(), definitions::Error> {
+fn ingest(
+    delivery: &InboundDelivery,
+    target: &Target,
+    endpoint: &str,
+) -> Result<(), definitions::Error> {
     let too_large = |size: u64| {
         amqp::error(
             "amqp:link:message-size-exceeded",
@@ -149,6 +149,9 @@ fn ingest(delivery: &InboundDelivery, target: &Target) -> Result<(), definitions
         })
         .collect();
     partition.append(new_events).map_err(|e| {
+        if matches!(e, StoreError::Deleted) {
+            return not_found(endpoint, &hub.name);
+        }
         tracing::error!(error = %e, hub = %hub.name, partition = %partition.id, "append failed");
         amqp::error(
             "amqp:internal-error",
@@ -168,4 +171,10 @@ fn partition_key(annotations: &MessageAnnotations) -> Option<String> {
         Some(Value::Symbol(key)) => Some(key.0.clone()),
         _ => None,
     }
+}
+
+/// The service's answer for a hub that does not exist (or was deleted while a link was open).
+fn not_found(endpoint: &str, hub: &str) -> definitions::Error {
+    let text = format!("The messaging entity '{endpoint}/{hub}' could not be found.");
+    amqp::error("amqp:not-found", text)
 }

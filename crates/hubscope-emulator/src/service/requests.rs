@@ -112,12 +112,12 @@ pub fn management(
         );
     }
     match string_property(request, "type").as_deref() {
-        Some("com.microsoft:eventhub") => reply(request, 200, "OK", hub_properties(hub)),
+        Some("com.microsoft:eventhub") => reply(request, 200, "OK", hub_properties(&hub)),
         Some("com.microsoft:partition") => {
             let id = string_property(request, "partition").unwrap_or_default();
             match hub.partition(&id) {
                 Some(partition) => {
-                    reply(request, 200, "OK", partition_properties(hub, partition))
+                    reply(request, 200, "OK", partition_properties(&hub, partition))
                 }
                 None => error_reply(
                     request,

@@ -2,6 +2,7 @@
 //! directory, its journal on disk; and which receivers hold which partitions. No protocol here.
 
 pub(crate) mod backoff;
+pub(crate) mod changes;
 pub(crate) mod event;
 pub(crate) mod journal;
 pub mod namespace;

@@ -54,10 +54,15 @@ pub enum StartPosition {
 pub enum StoreError {
     #[error("partition journal failed")]
     Journal(#[from] JournalError),
+    /// Its hub was deleted.
+    #[error("the partition's hub was deleted")]
+    Deleted,
 }
 
 #[derive(Debug, Default)]
 struct PartitionLog {
+    /// Its hub was deleted: nothing more is appended.
+    deleted: bool,
     events: VecDeque<StoredEvent>,
     next_sequence_number: i64,
     next_offset: u64,
@@ -140,6 +145,9 @@ impl Partition {
     /// [`StoreError::Journal`] when the journal could not be written; nothing is appended then.
     pub fn append(&self, events: Vec<NewEvent>) -> Result<i64, StoreError> {
         let mut log = lock(&self.log);
+        if log.deleted {
+            return Err(StoreError::Deleted);
+        }
         let first = log.next_sequence_number;
         let enqueued_ms = now_ms().max(log.last.map_or(0, |n| n.enqueued_ms));
         let mut stored = Vec::with_capacity(events.len());
@@ -180,6 +188,17 @@ impl Partition {
         drop(log);
         self.appended.send_replace(next);
         Ok(first)
+    }
+
+    /// Its hub was deleted: drops every event (giving their bytes back to the namespace's bound)
+    /// and refuses appends from now on. Readers still attached see an empty partition.
+    pub(super) fn delete(&self) {
+        let mut log = lock(&self.log);
+        log.deleted = true;
+        log.events.clear();
+        self.namespace_bytes
+            .fetch_sub(log.retained_bytes, Ordering::Relaxed);
+        log.retained_bytes = 0;
     }
 
     /// The memory bound: drop this partition's oldest events (the one growing) until the

@@ -1,0 +1,15 @@
+//! The namespace management API over HTTP, as the service serves it on the namespace host
+//! (api-version 2014-01, Atom documents): list, create and delete hubs and consumer groups, and
+//! the official emulator's `GET /health`. A face beside AMQP's, over the same storage; the wire
+//! behaviour is in docs/management-api.md.
+//!
+//! - [`atom`]: the documents, shared with the app's client;
+//! - `api`: what each request does and what the service answers;
+//! - `server`: the HTTP listener.
+
+mod api;
+pub mod atom;
+mod server;
+
+pub use api::Api;
+pub use server::{serve, Listener};

@@ -1,0 +1,64 @@
+//! A namespace's hubs and consumer groups, listed, created and deleted through its management
+//! API: the service's (`https://<namespace>`, Atom over HTTPS) and the embedded endpoint's,
+//! which serves the same documents. `access` says where and with which credential; `client`
+//! makes the calls.
+
+pub mod access;
+pub mod client;
+
+use serde::Serialize;
+
+pub use access::{Access, EMULATOR_MANAGEMENT_PORT};
+pub use client::ManagementClient;
+
+/// One hub, as the namespace describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HubInfo {
+    pub name: String,
+    pub partition_count: u32,
+    pub partition_ids: Vec<String>,
+    pub retention_secs: u64,
+    pub status: String,
+    /// RFC 3339, UTC.
+    pub created_at: Option<String>,
+    /// Filled by [`ManagementClient::namespace`]; empty from a plain hub list.
+    pub consumer_groups: Vec<String>,
+}
+
+/// Every hub of a namespace with its consumer groups: `hubscope hubs --output json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamespaceInfo {
+    pub namespace: String,
+    pub hubs: Vec<HubInfo>,
+}
+
+/// Why a management call failed, in one line for a user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManagementError {
+    /// The profile or flags cannot say where or how.
+    #[error("{0}")]
+    Profile(String),
+    #[error("credential: {0}")]
+    Credential(String),
+    #[error("the management API at {url} cannot be reached: {detail}")]
+    Unreachable { url: String, detail: String },
+    /// 401 and 403 for a credential: no Manage right, a wrong key, a policy.
+    #[error("the namespace refused the credential: {0}")]
+    Denied(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// Exists already (409), a quota (403), a bad name or count (400), anything else.
+    #[error("{detail}")]
+    Refused { status: u16, detail: String },
+    #[error("the answer from {url} is not the management API's: {detail}")]
+    NotTheApi { url: String, detail: String },
+}
+
+impl ManagementError {
+    /// Whether it says the namespace will not let this credential manage it, so that the
+    /// single-hub view is all there is.
+    #[must_use]
+    pub fn is_denied(&self) -> bool {
+        matches!(self, Self::Denied(_))
+    }
+}
