@@ -2,6 +2,7 @@
 
 use clap::{CommandFactory as _, Parser, Subcommand};
 
+mod hubs;
 mod lag;
 mod load;
 mod props;
@@ -27,6 +28,10 @@ enum Command {
     Gui,
     /// Run the embedded Event Hubs-compatible endpoint.
     Emulator(hubscope::emulator::cli::EmulatorArgs),
+    /// List, create and delete a namespace's hubs (its management API).
+    Hubs(hubs::HubsArgs),
+    /// List, create and delete a hub's consumer groups.
+    Groups(hubs::GroupsArgs),
     /// Print a hub's and its partitions' properties.
     Props(props::PropsArgs),
     /// Send events: one, many from a template, a file of bodies, or a replayed export.
@@ -63,6 +68,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Gui) {
         Command::Gui => hubscope::ui::run(hubscope::profiles::ProfileStore::open_default()?),
         Command::Emulator(args) => hubscope::emulator::cli::run(args),
+        Command::Hubs(args) => hubs::run_hubs(&args),
+        Command::Groups(args) => hubs::run_groups(&args),
         Command::Props(args) => props::run(&args),
         Command::Send(args) => send::run(&args),
         Command::Tail(args) => tail::run(&args),

@@ -38,33 +38,38 @@ impl TargetArgs {
                 None,
             ));
         }
-        let name = self.profile.as_deref().unwrap_or_default();
-        let store = ProfileStore::open_default()?;
-        let loaded = store.load()?;
-        if let Some(message) = loaded.set_aside {
-            eprintln!("warning: {message}");
-        }
-        let profile = loaded.file.find(name).with_context(|| {
-            let names: Vec<_> = loaded
-                .file
-                .profiles
-                .iter()
-                .map(|p| p.name.as_str())
-                .collect();
-            format!(
-                "no profile named `{name}` in {} (saved profiles: {})",
-                store.path().display(),
-                if names.is_empty() {
-                    "none".to_string()
-                } else {
-                    names.join(", ")
-                }
-            )
-        })?;
-        let mut target = Target::from_profile(profile)?;
+        let profile = load_profile(self.profile.as_deref().unwrap_or_default())?;
+        let mut target = Target::from_profile(&profile)?;
         if let Some(hub) = &self.hub {
             target.hub.clone_from(hub);
         }
-        Ok((target, Some(profile.clone())))
+        Ok((target, Some(profile)))
     }
+}
+
+/// A profile saved in the app, by name; the error lists the saved ones.
+pub fn load_profile(name: &str) -> anyhow::Result<Profile> {
+    let store = ProfileStore::open_default()?;
+    let loaded = store.load()?;
+    if let Some(message) = loaded.set_aside {
+        eprintln!("warning: {message}");
+    }
+    let profile = loaded.file.find(name).with_context(|| {
+        let names: Vec<_> = loaded
+            .file
+            .profiles
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        format!(
+            "no profile named `{name}` in {} (saved profiles: {})",
+            store.path().display(),
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        )
+    })?;
+    Ok(profile.clone())
 }

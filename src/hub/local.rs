@@ -74,15 +74,21 @@ impl LocalEndpoint {
         self.config.retention
     }
 
-    /// `hub`'s consumer groups, `$Default` first (none for a hub it does not serve).
+    /// `hub`'s consumer groups now, `$Default` first (none for a hub it does not serve).
     #[must_use]
     pub fn consumer_groups(&self, hub: &str) -> Vec<String> {
-        let Some(found) = self.config.hubs.iter().find(|h| h.name == hub) else {
-            return Vec::new();
-        };
-        std::iter::once(crate::profiles::model::DEFAULT_CONSUMER_GROUP.to_string())
-            .chain(found.consumer_groups.iter().cloned())
-            .collect()
+        self.emulator
+            .namespace()
+            .hub(hub)
+            .map_or_else(Vec::new, |hub| {
+                hub.consumer_groups().into_iter().map(|g| g.name).collect()
+            })
+    }
+
+    /// Where its management API listens: `http://127.0.0.1:PORT`.
+    #[must_use]
+    pub fn management_url(&self) -> Option<String> {
+        self.emulator.management_url()
     }
 
     /// The target for `profile`'s hub on this endpoint.

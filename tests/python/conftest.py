@@ -25,6 +25,7 @@ class Emulator:
         self.tls_port = None
         self.ws_port = None
         self.tls_certificate = None
+        self.management_url = None
 
     def connection_string(self, hub="eh1", key=None, key_name=None):
         return (
@@ -35,7 +36,9 @@ class Emulator:
 
 
 def start(*args, key=None):
-    command = [str(BINARY), "--port", "0", *args]
+    # A free port for the management API: tests run endpoints one after another, and 5300 may
+    # be someone else's.
+    command = [str(BINARY), "--port", "0", "--management-port", "0", *args]
     env = dict(os.environ)
     if key:
         env["HUBSCOPE_SAS_KEY"] = key
@@ -58,6 +61,8 @@ def start(*args, key=None):
             emulator.tls_port = int(address.rsplit(":", 1)[1])
         elif scheme == "ws":
             emulator.ws_port = int(address.rsplit(":", 1)[1])
+        elif scheme in ("http", "https"):
+            emulator.management_url = f"{scheme}://{address}"
     if emulator.tls_port:
         line = process.stdout.readline()
         assert line.startswith("tls certificate: "), line

@@ -248,6 +248,7 @@ pub struct RunningEmulator {
     pub local_addr: SocketAddr,
     /// Where the management API listens (plain HTTP), when it is served.
     pub management_addr: Option<SocketAddr>,
+    namespace: Arc<Namespace>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -299,21 +300,16 @@ impl RunningEmulator {
                 source,
             })?;
         let namespace = Arc::new(Namespace::open(&config)?);
+        let served = namespace.clone();
         let stop = CancellationToken::new();
         let signal = stop.clone();
         let task = tokio::spawn(async move {
-            serve(
-                listeners,
-                management,
-                namespace,
-                &config,
-                signal.cancelled(),
-            )
-            .await;
+            serve(listeners, management, served, &config, signal.cancelled()).await;
         });
         Ok(Self {
             local_addr,
             management_addr,
+            namespace,
             stop,
             task,
         })
@@ -323,6 +319,12 @@ impl RunningEmulator {
     #[must_use]
     pub fn connection_string(&self) -> String {
         connection_string(self.local_addr, DEFAULT_KEY_NAME, DEFAULT_KEY)
+    }
+
+    /// What it serves now, hubs and groups created at run time included.
+    #[must_use]
+    pub fn namespace(&self) -> &Namespace {
+        &self.namespace
     }
 
     /// `http://host:port` of the management API, when it is served.

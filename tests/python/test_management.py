@@ -1,0 +1,75 @@
+"""Hubs and consumer groups made through `hubscope hubs` / `hubscope groups` (the management API)
+are at once what the official Python client sends to and reads from."""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from azure.eventhub import EventData, EventHubConsumerClient, EventHubProducerClient
+
+from helpers import collect
+
+ROOT = Path(__file__).resolve().parents[2]
+HUBSCOPE = Path(os.environ.get("HUBSCOPE_BIN", ROOT / "target" / "debug" / "hubscope"))
+
+
+def hubscope(emu, *args, key=None):
+    namespace_cs = emu.connection_string(key=key).rsplit(";EntityPath=", 1)[0]
+    command = [
+        str(HUBSCOPE),
+        *args,
+        "--connection-string",
+        namespace_cs,
+        "--management-endpoint",
+        emu.management_url,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def test_a_created_hub_and_group_are_used_by_the_python_client(verifying_emulator):
+    emu = verifying_emulator
+    made = hubscope(emu, "hubs", "create", "orders", "--partitions", "3")
+    assert made.returncode == 0, made.stderr
+    made = hubscope(emu, "groups", "create", "--hub", "orders", "audit")
+    assert made.returncode == 0, made.stderr
+
+    listed = hubscope(emu, "hubs", "--output", "json")
+    assert listed.returncode == 0, listed.stderr
+    hubs = {h["name"]: h for h in json.loads(listed.stdout)["hubs"]}
+    assert hubs["orders"]["partition_ids"] == ["0", "1", "2"]
+    assert hubs["orders"]["consumer_groups"] == ["$Default", "audit"]
+
+    with EventHubProducerClient.from_connection_string(emu.connection_string("orders")) as p:
+        assert p.get_eventhub_properties()["partition_ids"] == ["0", "1", "2"]
+        batch = p.create_batch(partition_id="1")
+        for i in range(3):
+            batch.add(EventData(f"new-{i}"))
+        p.send_batch(batch)
+    consumer = EventHubConsumerClient.from_connection_string(
+        emu.connection_string("orders"), consumer_group="audit"
+    )
+    events, errors, _ = collect(consumer, 3, starting_position="-1")
+    assert not errors
+    assert sorted(e.body_as_str() for e in events) == ["new-0", "new-1", "new-2"]
+
+    gone = hubscope(emu, "hubs", "delete", "orders")
+    assert gone.returncode == 0, gone.stderr
+    again = hubscope(emu, "hubs", "delete", "orders")
+    assert again.returncode != 0
+    assert "could not be found" in again.stderr
+
+
+def test_a_wrong_key_is_refused_in_one_line(verifying_emulator):
+    refused = hubscope(verifying_emulator, "hubs", key="guess")
+    assert refused.returncode != 0
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1, refused.stderr
+    assert "refused the credential" in lines[0] and "invalid signature" in lines[0]
+    assert "Error {" not in refused.stderr and "Some(" not in refused.stderr
+
+
+def test_health_and_the_banner(emulator):
+    import urllib.request
+
+    with urllib.request.urlopen(f"{emulator.management_url}/health", timeout=10) as answer:
+        assert json.loads(answer.read())["status"] == "healthy"
