@@ -110,6 +110,8 @@ fn live_view_reads_selects_and_filters() {
         shows(h, "6 received, 4 match the filter")
     });
 
+    // The error takes the line the filter's description had: nothing below it moves.
+    let before = harness.get_by_label("Export events…").rect();
     type_into(&mut harness, "jq filter", ".body.n >=");
     harness.get_by_label("Apply filter").click();
     wait_for(&mut harness, "the filter error", |h| {
@@ -127,6 +129,7 @@ fn live_view_reads_selects_and_filters() {
         "and which one is"
     );
     assert!(shows(&harness, "6 received, 4 match the filter"));
+    assert_eq!(harness.get_by_label("Export events…").rect(), before);
 
     // Exported through the app's own file prompt: a desktop without a file-chooser portal
     // still gets its file, and a path that cannot be written is said where it is typed.

@@ -380,9 +380,15 @@ fn controls_ui(
             ui.weak("Connect to a hub first.");
         }
     });
-    if let Some(error) = &state.config_error {
-        ui.colored_label(ui.visuals().error_fg_color, error);
-    }
+    // The line is there with or without an error, so that one appearing does not move the
+    // controls under the mouse.
+    match &state.config_error {
+        Some(error) => ui.add(
+            egui::Label::new(egui::RichText::new(error).color(ui.visuals().error_fg_color))
+                .truncate(),
+        ),
+        None => ui.label(""),
+    };
 }
 
 /// Drop-downs that fill in the typed fields: start positions, a search, the hub's groups.
@@ -475,16 +481,23 @@ fn filter_ui(ui: &mut egui::Ui, state: &mut LiveViewState, outbox: &mut Vec<Comm
             }
         }
     });
-    if let Some(error) = &state.filter_error {
-        ui.colored_label(ui.visuals().error_fg_color, format!("Not applied: {error}"));
-        let still = match &state.applied_filter {
-            (jq, text) if jq.trim().is_empty() && text.is_empty() => {
-                "The view is not filtered.".to_string()
-            }
-            (jq, text) => format!("The view still filters by jq `{jq}`, search `{text}`."),
-        };
-        ui.weak(still);
-    }
+    // One line whatever happens, cut to the width (the whole text on hover): a parse error
+    // appearing must not push the list down under the mouse.
+    let in_use = match &state.applied_filter {
+        (jq, text) if jq.trim().is_empty() && text.is_empty() => {
+            "The view is not filtered.".to_string()
+        }
+        (jq, text) => format!("The view filters by jq `{jq}`, search `{text}`."),
+    };
+    let line = match &state.filter_error {
+        Some(error) => egui::RichText::new(format!(
+            "Not applied: {error}. {}",
+            in_use.replace("The view filters", "The view still filters")
+        ))
+        .color(ui.visuals().error_fg_color),
+        None => egui::RichText::new(in_use).weak(),
+    };
+    ui.add(egui::Label::new(line).truncate());
 }
 
 /// Characters before the body in a row: the narrow columns.
