@@ -19,6 +19,7 @@ use crate::hub::HubSnapshot;
 use crate::loadgen::metrics::Report;
 use crate::loadgen::run::Progress;
 use crate::loadgen::Plan;
+use crate::management::NamespaceInfo;
 use crate::producer::{Packing, SendReceipt, SendSource};
 use crate::profiles::{CheckpointStoreSettings, Profile, ProfileStore, ProfilesFile};
 
@@ -103,6 +104,45 @@ pub enum Command {
     /// Watch the connected hub's consumer groups through this checkpoint store (replacing any
     /// watch; `None` stops): answered by [`Event::GroupsStarted`].
     WatchGroups(Option<CheckpointStoreSettings>),
+    /// Work on another hub of the connected profile's namespace.
+    SwitchHub(String),
+    /// Create or delete a hub or consumer group of the connected namespace; the outcome is a
+    /// notice, and the tree is read again.
+    Manage(NamespaceChange),
+    /// Read the namespace's tree again now.
+    RefreshNamespace,
+}
+
+/// A change to the connected namespace, through its management API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamespaceChange {
+    CreateHub {
+        name: String,
+        partitions: u32,
+        retention_days: u32,
+    },
+    DeleteHub(String),
+    CreateGroup {
+        hub: String,
+        name: String,
+    },
+    DeleteGroup {
+        hub: String,
+        name: String,
+    },
+}
+
+/// The connected profile's namespace as its management API lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NamespaceState {
+    /// Not connected, or not read yet.
+    #[default]
+    Unknown,
+    Ready(NamespaceInfo),
+    /// The namespace does not let this credential manage it: the one hub still works.
+    Denied(String),
+    /// It could not be read (unreachable, not the API); the last tree is gone with it.
+    Failed(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -321,6 +361,10 @@ pub struct Snapshot {
     /// The connected hub's consumer groups as far as they are known: the embedded endpoint's
     /// topology, or the profile's group and the groups its checkpoint store settings name.
     pub consumer_groups: Vec<String>,
+    /// The hub the connection works on, as the profile (or the tree) chose it.
+    pub working_hub: Option<String>,
+    /// Every hub of the namespace, for the tree; refreshed in the background.
+    pub namespace: NamespaceState,
 }
 
 impl Default for Snapshot {
@@ -332,6 +376,8 @@ impl Default for Snapshot {
             refresh_error: None,
             refresh_interval: DEFAULT_REFRESH,
             consumer_groups: Vec::new(),
+            working_hub: None,
+            namespace: NamespaceState::Unknown,
         }
     }
 }

@@ -127,6 +127,20 @@ impl Profile {
         }
     }
 
+    /// The same profile working on `hub` of its namespace. A connection string whose
+    /// `EntityPath` names another hub is scoped to that hub, and stays as it is.
+    #[must_use]
+    pub fn with_hub(&self, hub: &str) -> Self {
+        let mut profile = self.clone();
+        match &mut profile.kind {
+            ProfileKind::LocalEmulator { hub: h, .. } | ProfileKind::EntraId { hub: h, .. } => {
+                *h = hub.to_string();
+            }
+            ProfileKind::ConnectionString { hub: h, .. } => *h = Some(hub.to_string()),
+        }
+        profile
+    }
+
     /// The hub this profile opens, when it can be told without connecting.
     #[must_use]
     pub fn hub(&self) -> Option<String> {

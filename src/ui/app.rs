@@ -13,6 +13,7 @@ use super::groups_view::{groups_view_ui, GroupsViewState};
 use super::inspector::{inspector_ui, InspectorState, SAMPLE_TEMPLATE};
 use super::live_view::{live_view_ui, LiveViewState};
 use super::load_panel::{load_panel_ui, LoadPanelState};
+use super::namespace_tree::{namespace_ui, NamespaceTreeState};
 use super::notifications::Notifications;
 use super::profile_editor::{editor_ui, EditorOutcome};
 use super::profiles_panel::{profiles_ui, ProfilesState};
@@ -40,6 +41,7 @@ pub struct HubscopeApp {
     pub live: LiveViewState,
     pub load: LoadPanelState,
     pub groups: GroupsViewState,
+    pub namespace: NamespaceTreeState,
     pub view: View,
     notifications: Notifications,
     pub status_bar: StatusBarState,
@@ -74,6 +76,7 @@ impl HubscopeApp {
             live: LiveViewState::default(),
             load: LoadPanelState::default(),
             groups: GroupsViewState::default(),
+            namespace: NamespaceTreeState::default(),
             view: View::Inspector,
             notifications,
             status_bar: StatusBarState::default(),
@@ -149,6 +152,8 @@ impl HubscopeApp {
                     &self.snapshot.connection,
                     &mut outbox,
                 );
+                ui.separator();
+                namespace_ui(ui, &mut self.namespace, &self.snapshot, &mut outbox);
             });
         egui::CentralPanel::default().show(ui, |ui| {
             if let Some(editor) = &mut self.profiles.editor {

@@ -13,6 +13,7 @@ pub mod inspector;
 mod live_charts;
 pub mod live_view;
 pub mod load_panel;
+pub mod namespace_tree;
 pub mod notifications;
 pub mod profile_editor;
 pub mod profiles_panel;

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 mod files;
 mod groups;
 mod jobs;
+mod namespace;
 mod session;
 
 use session::Session;
@@ -42,6 +43,12 @@ struct Engine {
     last_load: Arc<std::sync::Mutex<Option<Box<LoadResult>>>>,
     refresh_interval: watch::Sender<Duration>,
     refresh_now: Arc<Notify>,
+    /// The connected profile, as the tree's hub switches start from.
+    profile: Option<Profile>,
+    /// The namespace's management client and the watch that reads its tree.
+    namespace: Option<(crate::management::ManagementClient, CancellationToken)>,
+    /// Wakes that watch for a read now.
+    namespace_now: Arc<Notify>,
 }
 
 pub(super) async fn run(
@@ -67,6 +74,9 @@ pub(super) async fn run(
         last_load: Arc::default(),
         refresh_interval,
         refresh_now: Arc::new(Notify::new()),
+        profile: None,
+        namespace: None,
+        namespace_now: Arc::new(Notify::new()),
     };
     while let Some(command) = commands.recv().await {
         engine.handle(command).await;
@@ -153,6 +163,9 @@ impl Engine {
             }
             Command::ExportLoad { format, path } => self.spawn_load_export(format, path),
             Command::WatchGroups(settings) => self.watch_groups(settings),
+            Command::SwitchHub(hub) => self.switch_hub(&hub).await,
+            Command::Manage(change) => self.manage(change),
+            Command::RefreshNamespace => self.namespace_now.notify_one(),
         }
     }
 
@@ -195,8 +208,29 @@ impl Engine {
         }
     }
 
+    /// Connects to `profile` and starts reading its namespace's tree. A profile that names no
+    /// hub (a namespace-level connection string) works on the namespace's first; the tree
+    /// offers the others.
     async fn connect(&mut self, profile: Profile) {
+        self.stop_namespace();
+        self.update(|s| s.namespace = crate::bridge::NamespaceState::Unknown);
+        let profile = match profile.hub() {
+            Some(_) => profile,
+            None => match self.first_hub(&profile).await {
+                Some(hub) => profile.with_hub(&hub),
+                None => profile,
+            },
+        };
+        self.connect_keeping_namespace(profile.clone()).await;
+        // The tree is read even when the hub could not be: it is where another is chosen.
+        self.profile = Some(profile.clone());
+        self.watch_namespace(&profile);
+    }
+
+    /// Connects to `profile`; the namespace's tree, if one is shown, stays.
+    async fn connect_keeping_namespace(&mut self, profile: Profile) {
         self.stop_session();
+        self.profile = None;
         let name = profile.name.clone();
         let target = match self.resolve(&profile).await {
             Ok(target) => target,
@@ -210,6 +244,7 @@ impl Engine {
                             error: error.clone(),
                         },
                         refresh_interval: s.refresh_interval,
+                        namespace: s.namespace.clone(),
                         ..Snapshot::default()
                     };
                 });
@@ -217,6 +252,7 @@ impl Engine {
                 return;
             }
         };
+        self.profile = Some(profile.clone());
         let endpoint = target.endpoint_label.clone();
         let consumer_groups = self.known_groups(&profile, &target);
         self.update(|s| {
@@ -227,6 +263,8 @@ impl Engine {
                 },
                 refresh_interval: s.refresh_interval,
                 consumer_groups,
+                working_hub: Some(target.hub.clone()),
+                namespace: s.namespace.clone(),
                 ..Snapshot::default()
             };
         });
@@ -282,6 +320,8 @@ impl Engine {
     /// Ends the connection; the embedded endpoint keeps running (it lives as long as the app).
     fn disconnect(&mut self) {
         self.stop_session();
+        self.stop_namespace();
+        self.profile = None;
         self.update(|s| {
             *s = Snapshot {
                 refresh_interval: s.refresh_interval,

@@ -1,0 +1,109 @@
+//! The namespace tree, driven by labels: hubs and consumer groups created, worked on and deleted
+//! from the app, against its own endpoint's management API.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::ui::{app, shows, type_into, wait_for, App};
+use egui_kittest::kittest::{NodeT as _, Queryable};
+use hubscope::bridge::NamespaceState;
+
+fn hub_names(harness: &App) -> Vec<String> {
+    match &harness.state().snapshot().namespace {
+        NamespaceState::Ready(info) => info.hubs.iter().map(|h| h.name.clone()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn groups_of(harness: &App, hub: &str) -> Vec<String> {
+    match &harness.state().snapshot().namespace {
+        NamespaceState::Ready(info) => info
+            .hubs
+            .iter()
+            .find(|h| h.name == hub)
+            .map(|h| h.consumer_groups.clone())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// Opens a dialog with the button labelled `button` and waits until `field` is in it; a dialog
+/// is laid out in a sizing pass before it is where it shows, so a few frames pass first, as
+/// they would before a person's first click.
+fn open_dialog(harness: &mut App, button: &str, field: &str) {
+    harness.get_by_label(button).click();
+    wait_for(harness, "the dialog", |h| shows(h, field));
+    harness.run_steps(5);
+}
+
+#[test]
+fn hubs_and_groups_are_made_worked_on_and_deleted_from_the_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = app(dir.path(), [1400.0, 1000.0]);
+    wait_for(&mut harness, "the connection", |h| shows(h, "Hub eh1"));
+    wait_for(&mut harness, "the tree", |h| {
+        shows(h, "eh1 · 2 partitions · 1 d · Active")
+    });
+    assert!(
+        shows(
+            &harness,
+            "eh1 · 2 partitions · 1 d · Active (working on it)"
+        ),
+        "the hub worked on is marked"
+    );
+
+    // A bad count is said in the dialog, and nothing is sent.
+    open_dialog(&mut harness, "New hub…", "Hub name");
+    type_into(&mut harness, "Hub name", "orders");
+    type_into(&mut harness, "Partitions (1–32)", "40");
+    harness.get_by_label("Create").click();
+    wait_for(&mut harness, "the dialog's reason", |h| {
+        shows(h, "Partitions must be a number from 1 to 32.")
+    });
+    type_into(&mut harness, "Partitions (1–32)", "3");
+    harness.get_by_label("Create").click();
+    wait_for(&mut harness, "the new hub", |h| {
+        shows(h, "orders · 3 partitions")
+    });
+
+    // Working on it: the inspector follows, the endpoint and the tree stay.
+    harness
+        .get_by_label("orders · 3 partitions · 1 d · Active")
+        .click();
+    harness.run_steps(3);
+    harness.get_by_label("Work on orders").click();
+    wait_for(&mut harness, "the switch", |h| shows(h, "Hub orders"));
+    wait_for(&mut harness, "the marker", |h| {
+        shows(h, "orders · 3 partitions · 1 d · Active (working on it)")
+    });
+
+    open_dialog(
+        &mut harness,
+        "New consumer group on orders…",
+        "Consumer group name",
+    );
+    type_into(&mut harness, "Consumer group name", "audit");
+    harness.get_by_label("Create").click();
+    wait_for(&mut harness, "the group", |h| {
+        groups_of(h, "orders") == ["$Default", "audit"]
+    });
+
+    // A refusal says the namespace's reason.
+    open_dialog(&mut harness, "New hub…", "Hub name");
+    type_into(&mut harness, "Hub name", "eh1");
+    harness.get_by_label("Create").click();
+    wait_for(&mut harness, "the refusal", |h| shows(h, "already exists"));
+
+    // Deleting asks for the name.
+    open_dialog(&mut harness, "Delete orders…", "Type orders to confirm");
+    assert!(
+        harness
+            .get_by_label("Delete for good")
+            .accesskit_node()
+            .is_disabled(),
+        "not before the name is typed"
+    );
+    type_into(&mut harness, "Type orders to confirm", "orders");
+    harness.get_by_label("Delete for good").click();
+    wait_for(&mut harness, "the deletion", |h| hub_names(h) == ["eh1"]);
+}
