@@ -73,3 +73,23 @@ def test_health_and_the_banner(emulator):
 
     with urllib.request.urlopen(f"{emulator.management_url}/health", timeout=10) as answer:
         assert json.loads(answer.read())["status"] == "healthy"
+
+
+def test_the_api_is_https_when_the_endpoint_has_tls(tmp_path):
+    import ssl
+    import urllib.request
+
+    from conftest import start, stop
+
+    emu = start("--tls-port", "0", "--data-dir", str(tmp_path / "data"))
+    try:
+        assert emu.management_url.startswith("https://"), emu.management_url
+        trust = ssl.create_default_context(cafile=emu.tls_certificate)
+        with urllib.request.urlopen(f"{emu.management_url}/health", context=trust, timeout=10) as answer:
+            assert json.loads(answer.read())["status"] == "healthy"
+        request = urllib.request.Request(f"{emu.management_url}/$Resources/EventHubs?api-version=2014-01")
+        with urllib.request.urlopen(request, context=trust, timeout=10) as answer:
+            feed = answer.read().decode()
+        assert "<title type=\"text\">eh1</title>" in feed, feed
+    finally:
+        stop(emu)
