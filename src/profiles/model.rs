@@ -159,12 +159,42 @@ impl Profile {
         }
     }
 
+    /// The optional endpoints' problems: each must be a URL of its kind.
+    fn endpoint_errors(&self) -> Vec<FieldError> {
+        let given = |e: &Option<String>| e.clone().filter(|e| !e.is_empty());
+        let mut errors = Vec::new();
+        if let Some(endpoint) = given(&self.custom_endpoint) {
+            if !["amqp://", "amqps://", "wss://"]
+                .iter()
+                .any(|s| endpoint.starts_with(s))
+            {
+                errors.push(FieldError {
+                    field: "custom_endpoint",
+                    message: "must start with amqp://, amqps:// or wss://".into(),
+                });
+            }
+        }
+        if let Some(endpoint) = given(&self.management_endpoint) {
+            if !["http://", "https://"]
+                .iter()
+                .any(|s| endpoint.starts_with(s))
+            {
+                errors.push(FieldError {
+                    field: "management_endpoint",
+                    message: "must start with http:// or https://".into(),
+                });
+            }
+        }
+        errors
+    }
+
     /// Every problem that keeps this profile from being saved, each tied to its field.
     #[must_use]
     pub fn validate(&self) -> Vec<FieldError> {
         let has_credential = matches!(self.kind, ProfileKind::EntraId { .. });
         let mut errors =
             (self.checkpoint_store.as_ref()).map_or_else(Vec::new, |s| s.validate(has_credential));
+        errors.extend(self.endpoint_errors());
         let mut fail = |field, message: String| errors.push(FieldError { field, message });
         if self.name.trim().is_empty() {
             fail("name", "a profile needs a name".into());
@@ -174,18 +204,6 @@ impl Profile {
                 "consumer_group",
                 "a consumer group is needed ($Default always exists)".into(),
             );
-        }
-        if let Some(endpoint) = &self.custom_endpoint {
-            if !endpoint.is_empty()
-                && !endpoint.starts_with("amqp://")
-                && !endpoint.starts_with("amqps://")
-                && !endpoint.starts_with("wss://")
-            {
-                fail(
-                    "custom_endpoint",
-                    "must start with amqp://, amqps:// or wss://".into(),
-                );
-            }
         }
         match &self.kind {
             ProfileKind::LocalEmulator {
@@ -311,6 +329,19 @@ mod tests {
     #[test]
     fn the_first_run_profile_is_valid() {
         assert!(Profile::local_emulator().validate().is_empty());
+    }
+
+    #[test]
+    fn endpoints_must_be_urls_of_their_kind() {
+        let mut profile = Profile::local_emulator();
+        profile.management_endpoint = Some("amqp://x:5300".into());
+        profile.custom_endpoint = Some("http://x".into());
+        let fields: Vec<_> = profile.validate().iter().map(|e| e.field).collect();
+        assert_eq!(fields, vec!["custom_endpoint", "management_endpoint"]);
+        profile.management_endpoint = Some("http://10.0.0.5:5300".into());
+        profile.custom_endpoint = None;
+        assert!(profile.validate().is_empty());
+        assert_eq!(profile.with_hub("orders").hub().as_deref(), Some("orders"));
     }
 
     #[test]

@@ -379,7 +379,8 @@ fn transport_row(ui: &mut egui::Ui, transport: &mut Transport) {
     ui.end_row();
 }
 
-/// The custom endpoint and the checkpoint store: left empty, the profile has neither.
+/// The custom endpoint, the management endpoint and the checkpoint store: left empty, the
+/// profile has none of them.
 fn optional_rows(ui: &mut egui::Ui, draft: &mut Profile, reveal: &mut bool, errors: &[FieldError]) {
     let mut endpoint = draft.custom_endpoint.clone().unwrap_or_default();
     text_row(
@@ -391,6 +392,16 @@ fn optional_rows(ui: &mut egui::Ui, draft: &mut Profile, reveal: &mut bool, erro
         Some("optional, e.g. amqp://10.0.0.5:5672"),
     );
     draft.custom_endpoint = Some(endpoint).filter(|e| !e.trim().is_empty());
+    let mut management = draft.management_endpoint.clone().unwrap_or_default();
+    text_row(
+        ui,
+        "Management endpoint",
+        &mut management,
+        errors,
+        "management_endpoint",
+        Some("optional: where the namespace tree is read, e.g. http://10.0.0.5:5300"),
+    );
+    draft.management_endpoint = Some(management).filter(|e| !e.trim().is_empty());
     checkpoint_rows(ui, &mut draft.checkpoint_store, reveal, errors);
 }
 
