@@ -12,7 +12,10 @@
 //! - [`storage`]: the namespace, partition logs and their journals, owner-level claims, with no
 //!   protocol in it.
 //!
-//! [`config`] is the topology all three read; this module starts and stops listeners.
+//! [`management`] is a second face over the same storage: the namespace management API over
+//! HTTP (hubs and consumer groups listed, created and deleted), beside [`service`], using its
+//! token checks. [`config`] is the topology all of them read; this module starts and stops
+//! listeners.
 
 pub mod cli;
 pub mod config;
