@@ -138,7 +138,8 @@ pub enum NamespaceState {
     /// Not connected, or not read yet.
     #[default]
     Unknown,
-    Ready(NamespaceInfo),
+    /// Shared: the UI takes the snapshot every frame, and a namespace may hold 1000 hubs.
+    Ready(Arc<NamespaceInfo>),
     /// The namespace does not let this credential manage it: the one hub still works.
     Denied(String),
     /// It could not be read (unreachable, not the API); the last tree is gone with it.

@@ -56,7 +56,7 @@ impl Engine {
         tokio::spawn(async move {
             loop {
                 let state = match client.namespace().await {
-                    Ok(info) => NamespaceState::Ready(info),
+                    Ok(info) => NamespaceState::Ready(std::sync::Arc::new(info)),
                     Err(e) if e.is_denied() => NamespaceState::Denied(e.to_string()),
                     Err(e) => NamespaceState::Failed(e.to_string()),
                 };
