@@ -61,10 +61,24 @@ pub struct EmulatorArgs {
     /// Do not serve the management API.
     #[arg(long)]
     no_management: bool,
+    /// Serve Kafka here, over the same hubs (SASL PLAIN with user `$ConnectionString`, as
+    /// Microsoft's emulator serves 9092). Default 9092; when 9092 is taken the endpoint starts
+    /// without it. 0 picks a free port.
+    #[arg(long, value_name = "PORT", conflicts_with = "no_kafka")]
+    kafka_port: Option<u16>,
+    /// Also serve Kafka over TLS (SASL_SSL, as the service serves 9093) with the endpoint's
+    /// certificate.
+    #[arg(long, value_name = "PORT")]
+    kafka_tls_port: Option<u16>,
+    /// Do not serve Kafka on the plain port.
+    #[arg(long)]
+    no_kafka: bool,
 }
 
 /// The management API's port when none is given.
 const DEFAULT_MANAGEMENT_PORT: u16 = 5300;
+/// The Kafka port when none is given, Microsoft's emulator's.
+const DEFAULT_KAFKA_PORT: u16 = 9092;
 
 pub fn run(args: EmulatorArgs) -> anyhow::Result<()> {
     let mut cfg = EmulatorConfig::default();
@@ -93,9 +107,10 @@ pub fn run(args: EmulatorArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         // Opened before anything is announced: a bad --data-dir must not print a banner first.
         let namespace = Arc::new(Namespace::open(&cfg)?);
-        let tls = match args.tls_port {
-            Some(_) => Some(tls_source(&args)?.load()?),
-            None => None,
+        let tls = if args.tls_port.is_some() || args.kafka_tls_port.is_some() {
+            Some(tls_source(&args)?.load()?)
+        } else {
+            None
         };
         let mut listeners = vec![Listener::plain(listen(&args.bind, args.port).await?)];
         if let (Some(port), Some(identity)) = (args.tls_port, &tls) {
@@ -111,16 +126,21 @@ pub fn run(args: EmulatorArgs) -> anyhow::Result<()> {
             });
         }
         let management = management_listener(&args, tls.as_ref()).await?;
+        let kafka = kafka_listeners(&args, tls.as_ref()).await?;
+        let faces = emulator::Faces {
+            amqp: listeners,
+            management,
+            kafka,
+        };
         print_banner(
-            &listeners,
-            management.as_ref(),
+            &faces,
             tls.as_ref(),
             &cfg,
             &namespace,
             &args.sas_key_name,
             key.is_some(),
         )?;
-        emulator::serve(listeners, management, namespace, &cfg, shutdown_signal()).await;
+        emulator::serve(faces, namespace, &cfg, shutdown_signal()).await;
         tracing::info!("emulator stopped");
         anyhow::Ok(())
     })
@@ -150,6 +170,32 @@ async fn management_listener(
     }))
 }
 
+/// The Kafka listeners: the plain port (the default may be taken, as the management API's may)
+/// and the TLS one.
+async fn kafka_listeners(
+    args: &EmulatorArgs,
+    tls: Option<&TlsIdentity>,
+) -> anyhow::Result<Vec<emulator::kafka::Listener>> {
+    let mut listeners = Vec::new();
+    if !args.no_kafka {
+        let port = args.kafka_port.unwrap_or(DEFAULT_KAFKA_PORT);
+        match listen(&args.bind, port).await {
+            Ok(socket) => listeners.push(emulator::kafka::Listener { socket, tls: None }),
+            Err(e) if args.kafka_port.is_none() => {
+                tracing::warn!(error = %e, "port {port} is taken: Kafka is not served (give --kafka-port)");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if let (Some(port), Some(identity)) = (args.kafka_tls_port, tls) {
+        listeners.push(emulator::kafka::Listener {
+            socket: listen(&args.bind, port).await?,
+            tls: Some(tokio_rustls::TlsAcceptor::from(identity.config.clone())),
+        });
+    }
+    Ok(listeners)
+}
+
 async fn listen(bind: &str, port: u16) -> anyhow::Result<tokio::net::TcpListener> {
     Ok(emulator::bind(&format!("{bind}:{port}")).await?)
 }
@@ -174,8 +220,7 @@ fn tls_source(args: &EmulatorArgs) -> anyhow::Result<TlsSource> {
 /// Tells the user where the endpoint is and what it serves. Written with errors ignored: a
 /// closed stdout (a supervisor that stopped reading) must not take the endpoint down.
 fn print_banner(
-    listeners: &[Listener],
-    management: Option<&emulator::management::Listener>,
+    faces: &emulator::Faces,
     tls: Option<&TlsIdentity>,
     cfg: &EmulatorConfig,
     namespace: &Namespace,
@@ -190,7 +235,7 @@ fn print_banner(
     };
     let mut out = std::io::stdout().lock();
     let mut local = None;
-    for listener in listeners {
+    for listener in &faces.amqp {
         let addr = listener.socket.local_addr()?;
         local.get_or_insert(addr);
         let _ = writeln!(
@@ -199,12 +244,24 @@ fn print_banner(
             listener.transport.scheme()
         );
     }
-    if let Some(management) = management {
+    if let Some(management) = &faces.management {
         let addr = management.socket.local_addr()?;
         let _ = writeln!(
             out,
             "hubscope emulator management API on {}://{addr}",
             management.scheme()
+        );
+    }
+    for kafka in &faces.kafka {
+        let addr = kafka.socket.local_addr()?;
+        let protocol = if kafka.tls.is_some() {
+            "SASL_SSL"
+        } else {
+            "SASL_PLAINTEXT"
+        };
+        let _ = writeln!(
+            out,
+            "hubscope emulator Kafka on {addr} ({protocol}, PLAIN, user $ConnectionString, the connection string as password)"
         );
     }
     let local = local.context("no listener")?;

@@ -12,13 +12,15 @@
 //! - [`storage`]: the namespace, partition logs and their journals, owner-level claims, with no
 //!   protocol in it.
 //!
-//! [`management`] is a second face over the same storage: the namespace management API over
-//! HTTP (hubs and consumer groups listed, created and deleted), beside [`service`], using its
-//! token checks. [`config`] is the topology all of them read; this module starts and stops
-//! listeners.
+//! Two more faces sit beside [`service`] over the same storage: [`management`], the namespace
+//! management API over HTTP (hubs and consumer groups listed, created and deleted), and
+//! [`kafka`], Kafka's protocol over the same hubs and partitions. Both use the service's token
+//! checks, and the Kafka face its mapping of events between the protocols. [`config`] is the
+//! topology all of them read; this module starts and stops listeners.
 
 pub mod cli;
 pub mod config;
+pub mod kafka;
 pub mod management;
 pub mod protocol;
 pub mod service;
@@ -26,6 +28,14 @@ pub mod storage;
 
 #[cfg(test)]
 mod fuzz_tests;
+
+/// The binaries' allocator in the tests too. Kafka's request decoding (kafka-protocol) reserves
+/// an array's declared length before reading it; mimalloc reserves address space for a huge
+/// claim without committing it, where the system allocator would abort the process, so the
+/// fuzz tests run what the binaries run.
+#[cfg(test)]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -99,27 +109,38 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), EmulatorError> {
     let namespace = Arc::new(Namespace::open(&config)?);
-    serve(
-        vec![Listener::plain(listener)],
-        None,
-        namespace,
-        &config,
-        shutdown,
-    )
-    .await;
+    let faces = Faces {
+        amqp: vec![Listener::plain(listener)],
+        ..Faces::default()
+    };
+    serve(faces, namespace, &config, shutdown).await;
     Ok(())
 }
 
-/// Serves an opened namespace on every listener, and its management API on `management`; see
-/// [`run`]. For callers that must know the namespace opened (its data directory replayed) before
-/// they announce the endpoint.
+/// What the endpoint serves its namespace on.
+#[derive(Debug, Default)]
+pub struct Faces {
+    /// AMQP: plain, TLS and WebSocket listeners; the first one's address names the endpoint.
+    pub amqp: Vec<Listener>,
+    /// The namespace management API.
+    pub management: Option<management::Listener>,
+    /// Kafka: plain (SASL) and TLS listeners.
+    pub kafka: Vec<kafka::Listener>,
+}
+
+/// Serves an opened namespace on every face; see [`run`]. For callers that must know the
+/// namespace opened (its data directory replayed) before they announce the endpoint.
 pub async fn serve(
-    listeners: Vec<Listener>,
-    management: Option<management::Listener>,
+    faces: Faces,
     namespace: Arc<Namespace>,
     config: &EmulatorConfig,
     shutdown: impl Future<Output = ()>,
 ) {
+    let Faces {
+        amqp: listeners,
+        management,
+        kafka,
+    } = faces;
     for listener in &listeners {
         if let Err(e) = socket2::SockRef::from(&listener.socket).set_tcp_mss(ADVERTISED_MSS) {
             tracing::debug!(error = %e, "cannot lower the advertised TCP segment size");
@@ -144,6 +165,15 @@ pub async fn serve(
             auth::Authorizer::new(config.auth.clone()),
         ));
         tokio::spawn(management::serve(listener, api, token.clone()))
+    });
+    let kafka = (!kafka.is_empty()).then(|| {
+        tokio::spawn(kafka::serve(
+            kafka,
+            namespace.clone(),
+            auth::Authorizer::new(config.auth.clone()),
+            config.data_dir.clone(),
+            token.clone(),
+        ))
     });
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let (accepted_tx, mut accepted) = tokio::sync::mpsc::channel(16);
@@ -182,6 +212,9 @@ pub async fn serve(
     let _ = housekeeping.await;
     if let Some(management) = management {
         let _ = management.await;
+    }
+    if let Some(kafka) = kafka {
+        let _ = kafka.await;
     }
     let sync_namespace = namespace.clone();
     let _ = tokio::task::spawn_blocking(move || sync_namespace.sync()).await;
@@ -251,6 +284,8 @@ pub struct RunningEmulator {
     pub local_addr: SocketAddr,
     /// Where the management API listens (plain HTTP), when it is served.
     pub management_addr: Option<SocketAddr>,
+    /// Where Kafka is served (plain, SASL PLAIN taken), when it is.
+    pub kafka_addr: Option<SocketAddr>,
     namespace: Arc<Namespace>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
@@ -258,7 +293,7 @@ pub struct RunningEmulator {
 
 impl RunningEmulator {
     /// Binds `addr` (port 0 picks a free port) and serves `config` on the current runtime, with
-    /// the management API on a free port of the same address.
+    /// the management API and Kafka on free ports of the same address.
     ///
     /// # Errors
     /// [`EmulatorError::Bind`] when the address cannot be bound; store errors from opening.
@@ -271,7 +306,18 @@ impl RunningEmulator {
             socket: bind(&format!("{ip}:0")).await?,
             tls: None,
         };
-        Self::start_with(config, vec![Listener::plain(listener)], Some(management))
+        let kafka = kafka::Listener {
+            socket: bind(&format!("{ip}:0")).await?,
+            tls: None,
+        };
+        Self::start_with(
+            config,
+            Faces {
+                amqp: vec![Listener::plain(listener)],
+                management: Some(management),
+                kafka: vec![kafka],
+            },
+        )
     }
 
     /// Serves `config` on bound listeners, on the current runtime; the first listener's address
@@ -283,16 +329,28 @@ impl RunningEmulator {
         config: EmulatorConfig,
         listeners: Vec<Listener>,
     ) -> Result<Self, EmulatorError> {
-        Self::start_with(config, listeners, None)
+        Self::start_with(
+            config,
+            Faces {
+                amqp: listeners,
+                ..Faces::default()
+            },
+        )
     }
 
-    fn start_with(
-        config: EmulatorConfig,
-        listeners: Vec<Listener>,
-        management: Option<management::Listener>,
-    ) -> Result<Self, EmulatorError> {
-        let management_addr = management.as_ref().and_then(|m| m.socket.local_addr().ok());
-        let local_addr = listeners
+    /// Serves `config` on bound faces, on the current runtime; the first AMQP listener's address
+    /// is [`Self::local_addr`].
+    ///
+    /// # Errors
+    /// Store errors from opening; [`EmulatorError::Bind`] when there is no AMQP listener.
+    pub fn start_with(config: EmulatorConfig, faces: Faces) -> Result<Self, EmulatorError> {
+        let management_addr = faces
+            .management
+            .as_ref()
+            .and_then(|m| m.socket.local_addr().ok());
+        let kafka_addr = faces.kafka.first().and_then(|k| k.socket.local_addr().ok());
+        let local_addr = faces
+            .amqp
             .first()
             .map_or_else(
                 || Err(std::io::ErrorKind::NotFound.into()),
@@ -307,11 +365,12 @@ impl RunningEmulator {
         let stop = CancellationToken::new();
         let signal = stop.clone();
         let task = tokio::spawn(async move {
-            serve(listeners, management, served, &config, signal.cancelled()).await;
+            serve(faces, served, &config, signal.cancelled()).await;
         });
         Ok(Self {
             local_addr,
             management_addr,
+            kafka_addr,
             namespace,
             stop,
             task,
@@ -334,6 +393,12 @@ impl RunningEmulator {
     #[must_use]
     pub fn management_url(&self) -> Option<String> {
         self.management_addr.map(|a| format!("http://{a}"))
+    }
+
+    /// `host:port` of the Kafka listener, for a client's `bootstrap.servers`, when it is served.
+    #[must_use]
+    pub fn kafka_bootstrap(&self) -> Option<String> {
+        self.kafka_addr.map(|a| a.to_string())
     }
 
     /// `amqp://host:port`, for the Rust SDK's `with_custom_endpoint`.

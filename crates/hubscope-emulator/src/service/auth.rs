@@ -121,6 +121,57 @@ impl Authorizer {
         &self.mode
     }
 
+    /// Whether tokens and keys are verified (`--sas-key`), rather than any well-formed one taken.
+    #[must_use]
+    pub fn verifies(&self) -> bool {
+        matches!(self.mode, AuthMode::SharedAccessKey { .. })
+    }
+
+    /// Verifies a connection string given as a credential (the Kafka face's PLAIN password): its
+    /// `SharedAccessKeyName` and `SharedAccessKey` must be the endpoint's, or its
+    /// `SharedAccessSignature` a token the endpoint accepts for the resource it names.
+    ///
+    /// # Errors
+    /// [`AuthError`] saying why the connection string was refused.
+    pub fn check_connection_string(&self, text: &str, now_s: i64) -> Result<(), AuthError> {
+        let field = |name: &str| {
+            text.split(';').find_map(|pair| {
+                let (key, value) = pair.split_once('=')?;
+                key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+            })
+        };
+        if field("Endpoint").is_none() {
+            return Err(AuthError::Malformed(
+                "the password is not a connection string (no Endpoint=)",
+            ));
+        }
+        if let Some(signature) = field("SharedAccessSignature") {
+            return self
+                .check_own_scope("servicebus.windows.net:sastoken", signature, now_s)
+                .map(|_| ());
+        }
+        let (Some(name), Some(key)) = (field("SharedAccessKeyName"), field("SharedAccessKey"))
+        else {
+            return Err(AuthError::Malformed(
+                "the connection string has neither SharedAccessKeyName and SharedAccessKey nor SharedAccessSignature",
+            ));
+        };
+        let AuthMode::SharedAccessKey {
+            key_name,
+            key: expected,
+        } = &self.mode
+        else {
+            return Ok(());
+        };
+        if name != key_name {
+            return Err(AuthError::WrongKeyName(name.to_owned()));
+        }
+        if !bool::from(key.as_bytes().ct_eq(expected.as_bytes())) {
+            return Err(AuthError::BadSignature);
+        }
+        Ok(())
+    }
+
     /// Verifies a token for the resource it names itself (a management request's
     /// `security_token`, which comes without a separate audience).
     ///
@@ -266,6 +317,44 @@ mod tests {
     }
 
     const SAS: &str = "servicebus.windows.net:sastoken";
+
+    #[test]
+    fn connection_strings_are_verified_by_key_or_signature() {
+        let a = verifying();
+        let cs = |name: &str, key: &str| {
+            format!("Endpoint=sb://localhost;SharedAccessKeyName={name};SharedAccessKey={key};UseDevelopmentEmulator=true;")
+        };
+        assert_eq!(
+            a.check_connection_string(&cs("RootManageSharedAccessKey", "secret"), 1_000),
+            Ok(())
+        );
+        assert_eq!(
+            a.check_connection_string(&cs("RootManageSharedAccessKey", "wrong"), 1_000),
+            Err(AuthError::BadSignature)
+        );
+        assert_eq!(
+            a.check_connection_string(&cs("other", "secret"), 1_000),
+            Err(AuthError::WrongKeyName("other".into()))
+        );
+        let token = sas_token(
+            "sb://localhost/eh1",
+            "RootManageSharedAccessKey",
+            "secret",
+            2_000,
+        );
+        let signed = format!("Endpoint=sb://localhost;SharedAccessSignature={token}");
+        assert_eq!(a.check_connection_string(&signed, 1_000), Ok(()));
+        assert!(
+            a.check_connection_string(&signed, 3_000).is_err(),
+            "expired"
+        );
+        assert!(a.check_connection_string("secret", 1_000).is_err());
+        let open = Authorizer::new(AuthMode::AcceptAnyToken);
+        assert_eq!(open.check_connection_string(&cs("x", "y"), 1_000), Ok(()));
+        assert!(open
+            .check_connection_string("not a connection string", 1_000)
+            .is_err());
+    }
 
     #[test]
     fn verifies_signature_expiry_name_scope() {

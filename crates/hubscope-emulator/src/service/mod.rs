@@ -5,6 +5,7 @@ pub(crate) mod address;
 pub mod auth;
 pub(crate) mod connection;
 pub(crate) mod consume;
+pub(crate) mod interop;
 pub(crate) mod publish;
 pub(crate) mod requests;
 pub(crate) mod shared;

@@ -260,20 +260,8 @@ impl Namespace {
     /// # Errors
     /// A [`ManageError`] saying which rule the spec breaks, or that the change could not be kept.
     pub fn create_hub(&self, spec: &HubSpec) -> Result<Arc<Hub>, ManageError> {
-        check_name("hub", &spec.name, MAX_HUB_NAME)?;
-        if !(1..=MAX_PARTITIONS).contains(&spec.partition_count) {
-            return Err(ManageError::PartitionCount(spec.partition_count));
-        }
-        if spec.retention < Duration::from_secs(1) {
-            return Err(ManageError::Retention);
-        }
         let mut changes = self.lock_changes();
-        if let Some(existing) = self.hub(&spec.name) {
-            return Err(ManageError::HubExists(existing.name.clone()));
-        }
-        if read(&self.hubs).order.len() >= MAX_HUBS {
-            return Err(ManageError::TooManyHubs);
-        }
+        self.check_new_hub(spec)?;
         let created_ms = now_ms();
         let default_group = ConsumerGroup {
             name: DEFAULT_CONSUMER_GROUP.to_owned(),
@@ -304,6 +292,27 @@ impl Namespace {
         *changes = next;
         write(&self.hubs).insert(hub.clone());
         Ok(hub)
+    }
+
+    /// Whether [`Self::create_hub`] would take `spec` now, without creating anything.
+    ///
+    /// # Errors
+    /// The [`ManageError`] creating it would give.
+    pub fn check_new_hub(&self, spec: &HubSpec) -> Result<(), ManageError> {
+        check_name("hub", &spec.name, MAX_HUB_NAME)?;
+        if !(1..=MAX_PARTITIONS).contains(&spec.partition_count) {
+            return Err(ManageError::PartitionCount(spec.partition_count));
+        }
+        if spec.retention < Duration::from_secs(1) {
+            return Err(ManageError::Retention);
+        }
+        if let Some(existing) = self.hub(&spec.name) {
+            return Err(ManageError::HubExists(existing.name.clone()));
+        }
+        if read(&self.hubs).order.len() >= MAX_HUBS {
+            return Err(ManageError::TooManyHubs);
+        }
+        Ok(())
     }
 
     /// Deletes a hub with its events and journals. Links open on it fail from now on.

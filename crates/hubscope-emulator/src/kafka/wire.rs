@@ -1,0 +1,239 @@
+//! Kafka's framing and the messages the endpoint serves: a request is a 4-byte big-endian length,
+//! a request header and a body; a response is a length, a response header and a body, encoded at
+//! the request's version. The messages themselves come from `kafka-protocol`, generated from
+//! Kafka's schemas; this module only frames them and says which APIs and versions are served
+//! (docs/kafka.md §2). Nothing else reads request bytes.
+
+use bytes::{BufMut as _, Bytes, BytesMut};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteGroupsRequest, DeleteGroupsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    DescribeClusterRequest, DescribeClusterResponse, DescribeConfigsRequest,
+    DescribeConfigsResponse, DescribeGroupsRequest, DescribeGroupsResponse, FetchRequest,
+    FetchResponse, FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest,
+    HeartbeatResponse, InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest,
+    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
+    ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
+    ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader, SaslAuthenticateRequest,
+    SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse, SyncGroupRequest,
+    SyncGroupResponse,
+};
+use kafka_protocol::protocol::{Decodable as _, Encodable as _, HeaderVersion as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+
+/// The largest request frame read. The service closes connections whose requests pass about
+/// 1 MB; this is looser so that a record a little too large gets Kafka's `MESSAGE_TOO_LARGE`
+/// rather than a closed connection, and still bounds what one connection holds.
+pub(crate) const MAX_FRAME: usize = 8 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WireError {
+    #[error("the connection closed")]
+    Closed,
+    #[error("a request frame of {0} bytes is outside 8 bytes to {MAX_FRAME}")]
+    FrameSize(i64),
+    #[error("unknown API key {0}")]
+    UnknownApi(i16),
+    #[error("{0}")]
+    Malformed(String),
+    #[error("a response could not be encoded: {0}")]
+    Encode(String),
+    #[error(transparent)]
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for WireError {
+    fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            Self::Closed
+        } else {
+            Self::Io(e)
+        }
+    }
+}
+
+/// Declares every served API once: the request and response types, and the newest version
+/// served (capped where a newer version needs what the endpoint does not do, e.g. topic ids in
+/// Produce and Fetch 13).
+macro_rules! served {
+    ($($api:ident: $request:ident => $response:ident, $min:literal..=$max:literal;)*) => {
+        /// A decoded request of a served API.
+        #[derive(Debug)]
+        pub(crate) enum Request { $($api($request),)* }
+
+        /// A response to one of them.
+        #[derive(Debug)]
+        pub(crate) enum Response { $($api($response),)* }
+
+        $(impl From<$response> for Response {
+            fn from(response: $response) -> Self { Self::$api(response) }
+        })*
+
+        /// The served APIs with the versions served, as ApiVersions reports them.
+        pub(crate) const SERVED: &[(ApiKey, i16, i16)] = &[$((ApiKey::$api, $min, $max),)*];
+
+        fn decode_body(api: ApiKey, version: i16, body: &mut Bytes) -> anyhow::Result<Option<Request>> {
+            Ok(Some(match api {
+                $(ApiKey::$api => Request::$api($request::decode(body, version)?),)*
+                _ => return Ok(None),
+            }))
+        }
+
+        impl Response {
+            fn encode_body(&self, out: &mut BytesMut, version: i16) -> anyhow::Result<()> {
+                match self { $(Self::$api(r) => r.encode(out, version),)* }
+            }
+
+            fn header_version(&self, version: i16) -> i16 {
+                match self { $(Self::$api(_) => $response::header_version(version),)* }
+            }
+        }
+    };
+}
+
+served! {
+    Produce: ProduceRequest => ProduceResponse, 3..=12;
+    Fetch: FetchRequest => FetchResponse, 4..=12;
+    ListOffsets: ListOffsetsRequest => ListOffsetsResponse, 1..=8;
+    Metadata: MetadataRequest => MetadataResponse, 0..=12;
+    OffsetCommit: OffsetCommitRequest => OffsetCommitResponse, 2..=8;
+    OffsetFetch: OffsetFetchRequest => OffsetFetchResponse, 1..=8;
+    FindCoordinator: FindCoordinatorRequest => FindCoordinatorResponse, 0..=4;
+    JoinGroup: JoinGroupRequest => JoinGroupResponse, 0..=9;
+    Heartbeat: HeartbeatRequest => HeartbeatResponse, 0..=4;
+    LeaveGroup: LeaveGroupRequest => LeaveGroupResponse, 0..=5;
+    SyncGroup: SyncGroupRequest => SyncGroupResponse, 0..=5;
+    DescribeGroups: DescribeGroupsRequest => DescribeGroupsResponse, 0..=5;
+    ListGroups: ListGroupsRequest => ListGroupsResponse, 0..=4;
+    SaslHandshake: SaslHandshakeRequest => SaslHandshakeResponse, 0..=1;
+    ApiVersions: ApiVersionsRequest => ApiVersionsResponse, 0..=4;
+    CreateTopics: CreateTopicsRequest => CreateTopicsResponse, 2..=7;
+    DeleteTopics: DeleteTopicsRequest => DeleteTopicsResponse, 1..=5;
+    InitProducerId: InitProducerIdRequest => InitProducerIdResponse, 0..=4;
+    DescribeConfigs: DescribeConfigsRequest => DescribeConfigsResponse, 1..=4;
+    SaslAuthenticate: SaslAuthenticateRequest => SaslAuthenticateResponse, 0..=2;
+    DeleteGroups: DeleteGroupsRequest => DeleteGroupsResponse, 0..=2;
+    DescribeCluster: DescribeClusterRequest => DescribeClusterResponse, 0..=1;
+}
+
+/// What one request frame holds.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    /// A served API at a served version.
+    Request {
+        header: RequestHeader,
+        request: Request,
+    },
+    /// A known API at a version (or an API) not served: answered with `UNSUPPORTED_VERSION`
+    /// where the answer's shape is known, else the connection closes as Kafka's brokers do.
+    Unsupported { header: RequestHeader, api: ApiKey },
+}
+
+/// Reads one length-prefixed frame.
+///
+/// # Errors
+/// [`WireError::Closed`] at a clean end of stream, `FrameSize` for a length outside the bound.
+pub(crate) async fn read_frame(stream: &mut (impl AsyncRead + Unpin)) -> Result<Bytes, WireError> {
+    let length = i64::from(stream.read_i32().await?);
+    let Ok(size) = usize::try_from(length) else {
+        return Err(WireError::FrameSize(length));
+    };
+    if !(8..=MAX_FRAME).contains(&size) {
+        return Err(WireError::FrameSize(length));
+    }
+    let mut frame = BytesMut::zeroed(size);
+    stream.read_exact(&mut frame).await?;
+    Ok(frame.freeze())
+}
+
+/// Decodes a request frame: its header, then its body at the header's version.
+///
+/// # Errors
+/// [`WireError::UnknownApi`] for an API key Kafka does not define; `Malformed` when the bytes do
+/// not decode as the header says.
+pub(crate) fn decode(mut frame: Bytes) -> Result<Incoming, WireError> {
+    if frame.len() < 4 {
+        return Err(WireError::Malformed(
+            "a request shorter than its header".into(),
+        ));
+    }
+    let key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let api = ApiKey::try_from(key).map_err(|()| WireError::UnknownApi(key))?;
+    let header_version = if version < 0 {
+        1
+    } else {
+        api.request_header_version(version)
+    };
+    let header = RequestHeader::decode(&mut frame, header_version)
+        .map_err(|e| WireError::Malformed(format!("{api:?} request header: {e}")))?;
+    if !served_range(api).is_some_and(|(min, max)| (min..=max).contains(&version)) {
+        return Ok(Incoming::Unsupported { header, api });
+    }
+    match decode_body(api, version, &mut frame) {
+        Ok(Some(request)) => Ok(Incoming::Request { header, request }),
+        Ok(None) => Ok(Incoming::Unsupported { header, api }),
+        Err(e) => Err(WireError::Malformed(format!("{api:?} v{version}: {e}"))),
+    }
+}
+
+/// The versions served of `api`, if it is served.
+pub(crate) fn served_range(api: ApiKey) -> Option<(i16, i16)> {
+    SERVED
+        .iter()
+        .find(|(served, _, _)| *served == api)
+        .map(|&(_, min, max)| (min, max))
+}
+
+/// Encodes a response to the request `header` into one frame.
+///
+/// # Errors
+/// [`WireError::Encode`] when a field is set that the version cannot carry (a bug of ours).
+pub(crate) fn encode(header: &RequestHeader, response: &Response) -> Result<Bytes, WireError> {
+    // ApiVersions answers a version it does not serve with a v0 body (KIP-511).
+    let version = match response {
+        Response::ApiVersions(_)
+            if !served_range(ApiKey::ApiVersions)
+                .is_some_and(|(min, max)| (min..=max).contains(&header.request_api_version)) =>
+        {
+            0
+        }
+        _ => header.request_api_version,
+    };
+    let mut out = BytesMut::with_capacity(256);
+    out.put_i32(0);
+    ResponseHeader::default()
+        .with_correlation_id(header.correlation_id)
+        .encode(&mut out, response.header_version(version))
+        .and_then(|()| response.encode_body(&mut out, version))
+        .map_err(|e| WireError::Encode(e.to_string()))?;
+    let length = i32::try_from(out.len() - 4).map_err(|e| WireError::Encode(e.to_string()))?;
+    out[..4].copy_from_slice(&length.to_be_bytes());
+    Ok(out.freeze())
+}
+
+/// Writes an encoded frame.
+///
+/// # Errors
+/// The socket's error.
+pub(crate) async fn write_frame(
+    stream: &mut (impl AsyncWrite + Unpin),
+    frame: &[u8],
+) -> Result<(), WireError> {
+    stream.write_all(frame).await?;
+    stream.flush().await?;
+    Ok(())
+}
+
+/// A raw SASL token frame (after a v0 SaslHandshake the tokens travel without Kafka headers).
+pub(crate) fn raw_frame(payload: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(4 + payload.len());
+    out.put_i32(i32::try_from(payload.len()).unwrap_or(0));
+    out.put_slice(payload);
+    out.freeze()
+}
+
+#[cfg(test)]
+#[path = "wire_tests.rs"]
+mod tests;
