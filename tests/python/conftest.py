@@ -26,6 +26,18 @@ class Emulator:
         self.ws_port = None
         self.tls_certificate = None
         self.management_url = None
+        self.kafka_bootstrap = None
+        self.kafka_tls_bootstrap = None
+
+    def kafka_config(self, password=None):
+        """confluent-kafka's settings for the plain Kafka port, as Microsoft's emulator wants."""
+        return {
+            "bootstrap.servers": self.kafka_bootstrap,
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": "PLAIN",
+            "sasl.username": "$ConnectionString",
+            "sasl.password": password or self.connection_string(),
+        }
 
     def connection_string(self, hub="eh1", key=None, key_name=None):
         return (
@@ -38,7 +50,7 @@ class Emulator:
 def start(*args, key=None):
     # A free port for the management API: tests run endpoints one after another, and 5300 may
     # be someone else's.
-    command = [str(BINARY), "--port", "0", "--management-port", "0", *args]
+    command = [str(BINARY), "--port", "0", "--management-port", "0", "--kafka-port", "0", *args]
     env = dict(os.environ)
     if key:
         env["HUBSCOPE_SAS_KEY"] = key
@@ -56,6 +68,13 @@ def start(*args, key=None):
         line = process.stdout.readline()
         if not line or line.startswith("connection string"):
             break
+        if " Kafka on " in line:
+            address = line.split(" Kafka on ", 1)[1].split(" ", 1)[0]
+            if "SASL_SSL" in line:
+                emulator.kafka_tls_bootstrap = address
+            else:
+                emulator.kafka_bootstrap = address
+            continue
         scheme, _, address = line.strip().rpartition(" ")[2].partition("://")
         if scheme == "amqps":
             emulator.tls_port = int(address.rsplit(":", 1)[1])
