@@ -12,8 +12,10 @@ ROOT = Path(__file__).resolve().parents[2]
 KAFKAJS = Path(os.environ.get("KAFKAJS_DIR", ROOT / "target" / "tools" / "kafkajs"))
 
 
+# scripts/test installs it and sets KAFKAJS_DIR, so there a missing install fails; only a bare
+# pytest run without it skips.
 @pytest.mark.skipif(
-    not (KAFKAJS / "node_modules" / "kafkajs").is_dir() and not os.environ.get("CI"),
+    "KAFKAJS_DIR" not in os.environ and not (KAFKAJS / "node_modules" / "kafkajs").is_dir(),
     reason="kafkajs is installed by scripts/test",
 )
 def test_kafkajs_produces_consumes_commits_resumes_and_rebalances(emulator):
