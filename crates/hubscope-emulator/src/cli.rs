@@ -32,7 +32,7 @@ pub struct EmulatorArgs {
     /// How long events are kept, e.g. 90s, 30m, 1h, 7d.
     #[arg(long, default_value = "1h", value_parser = config::parse_duration)]
     retention: std::time::Duration,
-    /// Most event data held in memory, in MiB, across all partitions; the oldest go first.
+    /// Most event data held in memory, in `MiB`, across all partitions; the oldest go first.
     #[arg(long, default_value_t = 1024, value_name = "MIB")]
     max_memory_mib: u64,
     /// Also serve `amqps` (AMQP over TLS, and over websockets in TLS) on this port; 5671 by
@@ -66,7 +66,7 @@ pub struct EmulatorArgs {
     /// without it. 0 picks a free port.
     #[arg(long, value_name = "PORT", conflicts_with = "no_kafka")]
     kafka_port: Option<u16>,
-    /// Also serve Kafka over TLS (SASL_SSL, as the service serves 9093) with the endpoint's
+    /// Also serve Kafka over TLS (`SASL_SSL`, as the service serves 9093) with the endpoint's
     /// certificate.
     #[arg(long, value_name = "PORT")]
     kafka_tls_port: Option<u16>,

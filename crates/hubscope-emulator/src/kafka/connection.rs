@@ -1,7 +1,7 @@
 //! One Kafka connection: requests read, answered and written in order, as Kafka's brokers do.
 //!
 //! SASL comes first when the endpoint verifies keys (`--sas-key`): before a successful
-//! SaslAuthenticate only ApiVersions and the SASL requests are taken, and anything else closes
+//! `SaslAuthenticate` only `ApiVersions` and the SASL requests are taken, and anything else closes
 //! the connection, as a broker's SASL listener does. Without `--sas-key`, clients may also skip
 //! SASL (docs/kafka.md §3).
 
@@ -121,7 +121,7 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
         )));
     }
     let version = header.request_api_version;
-    let (response, after) = match request {
+    let (response, after) = match *request {
         Request::ApiVersions(r) => {
             tracing::debug!(peer = %session.peer, software = %r.client_software_name, version = %r.client_software_version, "Kafka client");
             (Some(api_versions(None).into()), After::Continue)
@@ -189,10 +189,10 @@ async fn write<S: AsyncWrite + Unpin>(
     wire::write_frame(stream, &frame).await
 }
 
-/// The answer to an API or version not served, where Kafka defines one: ApiVersions at a newer
+/// The answer to an API or version not served, where Kafka defines one: `ApiVersions` at a newer
 /// version gets the served list in a v0 body with `UNSUPPORTED_VERSION`, so the client retries
 /// at a version both know (KIP-511). Other requests at versions not served are a client that
-/// ignored ApiVersions; the connection closes, as a broker's does.
+/// ignored `ApiVersions`; the connection closes, as a broker's does.
 fn unsupported(api: ApiKey) -> Option<Response> {
     (api == ApiKey::ApiVersions)
         .then(|| api_versions(Some(ResponseError::UnsupportedVersion)).into())

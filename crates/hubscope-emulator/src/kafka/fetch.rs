@@ -1,4 +1,4 @@
-//! Fetch and ListOffsets: a partition's events by offset (= sequence number), waited for up to
+//! Fetch and `ListOffsets`: a partition's events by offset (= sequence number), waited for up to
 //! the request's `max_wait_ms` until `min_bytes` are there, as Kafka's long polling does. Every
 //! event is committed once stored, so both isolation levels read the same (docs/kafka.md §4).
 
@@ -24,7 +24,7 @@ use crate::storage::store::{Partition, PartitionInfo, StartPosition};
 const MAX_WAIT: Duration = Duration::from_secs(30);
 /// Most events read from a partition for one fetch; the bytes bound usually comes first.
 const MAX_EVENTS: usize = 2048;
-/// ListOffsets' special timestamps; -1 (latest) and any other negative one give the high
+/// `ListOffsets`' special timestamps; -1 (latest) and any other negative one give the high
 /// watermark.
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
@@ -203,7 +203,7 @@ pub(crate) fn list_offsets(
     ListOffsetsResponse::default().with_topics(topics)
 }
 
-/// The offset (and its timestamp, or -1) a ListOffsets timestamp names.
+/// The offset (and its timestamp, or -1) a `ListOffsets` timestamp names.
 fn find_offset(partition: &Partition, timestamp: i64) -> (i64, i64) {
     let info = partition.info();
     let bounds = bounds(&info);

@@ -143,7 +143,7 @@ async fn accept_loop(
                             connection::serve(tls, peer, local, name, context).await;
                         }
                         Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "Kafka TLS handshake failed")
+                            tracing::debug!(%peer, error = %e, "Kafka TLS handshake failed");
                         }
                         Err(_) => tracing::debug!(%peer, "Kafka TLS handshake timed out"),
                     }

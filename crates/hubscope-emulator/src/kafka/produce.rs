@@ -3,7 +3,7 @@
 //! all, as a Kafka broker takes them.
 //!
 //! Idempotent producers (the default of current clients) get a producer id from
-//! InitProducerId; a batch sent again after a lost acknowledgement (its sequence already seen)
+//! `InitProducerId`; a batch sent again after a lost acknowledgement (its sequence already seen)
 //! is acknowledged without being stored twice (docs/kafka.md §6).
 
 use std::collections::HashMap;

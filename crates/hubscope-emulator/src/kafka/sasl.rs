@@ -88,7 +88,7 @@ impl Sasl {
         }
     }
 
-    /// Judges a SaslAuthenticate request; `false` means the connection closes after the answer.
+    /// Judges a `SaslAuthenticate` request; `false` means the connection closes after the answer.
     pub(crate) fn authenticate(
         &mut self,
         request: &SaslAuthenticateRequest,
@@ -225,9 +225,15 @@ mod tests {
     #[test]
     fn a_verifying_endpoint_admits_only_sasl_before_authentication() {
         let sasl = Sasl::new(true);
-        assert!(sasl.admits(&Request::ApiVersions(Default::default())));
-        assert!(!sasl.admits(&Request::Metadata(Default::default())));
-        assert!(Sasl::new(false).admits(&Request::Metadata(Default::default())));
+        assert!(sasl.admits(&Request::ApiVersions(
+            kafka_protocol::messages::ApiVersionsRequest::default()
+        )));
+        assert!(!sasl.admits(&Request::Metadata(
+            kafka_protocol::messages::MetadataRequest::default()
+        )));
+        assert!(Sasl::new(false).admits(&Request::Metadata(
+            kafka_protocol::messages::MetadataRequest::default()
+        )));
     }
 
     #[test]

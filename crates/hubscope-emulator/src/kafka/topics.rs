@@ -1,5 +1,5 @@
 //! Topics are hubs: Metadata lists them with this endpoint as every partition's leader, the
-//! configs are the hub's, and CreateTopics/DeleteTopics are the namespace management the
+//! configs are the hub's, and `CreateTopics`/`DeleteTopics` are the namespace management the
 //! management API does (docs/kafka.md §5).
 
 use std::time::Duration;

@@ -70,7 +70,7 @@ macro_rules! served {
             fn from(response: $response) -> Self { Self::$api(response) }
         })*
 
-        /// The served APIs with the versions served, as ApiVersions reports them.
+        /// The served APIs with the versions served, as `ApiVersions` reports them.
         pub(crate) const SERVED: &[(ApiKey, i16, i16)] = &[$((ApiKey::$api, $min, $max),)*];
 
         fn decode_body(api: ApiKey, version: i16, body: &mut Bytes) -> anyhow::Result<Option<Request>> {
@@ -123,7 +123,7 @@ pub(crate) enum Incoming {
     /// A served API at a served version.
     Request {
         header: RequestHeader,
-        request: Request,
+        request: Box<Request>,
     },
     /// A known API at a version (or an API) not served: answered with `UNSUPPORTED_VERSION`
     /// where the answer's shape is known, else the connection closes as Kafka's brokers do.
@@ -172,7 +172,10 @@ pub(crate) fn decode(mut frame: Bytes) -> Result<Incoming, WireError> {
         return Ok(Incoming::Unsupported { header, api });
     }
     match decode_body(api, version, &mut frame) {
-        Ok(Some(request)) => Ok(Incoming::Request { header, request }),
+        Ok(Some(request)) => Ok(Incoming::Request {
+            header,
+            request: Box::new(request),
+        }),
         Ok(None) => Ok(Incoming::Unsupported { header, api }),
         Err(e) => Err(WireError::Malformed(format!("{api:?} v{version}: {e}"))),
     }
@@ -226,7 +229,7 @@ pub(crate) async fn write_frame(
     Ok(())
 }
 
-/// A raw SASL token frame (after a v0 SaslHandshake the tokens travel without Kafka headers).
+/// A raw SASL token frame (after a v0 `SaslHandshake` the tokens travel without Kafka headers).
 pub(crate) fn raw_frame(payload: &[u8]) -> Bytes {
     let mut out = BytesMut::with_capacity(4 + payload.len());
     out.put_i32(i32::try_from(payload.len()).unwrap_or(0));

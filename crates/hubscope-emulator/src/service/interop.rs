@@ -168,7 +168,7 @@ fn body_bytes(body: &Body<Value>) -> Option<Bytes> {
     match body {
         Body::Data(sections) => {
             let mut out = Vec::new();
-            for section in sections.iter() {
+            for section in sections {
                 out.extend_from_slice(section.0.as_ref());
             }
             Some(Bytes::from(out))
@@ -177,7 +177,7 @@ fn body_bytes(body: &Body<Value>) -> Option<Bytes> {
         Body::Value(AmqpValue(value)) => serde_amqp::to_vec(value).ok().map(Bytes::from),
         Body::Sequence(sequences) => {
             let mut out = Vec::new();
-            for sequence in sequences.iter() {
+            for sequence in sequences {
                 if let Ok(bytes) = serde_amqp::to_vec(&sequence.0) {
                     out.extend_from_slice(&bytes);
                 }

@@ -1,4 +1,4 @@
-//! OffsetCommit and OffsetFetch: where each group has got to in each partition.
+//! `OffsetCommit` and `OffsetFetch`: where each group has got to in each partition.
 
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,

@@ -1,9 +1,9 @@
 //! One group's membership, as Kafka's classic group protocol runs it: members join, the
 //! coordinator waits until every known member has (re)joined or the rebalance time-out has
-//! passed, a new generation starts with a leader who assigns partitions in SyncGroup, and the
+//! passed, a new generation starts with a leader who assigns partitions in `SyncGroup`, and the
 //! group is stable until a member joins, leaves, or stops heartbeating.
 //!
-//! This is the state alone; answers to requests that wait (JoinGroup, SyncGroup) go out through
+//! This is the state alone; answers to requests that wait (`JoinGroup`, `SyncGroup`) go out through
 //! the one-shot channels each member holds.
 
 use std::collections::BTreeMap;
@@ -271,7 +271,7 @@ impl Membership {
     }
 
     /// Members whose session has run out: not heard from within their session time-out, and
-    /// not waiting in a JoinGroup (that wait is bounded by the rebalance time-out instead).
+    /// not waiting in a `JoinGroup` (that wait is bounded by the rebalance time-out instead).
     pub(crate) fn expired(&self, now: Instant) -> Vec<String> {
         self.members
             .iter()
