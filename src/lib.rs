@@ -6,6 +6,7 @@
 //! - [`checkpoints`]: checkpoint stores (Blob), read-only: checkpoints and owners per group.
 //! - [`groups`]: consumer groups' real lag, owners and expiry warnings, from the store and the hub.
 //! - [`management`]: a namespace's hubs and consumer groups, listed, created and deleted.
+//! - [`kafka`]: a namespace's Kafka endpoint: Kafka consumer groups, their owners and offsets.
 //! - [`emulator`]: the embedded Event Hubs-compatible endpoint, its own crate
 //!   (`crates/hubscope-emulator`).
 //! - [`partition_key`]: the service's partition-key hash (the endpoint's).
@@ -18,6 +19,7 @@ pub mod error_text;
 pub use hubscope_emulator as emulator;
 pub mod groups;
 pub mod hub;
+pub mod kafka;
 pub mod loadgen;
 pub mod management;
 pub use hubscope_emulator::storage::partition_key;

@@ -1,13 +1,15 @@
 //! `hubscope lag`: each consumer group's real lag, from its checkpoints in a Blob checkpoint store
-//! (the SDKs' processors, Azure Functions), with owners and expiry warnings; once, or every
-//! `--watch` seconds; `--fail-above` gates scripts and CI on it.
+//! (the SDKs' processors, Azure Functions) or, with `--kafka-group`/`--kafka`, Kafka consumer
+//! groups' committed offsets from the namespace's Kafka endpoint; with owners and expiry
+//! warnings; once, or every `--watch` seconds; `--fail-above` gates scripts and CI on it.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use hubscope::checkpoints::{CheckpointStore, Layout, StorageAccount};
-use hubscope::groups::{format_duration, GroupLag, HubLag, LagMonitor, Rules};
+use hubscope::groups::{format_duration, GroupKind, GroupLag, HubLag, LagMonitor, Rules};
+use hubscope::kafka::KafkaGroups;
 
 use super::target::TargetArgs;
 use super::Exit;
@@ -31,6 +33,17 @@ pub struct LagArgs {
     /// Report this group; repeatable. Every group found in the store when not given.
     #[arg(long = "consumer-group", value_name = "GROUP")]
     consumer_groups: Vec<String>,
+    /// Report this Kafka consumer group, from the namespace's Kafka endpoint instead of a
+    /// checkpoint store; repeatable.
+    #[arg(long = "kafka-group", value_name = "GROUP", conflicts_with_all = ["checkpoint_store", "consumer_groups"])]
+    kafka_groups: Vec<String>,
+    /// Report every Kafka consumer group that reads the hub.
+    #[arg(long, conflicts_with_all = ["checkpoint_store", "consumer_groups"])]
+    kafka: bool,
+    /// The Kafka endpoint, HOST:PORT: `<namespace>:9093` (TLS) by default, `<host>:9092`
+    /// under UseDevelopmentEmulator=true.
+    #[arg(long, value_name = "HOST:PORT")]
+    kafka_endpoint: Option<String>,
     /// The profile's layout, or automatic, when not given.
     #[arg(long, value_enum)]
     layout: Option<LayoutArg>,
@@ -70,6 +83,26 @@ enum Output {
 }
 
 pub fn run(args: &LagArgs) -> anyhow::Result<()> {
+    let monitor = if args.kafka || !args.kafka_groups.is_empty() {
+        kafka_monitor(args)?
+    } else {
+        store_monitor(args)?
+    };
+    watch(args, monitor)
+}
+
+fn kafka_monitor(args: &LagArgs) -> anyhow::Result<LagMonitor> {
+    let target = args.target.resolve()?;
+    let access = args.target.kafka_access(args.kafka_endpoint.as_deref())?;
+    let groups = KafkaGroups::new(access, Duration::from_secs(args.timeout_secs.max(1)));
+    let rules = Rules {
+        stale_after: Duration::from_secs(args.stale_after),
+        retention: args.retention,
+    };
+    Ok(LagMonitor::kafka(target, groups, rules).only_groups(args.kafka_groups.clone()))
+}
+
+fn store_monitor(args: &LagArgs) -> anyhow::Result<LagMonitor> {
     let (target, profile) = args.target.resolve_with_profile()?;
     let saved = profile.and_then(|p| p.checkpoint_store);
     let store_text = args
@@ -100,9 +133,12 @@ pub fn run(args: &LagArgs) -> anyhow::Result<()> {
         stale_after: Duration::from_secs(args.stale_after),
         retention: args.retention.or(saved_retention),
     };
-    let mut monitor = LagMonitor::new(target, store, rules)
+    Ok(LagMonitor::new(target, store, rules)
         .only_groups(args.consumer_groups.clone())
-        .with_namespace(args.store_namespace.clone().or(saved_namespace));
+        .with_namespace(args.store_namespace.clone().or(saved_namespace)))
+}
+
+fn watch(args: &LagArgs, mut monitor: LagMonitor) -> anyhow::Result<()> {
     super::runtime()?.block_on(async move {
         let mut first = true;
         loop {
@@ -139,7 +175,7 @@ pub fn run(args: &LagArgs) -> anyhow::Result<()> {
 
 fn print_table(report: &HubLag) {
     println!(
-        "hub {} (checkpoints under `{}`)",
+        "hub {} (positions from `{}`)",
         report.hub, report.checkpoint_namespace
     );
     for note in &report.notes {
@@ -147,8 +183,12 @@ fn print_table(report: &HubLag) {
     }
     for group in &report.consumer_groups {
         println!();
+        let kind = match group.kind {
+            GroupKind::Kafka => "Kafka consumer group",
+            GroupKind::CheckpointStore => "consumer group",
+        };
         println!(
-            "consumer group {}: {} events behind{}",
+            "{kind} {}: {} events behind{}",
             group.name,
             group.lag_events,
             pace_text(group)

@@ -30,6 +30,23 @@ impl TargetArgs {
         Ok(self.resolve_with_profile()?.0)
     }
 
+    /// The namespace's Kafka endpoint and credentials: `endpoint` (`HOST:PORT`), else where the
+    /// connection string or profile says.
+    pub fn kafka_access(
+        &self,
+        endpoint: Option<&str>,
+    ) -> anyhow::Result<hubscope::kafka::KafkaAccess> {
+        if let Some(cs) = &self.connection_string {
+            return Ok(hubscope::kafka::KafkaAccess::from_connection_string(
+                cs, endpoint,
+            )?);
+        }
+        let profile = load_profile(self.profile.as_deref().unwrap_or_default())?;
+        Ok(hubscope::kafka::KafkaAccess::from_profile(
+            &profile, endpoint,
+        )?)
+    }
+
     /// The target, and the profile it came from when one was named.
     pub fn resolve_with_profile(&self) -> anyhow::Result<(Target, Option<Profile>)> {
         if let Some(cs) = &self.connection_string {

@@ -3,14 +3,14 @@
 //!
 //! - [`report`]: the rules, as arithmetic over properties and checkpoints;
 //! - [`pace`]: checkpoint advance and ingress per second, from successive checks;
-//! - [`monitor`]: one check against a hub and a checkpoint store.
+//! - [`monitor`]: one check against a hub and a checkpoint store, or its Kafka endpoint.
 
 pub mod monitor;
 pub mod pace;
 pub mod report;
 
 pub use monitor::{HubLag, LagError, LagMonitor};
-pub use report::{GroupLag, PartitionLag, Rules};
+pub use report::{GroupKind, GroupLag, PartitionLag, Rules};
 
 /// A duration as people read it: `3d 4h`, `2h 5m`, `59m 30s`, `12s`; negative ones as `-5m 2s`.
 #[must_use]

@@ -1,7 +1,9 @@
 //! One check of a hub's consumer groups: the partitions' properties from the hub, checkpoints
-//! and owners from the store (one listing per hub prefix), the enqueued time of each group's
-//! oldest unprocessed event (one receive, remembered: an event's enqueued time never changes),
-//! and the pace since the previous checks. `hubscope lag` and the app's tab both run this.
+//! and owners from the store (one listing per hub prefix) or, for Kafka groups, committed
+//! offsets and assignments from the namespace's Kafka endpoint; the enqueued time of each
+//! group's oldest unprocessed event (one receive, remembered: an event's enqueued time never
+//! changes), and the pace since the previous checks. `hubscope lag` and the app's tab both run
+//! this.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
@@ -13,9 +15,10 @@ use serde::Serialize;
 
 use crate::checkpoints::{CheckpointStore, GroupCheckpoints, HubLocation, StoreError};
 use crate::hub::{self, HubError, HubSnapshot, Target};
+use crate::kafka::{KafkaError, KafkaGroups};
 
 use super::pace::PaceTracker;
-use super::report::{group_lag, GroupLag, PartitionInput, Rules};
+use super::report::{group_lag, GroupKind, GroupLag, PartitionInput, Rules};
 
 /// How long one receive of an oldest event may take before its age is reported unknown.
 const RECEIVE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -28,6 +31,14 @@ pub enum LagError {
     Hub(#[from] HubError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+}
+
+/// Where the groups' positions are read.
+enum Source {
+    Store(CheckpointStore),
+    Kafka(KafkaGroups),
 }
 
 /// The `hubscope lag --output json` document.
@@ -56,7 +67,7 @@ impl HubLag {
 /// What to check: the hub, the store, which groups, and the rules.
 pub struct LagMonitor {
     target: Target,
-    store: CheckpointStore,
+    source: Source,
     /// The namespace prefix the user picked, when the profile's is not in the store.
     chosen_namespace: Option<String>,
     /// Groups to report even without checkpoints (asked for, or the emulator's topology).
@@ -73,9 +84,19 @@ pub struct LagMonitor {
 impl LagMonitor {
     #[must_use]
     pub fn new(target: Target, store: CheckpointStore, rules: Rules) -> Self {
+        Self::with_source(target, Source::Store(store), rules)
+    }
+
+    /// Kafka consumer groups of the hub, read from its namespace's Kafka endpoint.
+    #[must_use]
+    pub fn kafka(target: Target, groups: KafkaGroups, rules: Rules) -> Self {
+        Self::with_source(target, Source::Kafka(groups), rules)
+    }
+
+    fn with_source(target: Target, source: Source, rules: Rules) -> Self {
         Self {
             target,
-            store,
+            source,
             chosen_namespace: None,
             groups: Vec::new(),
             only_named: false,
@@ -113,8 +134,15 @@ impl LagMonitor {
     /// One check. A failed hub connection is dropped and opened again on the next check.
     pub async fn check(&mut self) -> Result<HubLag, LagError> {
         let snapshot = self.properties().await?;
+        if matches!(self.source, Source::Kafka(_)) {
+            return self.check_kafka(snapshot).await;
+        }
         let location = self.locate().await?;
-        let mut stored = self.store.read_hub(&location).await?;
+        let Source::Store(store) = &self.source else {
+            return Err(HubError::Profile("no checkpoint store".into()).into());
+        };
+        let mut stored = store.read_hub(&location).await?;
+        let container = store.container().to_owned();
         let mut notes = Vec::new();
         if !location.exact_namespace {
             notes.push(format!(
@@ -122,14 +150,14 @@ impl LagMonitor {
                  namespace in container `{}` that holds hub `{}`",
                 self.target.namespace(),
                 location.namespace,
-                self.store.container(),
+                container,
                 snapshot.name
             ));
         }
         if location.prefixes.is_empty() {
             notes.push(format!(
                 "container `{}` holds no checkpoints for hub `{}` under `{}`: every group reads as never checkpointed",
-                self.store.container(),
+                container,
                 snapshot.name,
                 location.namespace
             ));
@@ -147,6 +175,50 @@ impl LagMonitor {
         Ok(HubLag {
             hub: snapshot.name,
             checkpoint_namespace: location.namespace,
+            consumer_groups: groups,
+            notes,
+        })
+    }
+
+    /// One check of the hub's Kafka groups.
+    async fn check_kafka(&mut self, snapshot: HubSnapshot) -> Result<HubLag, LagError> {
+        let Source::Kafka(kafka) = &mut self.source else {
+            return Err(HubError::Profile("no Kafka endpoint".into()).into());
+        };
+        let partitions: Vec<String> = snapshot.partitions.iter().map(|p| p.id.clone()).collect();
+        let only = if self.only_named {
+            self.groups.clone()
+        } else {
+            Vec::new()
+        };
+        let readings = kafka.read(&snapshot.name, &partitions, &only).await?;
+        let endpoint = kafka.endpoint();
+        let mut notes = Vec::new();
+        if readings.is_empty() {
+            notes.push(format!(
+                "no Kafka consumer group on {endpoint} has committed offsets or members in `{}`",
+                snapshot.name
+            ));
+        }
+        let now = SystemTime::now();
+        let at = Instant::now();
+        let mut groups = Vec::with_capacity(readings.len());
+        for (name, reading) in readings {
+            let mut lag = self
+                .group(&name, &reading.checkpoints, &snapshot, now, at)
+                .await;
+            lag.kind = GroupKind::Kafka;
+            if reading.members == 0 && !reading.state.is_empty() {
+                lag.warnings.push(format!(
+                    "no consumer is in the group (state {}): nothing reads it now",
+                    reading.state
+                ));
+            }
+            groups.push(lag);
+        }
+        Ok(HubLag {
+            hub: snapshot.name,
+            checkpoint_namespace: format!("kafka://{endpoint}"),
             consumer_groups: groups,
             notes,
         })
@@ -225,8 +297,10 @@ impl LagMonitor {
         if let Some(location) = self.location.as_ref().filter(|l| !l.prefixes.is_empty()) {
             return Ok(location.clone());
         }
-        let location = self
-            .store
+        let Source::Store(store) = &self.source else {
+            return Err(StoreError::Config("no checkpoint store".into()));
+        };
+        let location = store
             .locate(
                 &self.target.namespace(),
                 &self.target.hub,
@@ -241,8 +315,8 @@ impl LagMonitor {
     /// none at all, `$Default`.
     async fn group_names(&self, location: &HubLocation) -> Result<Vec<String>, StoreError> {
         let mut names = self.groups.clone();
-        if !self.only_named {
-            for group in self.store.groups(location).await? {
+        if let (false, Source::Store(store)) = (self.only_named, &self.source) {
+            for group in store.groups(location).await? {
                 if !names.iter().any(|g| g.eq_ignore_ascii_case(&group)) {
                     names.push(group);
                 }

@@ -57,10 +57,22 @@ pub struct PartitionLag {
     pub ingress_per_sec: Option<f64>,
 }
 
+/// Where a group's positions come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupKind {
+    /// An Event Hubs consumer group, read from a checkpoint store.
+    #[default]
+    CheckpointStore,
+    /// A Kafka consumer group, read from the namespace's Kafka endpoint.
+    Kafka,
+}
+
 /// One group: its partitions, totals and warnings.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GroupLag {
     pub name: String,
+    pub kind: GroupKind,
     pub lag_events: u64,
     pub consumed_per_sec: Option<f64>,
     pub ingress_per_sec: Option<f64>,
@@ -145,6 +157,7 @@ pub fn group_lag(
         }
     }
     GroupLag {
+        kind: GroupKind::CheckpointStore,
         name: name.to_string(),
         lag_events,
         consumed_per_sec,

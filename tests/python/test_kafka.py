@@ -271,3 +271,44 @@ def test_groups_are_listed_described_and_deleted(emulator):
     consumer.close()
     admin.delete_consumer_groups(["listed"])["listed"].result(10)
     assert "listed" not in {g.group_id for g in admin.list_consumer_groups().result(10).valid}
+
+
+def hubscope_lag(emu, *args):
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    binary = Path(os.environ.get("HUBSCOPE_BIN", Path(__file__).resolve().parents[2] / "target" / "debug" / "hubscope"))
+    run = subprocess.run(
+        [str(binary), "lag", "--connection-string", emu.connection_string(),
+         "--kafka-endpoint", emu.kafka_bootstrap, "--output", "json", *args],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+def test_hubscope_lag_reads_a_kafka_groups_committed_offsets_and_owners(emulator):
+    produce(emulator, "eh1", [(None, b"e%d" % i, []) for i in range(10)], partition=0)
+    consumer = group_consumer(emulator, "billing", **{"client.id": "billing-worker"})
+    consumer.subscribe(["eh1"])
+    got = [m for m in consume(consumer, 10) if m.partition() == 0]
+    consumer.commit(message=got[3], asynchronous=False)
+
+    report = hubscope_lag(emulator, "--kafka-group", "billing")
+    (group,) = report["consumer_groups"]
+    assert (group["name"], group["kind"]) == ("billing", "kafka")
+    assert report["checkpoint_namespace"] == f"kafka://{emulator.kafka_bootstrap}"
+    partitions = {p["partition_id"]: p for p in group["partitions"]}
+    assert partitions["0"]["checkpoint_sequence_number"] == 3
+    assert partitions["0"]["lag_events"] == 6
+    assert partitions["1"]["checkpoint_sequence_number"] is None
+    assert all("billing-worker" in p["owner_id"] for p in group["partitions"]), group
+    assert group["lag_events"] == 6
+
+    consumer.close()
+    every = hubscope_lag(emulator, "--kafka")
+    (group,) = [g for g in every["consumer_groups"] if g["name"] == "billing"]
+    assert any("no consumer is in the group" in w for w in group["warnings"]), group
+    assert all(p["owner_id"] is None for p in group["partitions"])
