@@ -82,7 +82,7 @@ def start(*args, key=None):
             emulator.ws_port = int(address.rsplit(":", 1)[1])
         elif scheme in ("http", "https"):
             emulator.management_url = f"{scheme}://{address}"
-    if emulator.tls_port:
+    if emulator.tls_port or emulator.kafka_tls_bootstrap:
         line = process.stdout.readline()
         assert line.startswith("tls certificate: "), line
         emulator.tls_certificate = line.split(": ", 1)[1].strip()

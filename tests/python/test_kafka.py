@@ -312,3 +312,27 @@ def test_hubscope_lag_reads_a_kafka_groups_committed_offsets_and_owners(emulator
     (group,) = [g for g in every["consumer_groups"] if g["name"] == "billing"]
     assert any("no consumer is in the group" in w for w in group["warnings"]), group
     assert all(p["owner_id"] is None for p in group["partitions"])
+
+
+def test_kafka_over_tls_with_the_endpoints_certificate(tmp_path):
+    emu = start("--kafka-tls-port", "0", "--data-dir", str(tmp_path))
+    try:
+        assert emu.kafka_tls_bootstrap and emu.tls_certificate
+        tls = {
+            **emu.kafka_config(),
+            "bootstrap.servers": emu.kafka_tls_bootstrap,
+            "security.protocol": "SASL_SSL",
+            "ssl.ca.location": emu.tls_certificate,
+        }
+        producer = Producer(tls)
+        reports = []
+        producer.produce("eh1", b"over-tls", partition=1, on_delivery=lambda e, m: reports.append(e))
+        assert producer.flush(15) == 0
+        assert reports == [None]
+        consumer = Consumer({**tls, "group.id": "tls", "auto.offset.reset": "earliest"})
+        consumer.subscribe(["eh1"])
+        got = consume(consumer, 1)
+        assert [m.value() for m in got] == [b"over-tls"]
+        consumer.close()
+    finally:
+        stop(emu)
