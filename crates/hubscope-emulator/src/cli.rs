@@ -182,7 +182,7 @@ async fn kafka_listeners(
         match listen(&args.bind, port).await {
             Ok(socket) => listeners.push(emulator::kafka::Listener { socket, tls: None }),
             Err(e) if args.kafka_port.is_none() => {
-                tracing::warn!(error = %e, "port {port} is taken: Kafka is not served (give --kafka-port)");
+                tracing::warn!(error = %e, "Kafka is not served: cannot listen on port {port} (give --kafka-port)");
             }
             Err(e) => return Err(e),
         }

@@ -34,6 +34,11 @@ pub(crate) struct Session {
     pub client_id: String,
 }
 
+/// Kafka's `connections.max.idle.ms`: a connection silent this long is closed.
+const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+/// How long a client may take to authenticate when the endpoint verifies keys.
+const AUTHENTICATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What to do after answering.
 enum After {
     Continue,
@@ -62,18 +67,31 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let mut sasl = Sasl::new(context.authorizer.verifies());
     loop {
+        // A client that has not authenticated gets small frames and little time, so idle or
+        // unauthenticated sockets cannot hold the connection permits.
+        let (max, idle) = if sasl.must_authenticate() {
+            (wire::MAX_FRAME_BEFORE_AUTH, AUTHENTICATION_TIMEOUT)
+        } else {
+            (wire::MAX_FRAME, IDLE_TIMEOUT)
+        };
         let frame = tokio::select! {
-            frame = wire::read_frame(&mut stream) => frame,
+            frame = tokio::time::timeout(idle, wire::read_frame(&mut stream, max)) => match frame {
+                Ok(frame) => frame,
+                Err(_) => {
+                    tracing::debug!(%peer, "Kafka connection idle for {} s: closed", idle.as_secs());
+                    return;
+                }
+            },
             () = context.shutdown.cancelled() => return,
         };
         let outcome = match frame {
             Ok(frame) if sasl.expects_raw_token() => {
-                let (reply, ok) = sasl.raw_token(&frame, &context);
-                match wire::write_frame(&mut stream, &wire::raw_frame(&reply)).await {
-                    Ok(()) if ok => Ok(()),
-                    Ok(()) => return,
-                    Err(e) => Err(e),
+                // After a v0 handshake: an empty frame says yes; a refusal is the connection
+                // closing, with nothing written (an empty frame would read as success).
+                if !sasl.raw_token(&frame, &context) {
+                    return;
                 }
+                wire::write_frame(&mut stream, &wire::raw_frame(&[])).await
             }
             Ok(frame) => answer(frame, &mut stream, &mut session, &mut sasl, &context).await,
             Err(e) => Err(e),
@@ -156,7 +174,7 @@ async fn dispatch(
     let groups = &context.groups;
     Some(match request {
         Request::Metadata(r) => topics::metadata(&r, version, session, context).into(),
-        Request::DescribeCluster(r) => topics::describe_cluster(&r, session).into(),
+        Request::DescribeCluster(r) => topics::describe_cluster(&r, session, context).into(),
         Request::DescribeConfigs(r) => topics::describe_configs(&r, version, context).into(),
         Request::CreateTopics(r) => topics::create(&r, version, context).into(),
         Request::DeleteTopics(r) => topics::delete(&r, version, context).into(),

@@ -22,6 +22,8 @@ use crate::storage::store::{Partition, PartitionInfo, StartPosition};
 
 /// Longest a fetch waits, whatever the client asks.
 const MAX_WAIT: Duration = Duration::from_secs(30);
+/// The most a fetch response holds, whatever the client asks (a broker's `fetch.max.bytes`).
+const MAX_FETCH_BYTES: usize = 50 * 1024 * 1024;
 /// Most events read from a partition for one fetch; the bytes bound usually comes first.
 const MAX_EVENTS: usize = 2048;
 /// `ListOffsets`' special timestamps; -1 (latest) and any other negative one give the high
@@ -55,7 +57,11 @@ pub(crate) async fn fetch(
         // Subscribed before reading, so that an append between the read and the wait wakes us.
         let mut watchers = subscribe(&request, context);
         let (response, bytes, refused) = read_once(&request, context);
-        if bytes >= min_bytes.max(1) || refused || Instant::now() >= deadline || watchers.is_empty()
+        // min_bytes 0 answers at once, as Kafka does.
+        if bytes >= min_bytes
+            || refused
+            || Instant::now() >= deadline
+            || watchers.is_empty()
         {
             return response;
         }
@@ -88,7 +94,9 @@ fn subscribe(request: &FetchRequest, context: &Context) -> Vec<watch::Receiver<i
 /// One pass over the wanted partitions: the response, the record bytes in it, and whether any
 /// partition was refused (which is answered at once rather than waited on).
 fn read_once(request: &FetchRequest, context: &Context) -> (FetchResponse, usize, bool) {
-    let mut budget = usize::try_from(request.max_bytes).unwrap_or(0).max(1);
+    let mut budget = usize::try_from(request.max_bytes)
+        .unwrap_or(0)
+        .clamp(1, MAX_FETCH_BYTES);
     let mut total = 0;
     let mut refused = false;
     let responses = request

@@ -86,10 +86,15 @@ pub(crate) async fn serve(
 ) {
     let groups = match groups::Coordinator::open(data_dir.as_deref()) {
         Ok(groups) => groups,
-        Err(e) => {
+        Err(e @ groups::offsets::OffsetsError::Corrupt { .. }) => {
             // Served anyway: the offsets start empty, and the unreadable file is kept aside.
             tracing::error!(error = %e, "Kafka group offsets could not be read; starting without them");
             groups::Coordinator::empty(data_dir.as_deref())
+        }
+        Err(e) => {
+            // The file may be fine and only unreadable now: never write over it.
+            tracing::error!(error = %e, "Kafka group offsets could not be read; this run keeps none");
+            groups::Coordinator::empty(None)
         }
     };
     let context = Arc::new(Context {

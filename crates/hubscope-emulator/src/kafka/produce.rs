@@ -25,6 +25,9 @@ use crate::service::publish::MAX_MESSAGE_SIZE;
 use crate::storage::namespace::Hub;
 use crate::storage::store::{NewEvent, StoreError};
 
+/// Producer–partition pairs remembered for duplicate detection.
+const MAX_PRODUCER_SEQUENCES: usize = 100_000;
+
 /// Where an idempotent producer is on one partition.
 #[derive(Debug, Clone, Copy)]
 struct Sequence {
@@ -190,6 +193,10 @@ fn store(hub: &Hub, data: PartitionProduceData, context: &Context) -> Result<(i6
         StoreError::Journal(_) => refusal(ResponseError::KafkaStorageError, e.to_string()),
     })?;
     if let Ok(mut sequences) = context.producers.sequences.lock() {
+        if sequences.len() > MAX_PRODUCER_SEQUENCES {
+            // Forgetting only weakens duplicate detection for producers that come back.
+            sequences.clear();
+        }
         for (key, epoch, next) in idempotent {
             sequences.insert(
                 key,

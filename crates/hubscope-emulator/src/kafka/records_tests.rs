@@ -131,3 +131,39 @@ fn a_fetch_stops_at_its_byte_bound_but_always_takes_one_event() {
     assert!(written > 1 && written < 10, "{written}");
     assert!(bytes.len() <= 400 + 200, "{}", bytes.len());
 }
+
+#[test]
+fn a_compressed_batch_that_inflates_past_the_bound_is_refused() {
+    for compression in [Compression::Gzip, Compression::Zstd, Compression::Lz4] {
+        let batch = produced(compression);
+        assert!(read_produced_within(batch.clone(), 1 << 20).is_ok());
+        let refused = read_produced_within(batch, 64);
+        assert!(
+            matches!(&refused, Err(RecordsError::Corrupt(why)) if why.contains("decompressed")),
+            "{compression:?}: {refused:?}"
+        );
+    }
+}
+
+#[test]
+fn a_record_claiming_more_headers_than_it_holds_is_refused_before_decoding() {
+    // Length 10 (zig-zagged: 20), attributes 0, deltas 0, null key and value (-1 zig-zags to
+    // 1), then a header count of 2^28 in five varint bytes, with no bytes left for headers.
+    let framed = [20u8, 0, 0, 0, 1, 1, 0x80, 0x80, 0x80, 0x80, 0x02];
+    let error = check_header_counts(&framed).expect_err("refused");
+    assert!(error.to_string().contains("headers"), "{error}");
+    // One real record reads.
+    let mut batch = produced(Compression::None).to_vec();
+    let records = batch.split_off(BATCH_HEADER_LEN);
+    assert!(check_header_counts(&records).is_ok());
+}
+
+#[test]
+fn a_batch_claiming_more_records_than_it_holds_is_refused() {
+    let mut batch = produced(Compression::None).to_vec();
+    batch[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
+    assert!(matches!(
+        read_produced(Bytes::from(batch)),
+        Err(RecordsError::Corrupt(why)) if why.contains("more records")
+    ));
+}

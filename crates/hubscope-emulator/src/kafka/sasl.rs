@@ -52,6 +52,12 @@ impl Sasl {
         self.raw && !self.authenticated
     }
 
+    /// Whether only authentication may happen now (the endpoint verifies, and the client has
+    /// not yet authenticated).
+    pub(crate) fn must_authenticate(&self) -> bool {
+        self.verifying && !self.authenticated
+    }
+
     /// Whether `request` may be served now.
     pub(crate) fn admits(&self, request: &Request) -> bool {
         !self.verifying
@@ -119,16 +125,16 @@ impl Sasl {
         }
     }
 
-    /// Judges a bare token (after a v0 handshake): the reply to write, and whether to go on.
-    pub(crate) fn raw_token(&mut self, token: &[u8], context: &Context) -> (Vec<u8>, bool) {
+    /// Judges a bare token (after a v0 handshake): whether it is accepted.
+    pub(crate) fn raw_token(&mut self, token: &[u8], context: &Context) -> bool {
         let Some(mechanism) = self.mechanism else {
-            return (Vec::new(), false);
+            return false;
         };
         match self.judge(mechanism, token, context) {
-            Ok(()) => (Vec::new(), true),
+            Ok(()) => true,
             Err(why) => {
                 tracing::debug!(why, "Kafka SASL refused");
-                (Vec::new(), false)
+                false
             }
         }
     }

@@ -86,15 +86,16 @@ pub(crate) fn metadata(
                     Some(name) => hub.name.eq_ignore_ascii_case(name),
                     None => topic_id(hub) == wanted.topic_id,
                 });
-                found.map_or_else(
-                    || {
-                        MetadataResponseTopic::default()
-                            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
-                            .with_name(wanted.name.clone())
-                            .with_topic_id(wanted.topic_id)
-                    },
-                    |hub| topic_metadata(hub),
-                )
+                match found {
+                    // Clients match names exactly: answer in the spelling asked for.
+                    Some(hub) => topic_metadata(hub).with_name(
+                        wanted.name.clone().or_else(|| Some(topic_name(&hub.name))),
+                    ),
+                    None => MetadataResponseTopic::default()
+                        .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                        .with_name(wanted.name.clone())
+                        .with_topic_id(wanted.topic_id),
+                }
             })
             .collect()
     };
@@ -130,9 +131,10 @@ fn topic_metadata(hub: &Hub) -> MetadataResponseTopic {
 pub(crate) fn describe_cluster(
     _request: &DescribeClusterRequest,
     session: &Session,
+    context: &Context,
 ) -> DescribeClusterResponse {
     DescribeClusterResponse::default()
-        .with_cluster_id(text("hubscope"))
+        .with_cluster_id(text(context.namespace.name.clone()))
         .with_controller_id(NODE)
         .with_brokers(vec![DescribeClusterBroker::default()
             .with_broker_id(NODE)

@@ -22,6 +22,10 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable as _, Encodable as _, HeaderVersion as _};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
+/// A request frame before the client has authenticated, when the endpoint verifies keys (Kafka's
+/// brokers allow 512 KiB then too).
+pub(crate) const MAX_FRAME_BEFORE_AUTH: usize = 512 * 1024;
+
 /// The largest request frame read. The service closes connections whose requests pass about
 /// 1 MB; this is looser so that a record a little too large gets Kafka's `MESSAGE_TOO_LARGE`
 /// rather than a closed connection, and still bounds what one connection holds.
@@ -31,7 +35,7 @@ pub(crate) const MAX_FRAME: usize = 8 * 1024 * 1024;
 pub(crate) enum WireError {
     #[error("the connection closed")]
     Closed,
-    #[error("a request frame of {0} bytes is outside 8 bytes to {MAX_FRAME}")]
+    #[error("a request frame of {0} bytes is negative or larger than allowed")]
     FrameSize(i64),
     #[error("unknown API key {0}")]
     UnknownApi(i16),
@@ -130,16 +134,19 @@ pub(crate) enum Incoming {
     Unsupported { header: RequestHeader, api: ApiKey },
 }
 
-/// Reads one length-prefixed frame.
+/// Reads one length-prefixed frame of at most `max` bytes.
 ///
 /// # Errors
 /// [`WireError::Closed`] at a clean end of stream, `FrameSize` for a length outside the bound.
-pub(crate) async fn read_frame(stream: &mut (impl AsyncRead + Unpin)) -> Result<Bytes, WireError> {
+pub(crate) async fn read_frame(
+    stream: &mut (impl AsyncRead + Unpin),
+    max: usize,
+) -> Result<Bytes, WireError> {
     let length = i64::from(stream.read_i32().await?);
     let Ok(size) = usize::try_from(length) else {
         return Err(WireError::FrameSize(length));
     };
-    if !(8..=MAX_FRAME).contains(&size) {
+    if size > max {
         return Err(WireError::FrameSize(length));
     }
     let mut frame = BytesMut::zeroed(size);

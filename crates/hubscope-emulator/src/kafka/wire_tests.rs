@@ -61,12 +61,12 @@ async fn frames_outside_the_bound_are_refused_before_reading() {
     input.put_i32(i32::try_from(MAX_FRAME + 1).expect("fits"));
     let mut reader = &input[..];
     assert!(matches!(
-        read_frame(&mut reader).await,
+        read_frame(&mut reader, MAX_FRAME).await,
         Err(WireError::FrameSize(_))
     ));
     let mut negative = &(-5i32).to_be_bytes()[..];
     assert!(matches!(
-        read_frame(&mut negative).await,
+        read_frame(&mut negative, MAX_FRAME).await,
         Err(WireError::FrameSize(-5))
     ));
 }

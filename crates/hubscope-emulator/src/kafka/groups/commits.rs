@@ -163,16 +163,21 @@ impl Coordinator {
 }
 
 /// Why a commit by this member at this generation is refused, if it is.
-fn commit_refusal(group: &Group, request: &OffsetCommitRequest) -> Option<ResponseError> {
-    let membership = &group.membership;
+fn commit_refusal(group: &mut Group, request: &OffsetCommitRequest) -> Option<ResponseError> {
+    let membership = &mut group.membership;
     let generation = request.generation_id_or_member_epoch;
     if generation < 0 && request.member_id.is_empty() {
         // A consumer that assigns itself partitions (no group membership) may commit while the
         // group has no members.
         return (!membership.members.is_empty()).then_some(ResponseError::IllegalGeneration);
     }
-    if !membership.members.contains_key(request.member_id.as_str()) {
+    let Some(member) = membership.members.get_mut(request.member_id.as_str()) else {
         return Some(ResponseError::UnknownMemberId);
+    };
+    // A commit is a sign of life, as a heartbeat is.
+    member.last_seen = tokio::time::Instant::now();
+    if membership.state == super::State::CompletingRebalance {
+        return Some(ResponseError::RebalanceInProgress);
     }
     (generation != membership.generation).then_some(ResponseError::IllegalGeneration)
 }

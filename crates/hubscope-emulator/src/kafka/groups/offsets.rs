@@ -36,7 +36,7 @@ struct File {
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum OffsetsError {
-    #[error("cannot read {path}")]
+    #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -47,7 +47,7 @@ pub(crate) enum OffsetsError {
         kept_as: PathBuf,
         reason: String,
     },
-    #[error("cannot write {path}")]
+    #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
         source: std::io::Error,
@@ -116,7 +116,9 @@ impl OffsetStore {
         let text = serde_json::to_vec_pretty(&File { groups })
             .map_err(|e| write_error(std::io::Error::other(e)))?;
         let beside = path.with_extension("json.new");
-        std::fs::write(&beside, text).map_err(write_error)?;
+        let mut file = std::fs::File::create(&beside).map_err(write_error)?;
+        std::io::Write::write_all(&mut file, &text).map_err(write_error)?;
+        file.sync_all().map_err(write_error)?;
         std::fs::rename(&beside, path).map_err(write_error)
     }
 }
