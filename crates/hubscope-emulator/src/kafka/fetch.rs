@@ -58,11 +58,7 @@ pub(crate) async fn fetch(
         let mut watchers = subscribe(&request, context);
         let (response, bytes, refused) = read_once(&request, context);
         // min_bytes 0 answers at once, as Kafka does.
-        if bytes >= min_bytes
-            || refused
-            || Instant::now() >= deadline
-            || watchers.is_empty()
-        {
+        if bytes >= min_bytes || refused || Instant::now() >= deadline || watchers.is_empty() {
             return response;
         }
         let changed = select_all(watchers.iter_mut().map(|w| w.changed().boxed()));

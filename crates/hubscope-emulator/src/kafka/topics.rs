@@ -88,9 +88,8 @@ pub(crate) fn metadata(
                 });
                 match found {
                     // Clients match names exactly: answer in the spelling asked for.
-                    Some(hub) => topic_metadata(hub).with_name(
-                        wanted.name.clone().or_else(|| Some(topic_name(&hub.name))),
-                    ),
+                    Some(hub) => topic_metadata(hub)
+                        .with_name(wanted.name.clone().or_else(|| Some(topic_name(&hub.name)))),
                     None => MetadataResponseTopic::default()
                         .with_error_code(ResponseError::UnknownTopicOrPartition.code())
                         .with_name(wanted.name.clone())
