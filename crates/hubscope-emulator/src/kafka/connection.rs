@@ -75,13 +75,13 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             (wire::MAX_FRAME, IDLE_TIMEOUT)
         };
         let frame = tokio::select! {
-            frame = tokio::time::timeout(idle, wire::read_frame(&mut stream, max)) => match frame {
-                Ok(frame) => frame,
-                Err(_) => {
+            frame = tokio::time::timeout(idle, wire::read_frame(&mut stream, max)) => {
+                let Ok(frame) = frame else {
                     tracing::debug!(%peer, "Kafka connection idle for {} s: closed", idle.as_secs());
                     return;
-                }
-            },
+                };
+                frame
+            }
             () = context.shutdown.cancelled() => return,
         };
         let outcome = match frame {

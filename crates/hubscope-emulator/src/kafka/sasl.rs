@@ -13,7 +13,6 @@ use kafka_protocol::ResponseError;
 
 use crate::kafka::wire::Request;
 use crate::kafka::Context;
-use crate::storage::store::now_ms;
 
 const PLAIN: &str = "PLAIN";
 const OAUTHBEARER: &str = "OAUTHBEARER";
@@ -170,10 +169,9 @@ impl Sasl {
                 "Authentication failed: the user name must be {CONNECTION_STRING_USER} and the password a connection string, not user '{user}'."
             ));
         }
-        let now_s = now_ms() / 1000;
         context
             .authorizer
-            .check_connection_string(password, now_s)
+            .check_connection_string(password)
             .map_err(|e| format!("Authentication failed: {e}"))
     }
 
