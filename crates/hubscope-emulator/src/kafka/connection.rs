@@ -16,23 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::kafka::sasl::Sasl;
 use crate::kafka::wire::{self, Incoming, Request, Response, WireError};
-use crate::kafka::{fetch, groups, produce, topics, Context};
-
-/// Where clients reach this broker: the address they connected to, by the name they used
-/// (TLS SNI) when they gave one.
-#[derive(Debug, Clone)]
-pub(crate) struct Broker {
-    pub host: String,
-    pub port: i32,
-}
-
-/// What a handler needs of its connection.
-#[derive(Debug)]
-pub(crate) struct Session {
-    pub broker: Broker,
-    pub peer: SocketAddr,
-    pub client_id: String,
-}
+use crate::kafka::{fetch, groups, produce, topics, Broker, Context, Session};
 
 /// Kafka's `connections.max.idle.ms`: a connection silent this long is closed.
 const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);

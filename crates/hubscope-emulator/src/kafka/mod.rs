@@ -22,6 +22,7 @@ pub(crate) mod sasl;
 pub(crate) mod topics;
 pub(crate) mod wire;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,6 +65,22 @@ impl Listener {
             "kafka"
         }
     }
+}
+
+/// Where clients reach this broker: the address they connected to, by the name they used
+/// (TLS SNI) when they gave one.
+#[derive(Debug, Clone)]
+pub(crate) struct Broker {
+    pub host: String,
+    pub port: i32,
+}
+
+/// What a handler needs of its connection.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub broker: Broker,
+    pub peer: SocketAddr,
+    pub client_id: String,
 }
 
 /// What every Kafka connection shares.

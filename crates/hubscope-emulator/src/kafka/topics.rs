@@ -23,8 +23,7 @@ use kafka_protocol::ResponseError;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
-use crate::kafka::connection::Session;
-use crate::kafka::Context;
+use crate::kafka::{Context, Session};
 use crate::service::publish::MAX_MESSAGE_SIZE;
 use crate::storage::namespace::{Hub, HubSpec, ManageError};
 

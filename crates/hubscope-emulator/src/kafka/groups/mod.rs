@@ -27,9 +27,8 @@ use kafka_protocol::ResponseError;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::kafka::connection::Session;
 use crate::kafka::topics::NODE;
-use crate::kafka::Context;
+use crate::kafka::{Context, Session};
 use membership::{Member, Membership, State};
 use offsets::{Committed, KeptGroup, OffsetStore, OffsetsError};
 
