@@ -75,7 +75,7 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 if !sasl.raw_token(&frame, &context) {
                     return;
                 }
-                wire::write_frame(&mut stream, &wire::raw_frame(&[])).await
+                wire::write_frame(&mut stream, &0i32.to_be_bytes()).await
             }
             Ok(frame) => answer(frame, &mut stream, &mut session, &mut sasl, &context).await,
             Err(e) => Err(e),
@@ -163,7 +163,7 @@ async fn dispatch(
         Request::CreateTopics(r) => topics::create(&r, version, context).into(),
         Request::DeleteTopics(r) => topics::delete(&r, version, context).into(),
         Request::Produce(r) => return produce::produce(r, context).map(Into::into),
-        Request::Fetch(r) => fetch::fetch(r, version, context).await.into(),
+        Request::Fetch(r) => fetch::fetch(r, context).await.into(),
         Request::ListOffsets(r) => fetch::list_offsets(&r, version, context).into(),
         Request::InitProducerId(r) => produce::init_producer_id(&r, context).into(),
         Request::FindCoordinator(r) => groups::find_coordinator(&r, version, session).into(),

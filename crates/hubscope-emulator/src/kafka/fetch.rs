@@ -16,8 +16,7 @@ use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::kafka::records;
-use crate::kafka::Context;
+use crate::kafka::{records, topics, Context};
 use crate::storage::store::{Partition, PartitionInfo, StartPosition};
 
 /// Longest a fetch waits, whatever the client asks.
@@ -45,11 +44,7 @@ fn bounds(info: &PartitionInfo) -> Bounds {
     }
 }
 
-pub(crate) async fn fetch(
-    request: FetchRequest,
-    _version: i16,
-    context: &Context,
-) -> FetchResponse {
+pub(crate) async fn fetch(request: FetchRequest, context: &Context) -> FetchResponse {
     let wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)).min(MAX_WAIT);
     let deadline = Instant::now() + wait;
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
@@ -77,7 +72,7 @@ fn subscribe(request: &FetchRequest, context: &Context) -> Vec<watch::Receiver<i
             continue;
         };
         for wanted in &topic.partitions {
-            if let Some(partition) = hub.partition(&wanted.partition.to_string()) {
+            if let Some(partition) = topics::partition(&hub, wanted.partition) {
                 let mut watcher = partition.subscribe();
                 watcher.borrow_and_update();
                 watchers.push(watcher);
@@ -107,7 +102,7 @@ fn read_once(request: &FetchRequest, context: &Context) -> (FetchResponse, usize
                     let data = PartitionData::default().with_partition_index(wanted.partition);
                     let Some(partition) = hub
                         .as_ref()
-                        .and_then(|hub| hub.partition(&wanted.partition.to_string()))
+                        .and_then(|hub| topics::partition(hub, wanted.partition))
                     else {
                         refused = true;
                         return data.with_error_code(ResponseError::UnknownTopicOrPartition.code());
@@ -185,7 +180,7 @@ pub(crate) fn list_offsets(
                         .with_partition_index(wanted.partition_index);
                     let Some(partition) = hub
                         .as_ref()
-                        .and_then(|hub| hub.partition(&wanted.partition_index.to_string()))
+                        .and_then(|hub| topics::partition(hub, wanted.partition_index))
                     else {
                         return response
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());

@@ -83,6 +83,11 @@ pub(crate) struct Session {
     pub client_id: String,
 }
 
+/// A Kafka string from ours.
+pub(crate) fn text(value: impl Into<String>) -> kafka_protocol::protocol::StrBytes {
+    kafka_protocol::protocol::StrBytes::from_string(value.into())
+}
+
 /// What every Kafka connection shares.
 #[derive(Debug)]
 pub(crate) struct Context {

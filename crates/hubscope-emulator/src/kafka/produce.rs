@@ -19,7 +19,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use crate::kafka::records::{self, RecordsError};
-use crate::kafka::Context;
+use crate::kafka::{topics, Context};
 use crate::service::interop;
 use crate::service::publish::MAX_MESSAGE_SIZE;
 use crate::storage::namespace::Hub;
@@ -87,7 +87,7 @@ pub(crate) fn produce(request: ProduceRequest, context: &Context) -> Option<Prod
                     let index = data.index;
                     let outcome = match &hub {
                         Some(hub) => store(hub, data, context),
-                        None => Err(refusal(
+                        None => Err((
                             ResponseError::UnknownTopicOrPartition,
                             format!("topic '{}' does not exist", topic.name.as_str()),
                         )),
@@ -111,16 +111,13 @@ pub(crate) fn produce(request: ProduceRequest, context: &Context) -> Option<Prod
     (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
 }
 
+/// A partition's refusal: Kafka's error and the reason in words.
 type Refusal = (ResponseError, String);
-
-fn refusal(error: ResponseError, why: String) -> Refusal {
-    (error, why)
-}
 
 /// Stores one partition's batches: the first offset and the append time.
 fn store(hub: &Hub, data: PartitionProduceData, context: &Context) -> Result<(i64, i64), Refusal> {
-    let Some(partition) = hub.partition(&data.index.to_string()) else {
-        return Err(refusal(
+    let Some(partition) = topics::partition(hub, data.index) else {
+        return Err((
             ResponseError::UnknownTopicOrPartition,
             format!(
                 "partition {} does not exist; topic '{}' has partitions 0 to {}",
@@ -134,10 +131,8 @@ fn store(hub: &Hub, data: PartitionProduceData, context: &Context) -> Result<(i6
         return Ok((partition.info().last_sequence_number + 1, -1));
     };
     let batches = records::read_produced(bytes).map_err(|e| match e {
-        RecordsError::OldFormat(_) => {
-            refusal(ResponseError::UnsupportedForMessageFormat, e.to_string())
-        }
-        RecordsError::Corrupt(_) => refusal(ResponseError::CorruptMessage, e.to_string()),
+        RecordsError::OldFormat(_) => (ResponseError::UnsupportedForMessageFormat, e.to_string()),
+        RecordsError::Corrupt(_) => (ResponseError::CorruptMessage, e.to_string()),
     })?;
     let mut events = Vec::new();
     let mut idempotent = Vec::new();
@@ -165,9 +160,9 @@ fn store(hub: &Hub, data: PartitionProduceData, context: &Context) -> Result<(i6
         }
         for record in batch.records {
             let message = interop::record_to_message(&record)
-                .map_err(|e| refusal(ResponseError::CorruptMessage, e.to_string()))?;
+                .map_err(|e| (ResponseError::CorruptMessage, e.to_string()))?;
             if message.len() as u64 > MAX_MESSAGE_SIZE {
-                return Err(refusal(
+                return Err((
                     ResponseError::MessageTooLarge,
                     format!(
                         "a record of {} bytes is larger than the {MAX_MESSAGE_SIZE} bytes an event may have",
@@ -186,11 +181,11 @@ fn store(hub: &Hub, data: PartitionProduceData, context: &Context) -> Result<(i6
         return Ok((offset, -1));
     }
     let first = partition.append(events).map_err(|e| match e {
-        StoreError::Deleted => refusal(
+        StoreError::Deleted => (
             ResponseError::UnknownTopicOrPartition,
             format!("topic '{}' was deleted", hub.name),
         ),
-        StoreError::Journal(_) => refusal(ResponseError::KafkaStorageError, e.to_string()),
+        StoreError::Journal(_) => (ResponseError::KafkaStorageError, e.to_string()),
     })?;
     if let Ok(mut sequences) = context.producers.sequences.lock() {
         if sequences.len() > MAX_PRODUCER_SEQUENCES {
@@ -209,4 +204,106 @@ fn store(hub: &Hub, data: PartitionProduceData, context: &Context) -> Result<(i6
         }
     }
     Ok((first, partition.info().last_enqueued_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, TopicName};
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+
+    use super::*;
+    use crate::kafka::{groups, text};
+    use crate::service::auth::Authorizer;
+    use crate::storage::namespace::Namespace;
+    use crate::EmulatorConfig;
+
+    fn context() -> Context {
+        let config = EmulatorConfig::default();
+        Context {
+            namespace: Arc::new(Namespace::open(&config).expect("namespace")),
+            authorizer: Authorizer::new(config.auth.clone()),
+            groups: groups::Coordinator::empty(None),
+            producers: Producers::default(),
+            shutdown: tokio_util::sync::CancellationToken::new(),
+        }
+    }
+
+    /// Three records from idempotent producer 7, epoch 0, sequences from `first`.
+    fn request(first: i32) -> ProduceRequest {
+        let records: Vec<Record> = (0..3)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: 7,
+                producer_epoch: 0,
+                timestamp_type: TimestampType::Creation,
+                offset: i64::from(i),
+                sequence: first + i,
+                timestamp: 0,
+                key: None,
+                value: Some(Bytes::from_static(b"v")),
+                headers: kafka_protocol::indexmap::IndexMap::default(),
+            })
+            .collect();
+        let mut batch = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
+        RecordBatchEncoder::encode(&mut batch, &records, &options).expect("encoded");
+        ProduceRequest::default()
+            .with_acks(-1)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(text("eh1")))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(batch.freeze()))])])
+    }
+
+    fn base_offset(response: &ProduceResponse) -> (i16, i64) {
+        let partition = &response.responses[0].partition_responses[0];
+        (partition.error_code, partition.base_offset)
+    }
+
+    #[test]
+    fn a_retried_idempotent_batch_is_acknowledged_again_but_stored_once() {
+        let context = context();
+        let first = produce(request(0), &context).expect("acks=-1 answers");
+        assert_eq!(base_offset(&first), (0, 0));
+        let retried = produce(request(0), &context).expect("answered");
+        assert_eq!(
+            base_offset(&retried),
+            (0, 0),
+            "the same offset as the first time"
+        );
+        let next = produce(request(3), &context).expect("answered");
+        assert_eq!(base_offset(&next), (0, 3));
+        let hub = context.namespace.hub("eh1").expect("hub");
+        assert_eq!(
+            hub.partitions[0].info().retained_events,
+            6,
+            "the retry was not stored"
+        );
+    }
+
+    #[test]
+    fn acks_zero_gets_no_answer_and_an_unknown_topic_its_error() {
+        let context = context();
+        assert!(produce(request(0).with_acks(0), &context).is_none());
+        let mut unknown = request(10);
+        unknown.topic_data[0].name = TopicName(text("nosuch"));
+        let response = produce(unknown, &context).expect("answered");
+        assert_eq!(
+            base_offset(&response).0,
+            ResponseError::UnknownTopicOrPartition.code()
+        );
+    }
 }

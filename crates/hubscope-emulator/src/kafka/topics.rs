@@ -2,6 +2,7 @@
 //! configs are the hub's, and `CreateTopics`/`DeleteTopics` are the namespace management the
 //! management API does (docs/kafka.md §5).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
@@ -23,9 +24,10 @@ use kafka_protocol::ResponseError;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
-use crate::kafka::{Context, Session};
+use crate::kafka::{text, Context, Session};
 use crate::service::publish::MAX_MESSAGE_SIZE;
 use crate::storage::namespace::{Hub, HubSpec, ManageError};
+use crate::storage::store::Partition;
 
 /// This endpoint's broker id: it is the only broker.
 pub(crate) const NODE: BrokerId = BrokerId(0);
@@ -53,12 +55,13 @@ pub(crate) fn partition_index(id: &str) -> i32 {
     id.parse().unwrap_or(-1)
 }
 
-pub(crate) fn topic_name(name: &str) -> TopicName {
-    TopicName(StrBytes::from_string(name.to_owned()))
+/// The partition Kafka numbers `index`, if the hub has it.
+pub(crate) fn partition(hub: &Hub, index: i32) -> Option<&Arc<Partition>> {
+    hub.partition(&index.to_string())
 }
 
-fn text(value: impl Into<String>) -> StrBytes {
-    StrBytes::from_string(value.into())
+pub(crate) fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_owned()))
 }
 
 pub(crate) fn metadata(

@@ -236,14 +236,6 @@ pub(crate) async fn write_frame(
     Ok(())
 }
 
-/// A raw SASL token frame (after a v0 `SaslHandshake` the tokens travel without Kafka headers).
-pub(crate) fn raw_frame(payload: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(4 + payload.len());
-    out.put_i32(i32::try_from(payload.len()).unwrap_or(0));
-    out.put_slice(payload);
-    out.freeze()
-}
-
 #[cfg(test)]
 #[path = "wire_tests.rs"]
 mod tests;

@@ -12,8 +12,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::ResponseError;
 
-use super::{text, Committed, Coordinator, Group};
-use crate::kafka::Context;
+use super::{Committed, Coordinator, Group};
+use crate::kafka::{text, Context};
 use crate::storage::store::now_ms;
 
 /// The most metadata a commit may carry, as the service allows (`offset.metadata.max.bytes`).
@@ -45,7 +45,7 @@ impl Coordinator {
                     .map(|p| {
                         let error = group_error.or_else(|| {
                             let exists = hub.as_ref().is_some_and(|h| {
-                                h.partition(&p.partition_index.to_string()).is_some()
+                                crate::kafka::topics::partition(h, p.partition_index).is_some()
                             });
                             if !exists {
                                 return Some(ResponseError::UnknownTopicOrPartition);

@@ -9,10 +9,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::kafka::text;
 use bytes::Bytes;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupResponse, SyncGroupResponse};
-use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -290,10 +290,6 @@ fn sync_answer(
         .with_protocol_type(Some(text(protocol_type)))
         .with_protocol_name(protocol.map(text))
         .with_assignment(assignment.clone())
-}
-
-fn text(value: &str) -> StrBytes {
-    StrBytes::from_string(value.to_owned())
 }
 
 #[cfg(test)]

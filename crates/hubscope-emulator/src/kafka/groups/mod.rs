@@ -22,13 +22,12 @@ use kafka_protocol::messages::{
     JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
     ListGroupsResponse, SyncGroupRequest, SyncGroupResponse,
 };
-use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::kafka::topics::NODE;
-use crate::kafka::{Context, Session};
+use crate::kafka::{text, Context, Session};
 use membership::{Member, Membership, State};
 use offsets::{Committed, KeptGroup, OffsetStore, OffsetsError};
 
@@ -466,8 +465,4 @@ pub(crate) fn find_coordinator(
 
 fn millis(ms: i32) -> Duration {
     Duration::from_millis(u64::try_from(ms).unwrap_or(0))
-}
-
-fn text(value: &str) -> StrBytes {
-    StrBytes::from_string(value.to_owned())
 }
