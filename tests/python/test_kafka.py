@@ -254,6 +254,51 @@ def test_a_malformed_request_closes_only_its_own_connection(emulator):
     assert [e for e, _ in reports] == [None]
 
 
+def _call(raw, api, version, correlation, tail=b""):
+    """Sends one request with a v1 header (a v2 header where `tail` carries its tagged fields)
+    and returns the response after its correlation id."""
+    body = struct.pack(">hhih", api, version, correlation, -1) + tail
+    raw.sendall(struct.pack(">i", len(body)) + body)
+    size = struct.unpack(">i", _read(raw, 4))[0]
+    response = _read(raw, size)
+    assert struct.unpack(">i", response[:4])[0] == correlation
+    return response[4:]
+
+
+def _read(raw, count):
+    data = b""
+    while len(data) < count:
+        chunk = raw.recv(count - len(data))
+        assert chunk, "the connection stayed open"
+        data += chunk
+    return data
+
+
+UNSUPPORTED_VERSION = 35
+
+
+def test_an_api_or_version_not_served_is_unsupported_version_on_a_connection_that_stays_open(
+    emulator,
+):
+    host, port = emulator.kafka_bootstrap.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as raw:
+        # EndTxn v1 (transactions are not served): throttle time, then the error.
+        body = _call(raw, 26, 1, 7)
+        assert struct.unpack(">ih", body) == (0, UNSUPPORTED_VERSION)
+        # Metadata v13 (served up to 12): flexible, its top-level error last before the tags.
+        body = _call(raw, 3, 13, 8, tail=b"\x00")
+        assert struct.unpack(">h", body[-3:-1])[0] == UNSUPPORTED_VERSION
+        # ApiVersions v9 gets the served list in a v0 body (KIP-511).
+        body = _call(raw, 18, 9, 9, tail=b"\x00")
+        assert struct.unpack(">h", body[:2])[0] == UNSUPPORTED_VERSION
+        # The same connection goes on: ApiVersions v0 answers without an error.
+        body = _call(raw, 18, 0, 10)
+        assert struct.unpack(">h", body[:2])[0] == 0
+        served = struct.unpack(">i", body[2:6])[0]
+        keys = {struct.unpack(">h", body[6 + 6 * i : 8 + 6 * i])[0] for i in range(served)}
+        assert 26 not in keys and {0, 1, 3, 18} <= keys
+
+
 def test_groups_are_listed_described_and_deleted(emulator):
     produce(emulator, "eh1", [(None, b"x", [])], partition=0)
     consumer = group_consumer(emulator, "listed")

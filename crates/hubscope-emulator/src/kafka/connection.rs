@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::kafka::sasl::Sasl;
 use crate::kafka::wire::{self, Incoming, Request, Response, WireError};
-use crate::kafka::{fetch, groups, produce, topics, Broker, Context, Session};
+use crate::kafka::{fetch, groups, produce, topics, unsupported, Broker, Context, Session};
 
 /// Kafka's `connections.max.idle.ms`: a connection silent this long is closed.
 const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
@@ -102,10 +102,19 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
     let (header, request) = match wire::decode(frame)? {
         Incoming::Request { header, request } => (header, request),
         Incoming::Unsupported { header, api } => {
-            return match unsupported(api) {
-                Some(response) => write(stream, &header, &response).await,
+            let refusal = if api == ApiKey::ApiVersions {
+                // KIP-511: the served list in a v0 body, so the client retries at a version both know.
+                Some(wire::encode(
+                    &header,
+                    &api_versions(Some(ResponseError::UnsupportedVersion)).into(),
+                )?)
+            } else {
+                unsupported::refusal(&header, api)
+            };
+            return match refusal {
+                Some(frame) => wire::write_frame(stream, &frame).await,
                 None => Err(WireError::Malformed(format!(
-                    "{api:?} v{} is not served",
+                    "{api:?} v{} is newer than Kafka's schemas know",
                     header.request_api_version
                 ))),
             };
@@ -176,9 +185,8 @@ async fn dispatch(
         Request::ListGroups(r) => groups.list(&r, version).into(),
         Request::DescribeGroups(r) => groups.describe(&r).into(),
         Request::DeleteGroups(r) => groups.delete(&r).into(),
-        Request::ApiVersions(_) | Request::SaslHandshake(_) | Request::SaslAuthenticate(_) => {
-            return None
-        }
+        // Answered before dispatch; nothing else decodes (the wire serves only these APIs).
+        _ => return None,
     })
 }
 
@@ -189,15 +197,6 @@ async fn write<S: AsyncWrite + Unpin>(
 ) -> Result<(), WireError> {
     let frame = wire::encode(header, response)?;
     wire::write_frame(stream, &frame).await
-}
-
-/// The answer to an API or version not served, where Kafka defines one: `ApiVersions` at a newer
-/// version gets the served list in a v0 body with `UNSUPPORTED_VERSION`, so the client retries
-/// at a version both know (KIP-511). Other requests at versions not served are a client that
-/// ignored `ApiVersions`; the connection closes, as a broker's does.
-fn unsupported(api: ApiKey) -> Option<Response> {
-    (api == ApiKey::ApiVersions)
-        .then(|| api_versions(Some(ResponseError::UnsupportedVersion)).into())
 }
 
 fn api_versions(error: Option<ResponseError>) -> ApiVersionsResponse {

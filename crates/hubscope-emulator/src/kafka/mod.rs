@@ -11,7 +11,8 @@
 //! - `topics`: Metadata, configs, the cluster, topics created and deleted;
 //! - `produce`, `fetch`: records in and out, offsets listed;
 //! - `records`: stored events as record batches and back;
-//! - `groups`: the group coordinator, its members, generations and committed offsets.
+//! - `groups`: the group coordinator, its members, generations and committed offsets;
+//! - `unsupported`: the refusal of an API or version not served.
 
 pub(crate) mod connection;
 pub(crate) mod fetch;
@@ -20,6 +21,7 @@ pub(crate) mod produce;
 pub(crate) mod records;
 pub(crate) mod sasl;
 pub(crate) mod topics;
+pub(crate) mod unsupported;
 pub(crate) mod wire;
 
 use std::net::SocketAddr;

@@ -5,21 +5,8 @@
 //! (docs/kafka.md §2). Nothing else reads request bytes.
 
 use bytes::{BufMut as _, Bytes, BytesMut};
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-    DeleteGroupsRequest, DeleteGroupsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
-    DescribeClusterRequest, DescribeClusterResponse, DescribeConfigsRequest,
-    DescribeConfigsResponse, DescribeGroupsRequest, DescribeGroupsResponse, FetchRequest,
-    FetchResponse, FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest,
-    HeartbeatResponse, InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest,
-    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
-    ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
-    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
-    ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader, SaslAuthenticateRequest,
-    SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse, SyncGroupRequest,
-    SyncGroupResponse,
-};
-use kafka_protocol::protocol::{Decodable as _, Encodable as _, HeaderVersion as _};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable as _, Encodable as _};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 /// A request frame before the client has authenticated, when the endpoint verifies keys (Kafka's
@@ -57,69 +44,35 @@ impl From<std::io::Error> for WireError {
     }
 }
 
-/// Declares every served API once: the request and response types, and the newest version
-/// served (capped where a newer version needs what the endpoint does not do, e.g. topic ids in
-/// Produce and Fetch 13).
-macro_rules! served {
-    ($($api:ident: $request:ident => $response:ident, $min:literal..=$max:literal;)*) => {
-        /// A decoded request of a served API.
-        #[derive(Debug)]
-        pub(crate) enum Request { $($api($request),)* }
+/// A decoded request, and a response: `kafka-protocol`'s enums of every Kafka message.
+pub(crate) use kafka_protocol::messages::{RequestKind as Request, ResponseKind as Response};
 
-        /// A response to one of them.
-        #[derive(Debug)]
-        pub(crate) enum Response { $($api($response),)* }
-
-        $(impl From<$response> for Response {
-            fn from(response: $response) -> Self { Self::$api(response) }
-        })*
-
-        /// The served APIs with the versions served, as `ApiVersions` reports them.
-        pub(crate) const SERVED: &[(ApiKey, i16, i16)] = &[$((ApiKey::$api, $min, $max),)*];
-
-        fn decode_body(api: ApiKey, version: i16, body: &mut Bytes) -> anyhow::Result<Option<Request>> {
-            Ok(Some(match api {
-                $(ApiKey::$api => Request::$api($request::decode(body, version)?),)*
-                _ => return Ok(None),
-            }))
-        }
-
-        impl Response {
-            fn encode_body(&self, out: &mut BytesMut, version: i16) -> anyhow::Result<()> {
-                match self { $(Self::$api(r) => r.encode(out, version),)* }
-            }
-
-            fn header_version(&self, version: i16) -> i16 {
-                match self { $(Self::$api(_) => $response::header_version(version),)* }
-            }
-        }
-    };
-}
-
-served! {
-    Produce: ProduceRequest => ProduceResponse, 3..=12;
-    Fetch: FetchRequest => FetchResponse, 4..=12;
-    ListOffsets: ListOffsetsRequest => ListOffsetsResponse, 1..=8;
-    Metadata: MetadataRequest => MetadataResponse, 0..=12;
-    OffsetCommit: OffsetCommitRequest => OffsetCommitResponse, 2..=8;
-    OffsetFetch: OffsetFetchRequest => OffsetFetchResponse, 1..=8;
-    FindCoordinator: FindCoordinatorRequest => FindCoordinatorResponse, 0..=4;
-    JoinGroup: JoinGroupRequest => JoinGroupResponse, 0..=9;
-    Heartbeat: HeartbeatRequest => HeartbeatResponse, 0..=4;
-    LeaveGroup: LeaveGroupRequest => LeaveGroupResponse, 0..=5;
-    SyncGroup: SyncGroupRequest => SyncGroupResponse, 0..=5;
-    DescribeGroups: DescribeGroupsRequest => DescribeGroupsResponse, 0..=5;
-    ListGroups: ListGroupsRequest => ListGroupsResponse, 0..=4;
-    SaslHandshake: SaslHandshakeRequest => SaslHandshakeResponse, 0..=1;
-    ApiVersions: ApiVersionsRequest => ApiVersionsResponse, 0..=4;
-    CreateTopics: CreateTopicsRequest => CreateTopicsResponse, 2..=7;
-    DeleteTopics: DeleteTopicsRequest => DeleteTopicsResponse, 1..=5;
-    InitProducerId: InitProducerIdRequest => InitProducerIdResponse, 0..=4;
-    DescribeConfigs: DescribeConfigsRequest => DescribeConfigsResponse, 1..=4;
-    SaslAuthenticate: SaslAuthenticateRequest => SaslAuthenticateResponse, 0..=2;
-    DeleteGroups: DeleteGroupsRequest => DeleteGroupsResponse, 0..=2;
-    DescribeCluster: DescribeClusterRequest => DescribeClusterResponse, 0..=1;
-}
+/// The served APIs with the versions served, as `ApiVersions` reports them. Versions are capped
+/// where a newer one needs what the endpoint does not do (topic ids in Produce and Fetch 13).
+pub(crate) const SERVED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 12),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 8),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 1, 8),
+    (ApiKey::FindCoordinator, 0, 4),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 4),
+    (ApiKey::SaslHandshake, 0, 1),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 5),
+    (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::SaslAuthenticate, 0, 2),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::DescribeCluster, 0, 1),
+];
 
 /// What one request frame holds.
 #[derive(Debug)]
@@ -130,7 +83,7 @@ pub(crate) enum Incoming {
         request: Box<Request>,
     },
     /// A known API at a version (or an API) not served: answered with `UNSUPPORTED_VERSION`
-    /// where the answer's shape is known, else the connection closes as Kafka's brokers do.
+    /// (see `unsupported`).
     Unsupported { header: RequestHeader, api: ApiKey },
 }
 
@@ -178,12 +131,11 @@ pub(crate) fn decode(mut frame: Bytes) -> Result<Incoming, WireError> {
     if !served_range(api).is_some_and(|(min, max)| (min..=max).contains(&version)) {
         return Ok(Incoming::Unsupported { header, api });
     }
-    match decode_body(api, version, &mut frame) {
-        Ok(Some(request)) => Ok(Incoming::Request {
+    match Request::decode(api, &mut frame, version) {
+        Ok(request) => Ok(Incoming::Request {
             header,
             request: Box::new(request),
         }),
-        Ok(None) => Ok(Incoming::Unsupported { header, api }),
         Err(e) => Err(WireError::Malformed(format!("{api:?} v{version}: {e}"))),
     }
 }
@@ -216,7 +168,7 @@ pub(crate) fn encode(header: &RequestHeader, response: &Response) -> Result<Byte
     ResponseHeader::default()
         .with_correlation_id(header.correlation_id)
         .encode(&mut out, response.header_version(version))
-        .and_then(|()| response.encode_body(&mut out, version))
+        .and_then(|()| response.encode(&mut out, version))
         .map_err(|e| WireError::Encode(e.to_string()))?;
     let length = i32::try_from(out.len() - 4).map_err(|e| WireError::Encode(e.to_string()))?;
     out[..4].copy_from_slice(&length.to_be_bytes());

@@ -1,5 +1,7 @@
 use bytes::{BufMut as _, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, MetadataRequest, RequestHeader};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, RequestHeader,
+};
 use kafka_protocol::protocol::{Encodable as _, StrBytes};
 
 use super::*;
