@@ -5,7 +5,7 @@
 mod common;
 
 use common::ui::{shows, type_into, wait_for, App};
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT as _, Queryable};
 use hubscope::bridge::ConnectionState;
 use hubscope::checkpoints::Layout;
 use hubscope::profiles::{CheckpointStoreSettings, Profile, ProfileStore, ProfilesFile, Secret};
@@ -53,27 +53,7 @@ fn the_tab_shows_each_groups_lag_and_the_most_urgent_one() {
     wait_for(&mut harness, "the connection", |h| shows(h, "Hub eh1"));
     let port = app_port(&harness);
     runtime.block_on(async {
-        let endpoint = format!("amqp://127.0.0.1:{port}");
-        let emulator_cs = format!(
-            "Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName=k;SharedAccessKey=v;UseDevelopmentEmulator=true"
-        );
-        let producer = azure_messaging_eventhubs::ProducerClient::builder()
-            .with_custom_endpoint(endpoint)
-            .open_with_connection_string(&emulator_cs, Some("eh1"))
-            .await
-            .unwrap();
-        let batch = producer
-            .create_batch(Some(azure_messaging_eventhubs::EventDataBatchOptions {
-                partition_id: Some("0".into()),
-                ..Default::default()
-            }))
-            .await
-            .unwrap();
-        for i in 0..6 {
-            assert!(batch.try_add_event_data(format!("event {i}"), None).unwrap());
-        }
-        producer.send_batch(batch, None).await.unwrap();
-        producer.close().await.unwrap();
+        send_to_partition_0(port, 6).await;
         // cg1 has read partition 0 up to sequence number 2: 3 of the 6 are left.
         let prefix = format!("127.0.0.1:{port}/eh1/cg1");
         common::azurite::write_checkpoint(&container, &prefix, "0", 2).await;
@@ -110,6 +90,78 @@ fn the_tab_shows_each_groups_lag_and_the_most_urgent_one() {
     assert!(
         harness.query_all_by_label("6").next().is_some(),
         "everything retained"
+    );
+}
+
+/// Sends `count` events to partition 0 of eh1 on the app's endpoint, over AMQP.
+async fn send_to_partition_0(port: u16, count: usize) {
+    let endpoint = format!("amqp://127.0.0.1:{port}");
+    let emulator_cs = format!(
+        "Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName=k;SharedAccessKey=v;UseDevelopmentEmulator=true"
+    );
+    let producer = azure_messaging_eventhubs::ProducerClient::builder()
+        .with_custom_endpoint(endpoint)
+        .open_with_connection_string(&emulator_cs, Some("eh1"))
+        .await
+        .unwrap();
+    let batch = producer
+        .create_batch(Some(azure_messaging_eventhubs::EventDataBatchOptions {
+            partition_id: Some("0".into()),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    for i in 0..count {
+        assert!(batch
+            .try_add_event_data(format!("event {i}"), None)
+            .unwrap());
+    }
+    producer.send_batch(batch, None).await.unwrap();
+    producer.close().await.unwrap();
+}
+
+#[test]
+fn kafka_groups_are_shown_beside_checkpoint_groups_without_a_store() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = common::ui::app(dir.path(), [1400.0, 1000.0]);
+    wait_for(&mut harness, "the connection", |h| shows(h, "Hub eh1"));
+    let port = app_port(&harness);
+    harness.get_by_label("Consumer groups").click();
+    wait_for(&mut harness, "the Kafka source", |h| {
+        shows(h, "Kafka groups on 127.0.0.1:")
+    });
+    // The embedded endpoint's Kafka port is its own: the tab says where it reads.
+    let source = harness
+        .query_all_by_label_contains("Kafka groups on 127.0.0.1:")
+        .next()
+        .and_then(|node| {
+            let node = node.accesskit_node();
+            node.label().or_else(|| node.value())
+        })
+        .unwrap();
+    let kafka = source.rsplit("Kafka groups on ").next().unwrap().to_owned();
+    assert!(
+        shows(&harness, "only Kafka groups are shown"),
+        "the profile has no store, and the tab says what that means"
+    );
+    runtime.block_on(async {
+        send_to_partition_0(port, 6).await;
+        // A standalone consumer committed offset 2: it reads event 2 next, 4 are left.
+        common::kafka::commit(&kafka, "orders-app", "eh1", 2).await;
+    });
+    // The one group that is read and behind: the most urgent, and open.
+    wait_for(&mut harness, "the Kafka group", |h| {
+        shows(h, "orders-app (most urgent)") && shows(h, "Kafka consumer group orders-app")
+    });
+    assert!(shows(&harness, "Committed offset"));
+    assert!(
+        harness.query_all_by_label("4").next().is_some(),
+        "the group's lag on partition 0"
+    );
+    assert!(
+        shows(&harness, "no consumer is in the group"),
+        "nobody is a member: the group is not being read"
     );
 }
 

@@ -108,6 +108,19 @@ impl LagMonitor {
         }
     }
 
+    /// Where the groups' positions are read, for people: no secret in it.
+    #[must_use]
+    pub fn source(&self) -> String {
+        match &self.source {
+            Source::Store(store) => format!(
+                "Checkpoints in container `{}` at {}",
+                store.container(),
+                store.endpoint()
+            ),
+            Source::Kafka(kafka) => format!("Kafka groups on {}", kafka.endpoint()),
+        }
+    }
+
     /// Report exactly these groups (`--consumer-group`).
     #[must_use]
     pub fn only_groups(mut self, groups: Vec<String>) -> Self {

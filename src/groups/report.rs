@@ -87,6 +87,18 @@ pub struct GroupLag {
     pub partitions: Vec<PartitionLag>,
 }
 
+impl GroupLag {
+    /// The group's name, marked for Kafka: a Kafka group may share its name with a
+    /// checkpoint-store group of the same hub.
+    #[must_use]
+    pub fn key(&self) -> String {
+        match self.kind {
+            GroupKind::CheckpointStore => self.name.clone(),
+            GroupKind::Kafka => format!("{} (Kafka)", self.name),
+        }
+    }
+}
+
 /// What is known about one partition of a group before the rules run.
 pub struct PartitionInput<'a> {
     pub partition: &'a PartitionSnapshot,

@@ -1,12 +1,12 @@
-//! The Consumer groups tab: each group's real lag from the profile's checkpoint store, with the
-//! warnings first, the most urgent group highlighted, a partition table for the chosen group and
-//! its lag over time.
+//! The Consumer groups tab: each group's real lag, from the profile's checkpoint store and the
+//! namespace's Kafka endpoint side by side, with the warnings first, the most urgent group
+//! highlighted, a partition table for the chosen group and its lag over time.
 
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 use tokio::sync::watch;
 
 use crate::bridge::{Command, GroupsSnapshot};
-use crate::groups::{format_duration, GroupLag, PartitionLag};
+use crate::groups::{format_duration, GroupKind, GroupLag, PartitionLag};
 use crate::profiles::{CheckpointStoreSettings, Profile};
 
 #[derive(Default)]
@@ -26,9 +26,11 @@ impl GroupsViewState {
         if wanted == self.watching {
             return;
         }
-        let settings = wanted.as_ref().and_then(|(_, s)| s.clone());
-        if settings.is_some() || self.watching.as_ref().is_some_and(|(_, s)| s.is_some()) {
-            outbox.push(Command::WatchGroups(settings));
+        // Kafka groups are read without a store, so every connected profile is watched.
+        if let Some((_, settings)) = &wanted {
+            outbox.push(Command::WatchGroups(settings.clone()));
+        } else if self.watching.is_some() {
+            outbox.push(Command::WatchGroups(None));
         }
         self.handle = None;
         self.watching = wanted;
@@ -40,21 +42,22 @@ pub fn groups_view_ui(ui: &mut egui::Ui, state: &mut GroupsViewState) {
         ui.label("Connect to a profile to see its consumer groups.");
         return;
     };
-    if settings.is_none() {
-        ui.label(
-            "This profile has no checkpoint store. Edit the profile and fill in \"Checkpoint \
-             store\" (UseDevelopmentStorage=true for Azurite, or a storage connection string) and \
-             its container to see how far each consumer group that checkpoints there is behind.",
-        );
-        return;
-    }
+    let no_store = settings.is_none();
     let Some(handle) = &state.handle else {
         ui.label("Starting…");
         return;
     };
     let snapshot = handle.borrow();
+    if no_store {
+        ui.weak(
+            "This profile has no checkpoint store, so only Kafka groups are shown. Edit the \
+             profile and fill in \"Checkpoint store\" (UseDevelopmentStorage=true for Azurite, or \
+             a storage connection string) and its container to see the groups that checkpoint \
+             there.",
+        );
+    }
     ui.horizontal_wrapped(|ui| {
-        ui.label(format!("Checkpoints in {}", snapshot.source));
+        ui.label(&snapshot.source);
         if let Some(at) = snapshot.checked_at {
             let age = at.elapsed().unwrap_or_default().as_secs_f64();
             ui.weak(format!("· checked {} ago", format_duration(age)));
@@ -65,20 +68,20 @@ pub fn groups_view_ui(ui: &mut egui::Ui, state: &mut GroupsViewState) {
     }
     let Some(report) = &snapshot.report else {
         if snapshot.error.is_none() {
-            ui.label("Reading the checkpoint store…");
+            ui.label("Reading the groups…");
         }
         return;
     };
     for note in &report.notes {
         ui.weak(note);
     }
-    let urgent = report.most_urgent().map(|g| g.name.clone());
+    let urgent = report.most_urgent().map(GroupLag::key);
     let selected = state
         .selected
         .clone()
-        .filter(|s| report.consumer_groups.iter().any(|g| &g.name == s))
+        .filter(|s| report.consumer_groups.iter().any(|g| &g.key() == s))
         .or_else(|| urgent.clone())
-        .or_else(|| report.consumer_groups.first().map(|g| g.name.clone()));
+        .or_else(|| report.consumer_groups.first().map(GroupLag::key));
     egui::ScrollArea::vertical()
         .id_salt("groups_scroll")
         .show(ui, |ui| {
@@ -95,14 +98,18 @@ pub fn groups_view_ui(ui: &mut egui::Ui, state: &mut GroupsViewState) {
             let Some(group) = report
                 .consumer_groups
                 .iter()
-                .find(|g| Some(&g.name) == selected.as_ref())
+                .find(|g| Some(g.key()) == selected)
             else {
                 return;
             };
             ui.add_space(8.0);
-            ui.heading(format!("Consumer group {}", group.name));
+            let kind = match group.kind {
+                GroupKind::CheckpointStore => "Consumer group",
+                GroupKind::Kafka => "Kafka consumer group",
+            };
+            ui.heading(format!("{kind} {}", group.name));
             partitions_ui(ui, group);
-            if let Some(history) = snapshot.history.get(&group.name) {
+            if let Some(history) = snapshot.history.get(&group.key()) {
                 ui.add_space(6.0);
                 ui.label("Lag over time (events)");
                 let width = ui.available_width().max(200.0);
@@ -141,7 +148,7 @@ fn warnings_ui(ui: &mut egui::Ui, groups: &[GroupLag]) {
             } else {
                 color
             };
-            ui.colored_label(color, format!("{}: {warning}", group.name));
+            ui.colored_label(color, format!("{}: {warning}", group.key()));
         }
     }
 }
@@ -160,6 +167,7 @@ fn groups_table_ui(
         .show(ui, |ui| {
             for title in [
                 "Consumer group",
+                "Kind",
                 "Lag (events)",
                 "Reading/s",
                 "Arriving/s",
@@ -171,7 +179,8 @@ fn groups_table_ui(
             }
             ui.end_row();
             for group in groups {
-                let is_urgent = urgent == Some(group.name.as_str());
+                let key = group.key();
+                let is_urgent = urgent == Some(key.as_str());
                 let label = match (is_urgent, group.has_checkpoints) {
                     (true, _) => format!("{} (most urgent)", group.name),
                     (false, true) => group.name.clone(),
@@ -185,11 +194,15 @@ fn groups_table_ui(
                     egui::RichText::new(label)
                 };
                 if ui
-                    .selectable_label(selected == Some(group.name.as_str()), text)
+                    .selectable_label(selected == Some(key.as_str()), text)
                     .clicked()
                 {
-                    picked = Some(group.name.clone());
+                    picked = Some(key);
                 }
+                ui.label(match group.kind {
+                    GroupKind::CheckpointStore => "checkpoints",
+                    GroupKind::Kafka => "Kafka",
+                });
                 ui.label(group.lag_events.to_string());
                 ui.label(rate(group.consumed_per_sec));
                 ui.label(rate(group.ingress_per_sec));
@@ -207,9 +220,14 @@ fn partitions_ui(ui: &mut egui::Ui, group: &GroupLag) {
         .striped(true)
         .spacing([14.0, 2.0])
         .show(ui, |ui| {
+            // A Kafka group's position is its committed offset: the next event it reads.
+            let (position, next) = match group.kind {
+                GroupKind::CheckpointStore => ("Checkpoint", 0),
+                GroupKind::Kafka => ("Committed offset", 1),
+            };
             for title in [
                 "Partition",
-                "Checkpoint",
+                position,
                 "Last enqueued",
                 "Lag (events)",
                 "Oldest unread",
@@ -226,7 +244,7 @@ fn partitions_ui(ui: &mut egui::Ui, group: &GroupLag) {
                 ui.label(&p.partition_id);
                 ui.label(
                     p.checkpoint_sequence_number
-                        .map_or_else(|| "none".into(), |c| c.to_string()),
+                        .map_or_else(|| "none".into(), |c| (c + next).to_string()),
                 );
                 ui.label(p.last_enqueued_sequence_number.to_string());
                 ui.label(p.lag_events.to_string());

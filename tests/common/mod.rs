@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 pub mod azurite;
+pub mod kafka;
 pub mod ui;
 
 use azure_messaging_eventhubs::{
