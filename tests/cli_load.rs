@@ -161,3 +161,123 @@ async fn end_to_end_mode_reads_every_event_back() {
         assert!(latency["p50"].as_f64().unwrap() > 0.0);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_plan_runs_over_kafka_and_the_hub_holds_what_was_acknowledged() {
+    let emu = common::emulator().await;
+    let kafka = emu.kafka_bootstrap().unwrap();
+    let out = load(
+        &emu,
+        &[
+            "--protocol",
+            "kafka",
+            "--kafka-endpoint",
+            &kafka,
+            "--compression",
+            "lz4",
+            "--rate",
+            "max",
+            "--events",
+            "3000",
+            "--routing",
+            "round-robin",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON object");
+    assert_eq!(report["events_sent"], 3000);
+    assert_eq!(report["events_failed"], 0);
+    assert_eq!(
+        held(&emu).await,
+        3000,
+        "every acknowledged record is in the hub"
+    );
+
+    // Keys go where Kafka's default partitioner puts them: one key, one partition.
+    let out = load(
+        &emu,
+        &[
+            "--protocol",
+            "kafka",
+            "--kafka-endpoint",
+            &kafka,
+            "--rate",
+            "max",
+            "--events",
+            "200",
+            "--routing",
+            "keys:1",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let client = common::consumer(&emu, "eh1", None).await;
+    let partition = hubscope::kafka::producer::key_partition(b"key-0", 2).to_string();
+    let other = if partition == "0" { "1" } else { "0" };
+    let mut held_by = Vec::new();
+    for id in [&partition, other] {
+        let p = client.get_partition_properties(id).await.unwrap();
+        held_by.push(p.last_enqueued_sequence_number - p.beginning_sequence_number + 1);
+    }
+    assert_eq!(
+        (held_by[0], held_by[1]),
+        (1700, 1500),
+        "round robin split 3000 evenly; all 200 keyed records went to partition {partition}"
+    );
+    client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_kafka_endpoint_is_a_clear_error_and_no_hang() {
+    let emu = common::emulator().await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let started = std::time::Instant::now();
+    let out = load(
+        &emu,
+        &[
+            "--protocol",
+            "kafka",
+            "--kafka-endpoint",
+            &format!("127.0.0.1:{dead_port}"),
+            "--rate",
+            "100",
+            "--events",
+            "10",
+        ],
+    )
+    .await;
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("could not open the Kafka producers"), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{dead_port}")), "{err}");
+    assert!(
+        !err.contains("Error {") && !err.contains("{ "),
+        "no Debug text: {err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "it gave up in time"
+    );
+    let out = load(
+        &emu,
+        &[
+            "--protocol",
+            "kafka",
+            "--end-to-end",
+            "--rate",
+            "10",
+            "--events",
+            "1",
+        ],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--protocol amqp"), "{}", stderr(&out));
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use hubscope::emulator::EmulatorConfig;
 use hubscope::hub::Target;
 use hubscope::loadgen::run::{run, Progress};
-use hubscope::loadgen::{Plan, Rate, Routing};
+use hubscope::loadgen::{Plan, Rate, Routing, Sink};
 use hubscope::producer::pool::{PoolConfig, ProducerPool};
 use tokio_util::sync::CancellationToken;
 
@@ -47,7 +47,7 @@ async fn the_endpoint_dies_and_returns_mid_run() {
     let (progress, _watch) = tokio::sync::watch::channel(Progress::default());
     let running = tokio::spawn(run(
         plan,
-        pool.clone(),
+        Sink::Amqp(pool.clone()),
         vec!["0".into(), "1".into()],
         CancellationToken::new(),
         progress,

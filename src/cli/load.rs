@@ -1,11 +1,13 @@
-//! `hubscope load`: run a load plan through the pooled producer and report what the hub
-//! acknowledged, with latency measured from each event's due time.
+//! `hubscope load`: run a load plan through the pooled producer, over AMQP or Kafka, and report
+//! what the hub acknowledged, with latency measured from each event's due time.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use hubscope::hub;
-use hubscope::loadgen::{self, run::Progress, Plan};
+use hubscope::kafka::producer::{KafkaCompression, KafkaProducer, KafkaProducerConfig};
+use hubscope::loadgen::{self, run::Progress, Plan, Sink};
 use hubscope::producer::pool::ProducerPool;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -43,9 +45,19 @@ pub struct LoadArgs {
     /// spread, round-robin, keys:N[,hot:P] or partition:ID.
     #[arg(long, default_value = "spread", value_parser = loadgen::parse_routing)]
     routing: loadgen::Routing,
-    /// Read every event back and report produce → consume latency per partition.
+    /// Read every event back and report produce → consume latency per partition (AMQP only).
     #[arg(long)]
     end_to_end: bool,
+    /// Send over AMQP (the SDK's pooled producer) or Kafka (the namespace's Kafka endpoint).
+    #[arg(long, value_enum, default_value_t = Protocol::Amqp)]
+    protocol: Protocol,
+    /// The Kafka endpoint, HOST:PORT: `<namespace>:9093` (TLS) by default, `<host>:9092`
+    /// under UseDevelopmentEmulator=true.
+    #[arg(long, value_name = "HOST:PORT")]
+    kafka_endpoint: Option<String>,
+    /// How the Kafka producer compresses each batch.
+    #[arg(long, value_enum, default_value_t = KafkaCompression::None)]
+    compression: KafkaCompression,
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
 }
@@ -61,6 +73,12 @@ fn process_cpu_secs() -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Protocol {
+    Amqp,
+    Kafka,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Output {
     Text,
@@ -74,6 +92,10 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
             || args.events.is_some()
             || matches!(args.rate, loadgen::Rate::Steps { .. }),
         "say how long to run: --duration or --events"
+    );
+    anyhow::ensure!(
+        !(args.end_to_end && args.protocol == Protocol::Kafka),
+        "--end-to-end reads the events back by the properties AMQP sends; use it with --protocol amqp"
     );
     let target = args.target.resolve()?;
     let plan = Plan {
@@ -94,12 +116,7 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
         let probe = hub::probe(&target, hub::DEFAULT_TIMEOUT).await?;
         let e2e_target = target.clone();
         let partition_ids: Vec<String> = probe.hub.partitions.iter().map(|p| p.id.clone()).collect();
-        let pool = ProducerPool::new(target, plan.pool_config());
-        // Connection setup is not part of the load: open the pool before the clock starts.
-        // Each connection's open has its own timeout (the pool's send timeout).
-        Box::pin(pool.warm_up(&partition_ids))
-            .await
-            .map_err(|e| anyhow::anyhow!("could not open the producer pool: {e}"))?;
+        let sink = open_sink(args, &plan, target, &partition_ids).await?;
         let end_to_end = if args.end_to_end {
             Some(
                 loadgen::end_to_end::EndToEnd::start(&e2e_target, &partition_ids)
@@ -131,12 +148,15 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
                 }
             }
         });
-        let outcome = loadgen::run::run(plan, pool.clone(), partition_ids, stop, progress, end_to_end)
+        let outcome = loadgen::run::run(plan, sink.clone(), partition_ids, stop, progress, end_to_end)
             .await
             .map_err(anyhow::Error::msg)?;
         let _ = reporter.await;
         let cpu = process_cpu_secs().zip(cpu_before).map(|(after, before)| after - before);
-        pool.close().await;
+        match &sink {
+            Sink::Amqp(pool) => pool.close().await,
+            Sink::Kafka(producer) => producer.close().await,
+        }
         for note in &outcome.notes {
             eprintln!("note: {note}");
         }
@@ -148,6 +168,40 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
         }
         anyhow::ensure!(r.events_failed == 0 || r.events_sent > 0, "every send failed; see the errors above");
         anyhow::Ok(())
+    })
+}
+
+/// The producer the plan runs on, opened before the clock starts: connection set-up is not part
+/// of the load, and each connection's open has its own timeout (the send timeout).
+async fn open_sink(
+    args: &LoadArgs,
+    plan: &Plan,
+    target: hubscope::hub::Target,
+    partition_ids: &[String],
+) -> anyhow::Result<Sink> {
+    Ok(match args.protocol {
+        Protocol::Amqp => {
+            let pool = ProducerPool::new(target, plan.pool_config());
+            Box::pin(pool.warm_up(partition_ids))
+                .await
+                .map_err(|e| anyhow::anyhow!("could not open the producer pool: {e}"))?;
+            Sink::Amqp(pool)
+        }
+        Protocol::Kafka => {
+            let access = args.target.kafka_access(args.kafka_endpoint.as_deref())?;
+            let config = KafkaProducerConfig {
+                topic: target.hub.clone(),
+                partitions: partition_ids.len(),
+                connections: plan.pool_size,
+                in_flight_per_connection: plan.in_flight_per_connection,
+                timeout: plan.pool_config().send_timeout,
+                compression: args.compression,
+            };
+            let producer = KafkaProducer::connect(access, config)
+                .await
+                .map_err(|e| anyhow::anyhow!("could not open the Kafka producers: {e}"))?;
+            Sink::Kafka(Arc::new(producer))
+        }
     })
 }
 

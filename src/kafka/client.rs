@@ -22,7 +22,7 @@ use super::KafkaError;
 const MAX_RESPONSE: usize = 64 * 1024 * 1024;
 const CLIENT_ID: &str = "hubscope";
 
-trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + Sync> Stream for S {}
 
 pub struct KafkaClient {
@@ -152,46 +152,24 @@ impl KafkaClient {
     {
         self.correlation_id = self.correlation_id.wrapping_add(1);
         let correlation_id = self.correlation_id;
-        let mut frame = BytesMut::new();
-        frame.put_i32(0);
-        RequestHeader::default()
-            .with_request_api_key(api as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)))
-            .encode(&mut frame, Req::header_version(version))
-            .and_then(|()| request.encode(&mut frame, version))
-            .map_err(|e| self.protocol(format!("{api:?} request: {e}")))?;
-        let length = i32::try_from(frame.len() - 4).map_err(|e| self.protocol(e.to_string()))?;
-        frame[..4].copy_from_slice(&length.to_be_bytes());
+        let frame = request_frame(&self.endpoint, api, version, correlation_id, request)?;
         let endpoint = self.endpoint.clone();
-        let mut answer = within(&endpoint, self.timeout, async {
+        let answer = within(&endpoint, self.timeout, async {
             self.stream.write_all(&frame).await?;
             self.stream.flush().await?;
-            let length = self.stream.read_i32().await?;
-            let length = usize::try_from(length)
-                .ok()
-                .filter(|l| *l <= MAX_RESPONSE)
-                .ok_or_else(|| std::io::Error::other(format!("an answer of {length} bytes")))?;
-            let mut body = BytesMut::zeroed(length);
-            self.stream.read_exact(&mut body).await?;
-            Ok::<_, std::io::Error>(body.freeze())
+            read_answer(&mut self.stream).await
         })
         .await?
         .map_err(|e| KafkaError::Connect {
             endpoint: endpoint.clone(),
             reason: e.to_string(),
         })?;
-        let header = ResponseHeader::decode(&mut answer, Resp::header_version(version))
-            .map_err(|e| self.protocol(format!("{api:?} answer header: {e}")))?;
-        if header.correlation_id != correlation_id {
-            return Err(self.protocol(format!(
-                "answer {} to request {correlation_id}",
-                header.correlation_id
-            )));
-        }
-        Resp::decode(&mut answer, version)
-            .map_err(|e| self.protocol(format!("{api:?} answer: {e}")))
+        decode_answer(&self.endpoint, answer, api, version, correlation_id)
+    }
+
+    /// The signed-in connection, for requests in flight side by side (the load producer).
+    pub(crate) fn into_stream(self) -> Box<dyn Stream> {
+        self.stream
     }
 
     pub(crate) fn endpoint(&self) -> &str {
@@ -204,24 +182,89 @@ impl KafkaClient {
         code: i16,
         message: Option<&StrBytes>,
     ) -> KafkaError {
-        let name = kafka_protocol::ResponseError::try_from_code(code)
-            .map_or_else(|| format!("error {code}"), |e| e.to_string());
-        KafkaError::Refused {
-            endpoint: self.endpoint.clone(),
-            request,
-            error: match message {
-                Some(m) if !m.is_empty() => format!("{name}: {m}"),
-                _ => name,
-            },
-        }
+        refusal(&self.endpoint, request, code, message)
     }
+}
 
-    fn protocol(&self, reason: String) -> KafkaError {
-        KafkaError::Protocol {
-            endpoint: self.endpoint.clone(),
-            reason,
-        }
+/// Kafka's error `code` for `request`, in words.
+pub(crate) fn refusal(
+    endpoint: &str,
+    request: &'static str,
+    code: i16,
+    message: Option<&StrBytes>,
+) -> KafkaError {
+    let name = kafka_protocol::ResponseError::try_from_code(code)
+        .map_or_else(|| format!("error {code}"), |e| e.to_string());
+    KafkaError::Refused {
+        endpoint: endpoint.to_owned(),
+        request,
+        error: match message {
+            Some(m) if !m.is_empty() => format!("{name}: {m}"),
+            _ => name,
+        },
     }
+}
+
+/// `request` as one frame: its length, a request header, and the body at `version`.
+pub(crate) fn request_frame<Req: Encodable + HeaderVersion>(
+    endpoint: &str,
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    request: &Req,
+) -> Result<BytesMut, KafkaError> {
+    let fault = |reason: String| KafkaError::Protocol {
+        endpoint: endpoint.to_owned(),
+        reason,
+    };
+    let mut frame = BytesMut::new();
+    frame.put_i32(0);
+    RequestHeader::default()
+        .with_request_api_key(api as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)))
+        .encode(&mut frame, Req::header_version(version))
+        .and_then(|()| request.encode(&mut frame, version))
+        .map_err(|e| fault(format!("{api:?} request: {e}")))?;
+    let length = i32::try_from(frame.len() - 4).map_err(|e| fault(e.to_string()))?;
+    frame[..4].copy_from_slice(&length.to_be_bytes());
+    Ok(frame)
+}
+
+/// Reads one answer frame (its length, then as many bytes).
+pub(crate) async fn read_answer(stream: &mut (impl AsyncRead + Unpin)) -> std::io::Result<Bytes> {
+    let length = stream.read_i32().await?;
+    let length = usize::try_from(length)
+        .ok()
+        .filter(|l| *l <= MAX_RESPONSE)
+        .ok_or_else(|| std::io::Error::other(format!("an answer of {length} bytes")))?;
+    let mut body = BytesMut::zeroed(length);
+    stream.read_exact(&mut body).await?;
+    Ok(body.freeze())
+}
+
+/// Decodes the answer to request `correlation_id`.
+pub(crate) fn decode_answer<Resp: Decodable + HeaderVersion>(
+    endpoint: &str,
+    mut answer: Bytes,
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+) -> Result<Resp, KafkaError> {
+    let fault = |reason: String| KafkaError::Protocol {
+        endpoint: endpoint.to_owned(),
+        reason,
+    };
+    let header = ResponseHeader::decode(&mut answer, Resp::header_version(version))
+        .map_err(|e| fault(format!("{api:?} answer header: {e}")))?;
+    if header.correlation_id != correlation_id {
+        return Err(fault(format!(
+            "answer {} to request {correlation_id}",
+            header.correlation_id
+        )));
+    }
+    Resp::decode(&mut answer, version).map_err(|e| fault(format!("{api:?} answer: {e}")))
 }
 
 async fn within<T>(

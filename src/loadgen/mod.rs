@@ -1,11 +1,13 @@
-//! The load generator: a plan ([`plan`]), its open-model schedule ([`schedule`]), and (to come)
-//! the runner over the pooled producer and its metrics.
+//! The load generator: a plan ([`plan`]), its open-model schedule ([`schedule`]), the runner
+//! ([`run`]) over a producer ([`sink`]: AMQP's pool or Kafka's), and its metrics.
 
 pub mod end_to_end;
 pub mod metrics;
 pub mod plan;
 pub mod run;
 pub mod schedule;
+pub mod sink;
 
 pub use plan::{parse_rate, parse_routing, Plan, Rate, Routing};
 pub use schedule::Schedule;
+pub use sink::Sink;

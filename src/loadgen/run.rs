@@ -1,6 +1,6 @@
 //! Running a plan: a dispatcher releases events as they fall due (or keeps the pool full for
 //! `max`), groups them by destination into batches, and hands each batch to a send task on the
-//! pooled producer. Send tasks record each event's latency from its own due time. A stop ends
+//! pooled producer (AMQP or Kafka, [`Sink`]). Send tasks record each event's latency from its own due time. A stop ends
 //! dispatching at once and waits at most a second for sends in flight.
 
 use std::sync::{Arc, Mutex};
@@ -15,8 +15,9 @@ use super::end_to_end::EndToEnd;
 use super::metrics::{Metrics, Report};
 use super::plan::{Plan, Routing};
 use super::schedule::Schedule;
-use crate::producer::pool::{PoolState, ProducerPool};
-use crate::producer::{self, OutgoingEvent, Packing, Template};
+use super::sink::Sink;
+use crate::producer::pool::PoolState;
+use crate::producer::{self, OutgoingEvent, Template};
 
 /// How often the dispatcher looks for due events.
 const TICK: Duration = Duration::from_millis(5);
@@ -52,7 +53,7 @@ pub struct Outcome {
 /// Runs `plan` to its end or until `stop`; `progress` hears once a second.
 pub async fn run(
     plan: Plan,
-    pool: Arc<ProducerPool>,
+    pool: Sink,
     partition_ids: Vec<String>,
     stop: CancellationToken,
     progress: watch::Sender<Progress>,
@@ -216,7 +217,7 @@ impl EventMaker<'_> {
 
 /// Sends one batch and records each event's latency from its due time, or the failure.
 async fn send_batch(
-    pool: Arc<ProducerPool>,
+    pool: Sink,
     metrics: Arc<Mutex<Metrics>>,
     batch: Batch,
     permit: tokio::sync::OwnedSemaphorePermit,
@@ -229,11 +230,11 @@ async fn send_batch(
     let (events, dues): (Vec<OutgoingEvent>, Vec<Instant>) = batch.into_iter().unzip();
     let bytes: u64 = events.iter().map(|e| e.body.len() as u64).sum();
     let sent_at = Instant::now();
-    let outcome = pool.send(&events, Packing::Batches).await;
+    let outcome = pool.send(&events).await;
     let acked = Instant::now();
     let mut m = lock(&metrics);
     match outcome {
-        Ok(_) => {
+        Ok(()) => {
             m.acknowledged(dues.iter().map(|d| acked - *d), acked - sent_at, bytes);
             m.count_destination(&destination, events.len() as u64);
         }
@@ -245,7 +246,7 @@ async fn send_batch(
 /// Closes a second of metrics, publishes progress, and lets the pool close idle connections.
 fn close_second(
     metrics: &Mutex<Metrics>,
-    pool: &Arc<ProducerPool>,
+    pool: &Sink,
     progress: &watch::Sender<Progress>,
     start: Instant,
     target_events: u64,

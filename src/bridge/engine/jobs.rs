@@ -290,7 +290,15 @@ async fn prepare_and_run(
         ),
         None => None,
     };
-    loadgen::run::run(plan, pool.clone(), partition_ids, stop, progress, e2e).await
+    loadgen::run::run(
+        plan,
+        loadgen::Sink::Amqp(pool.clone()),
+        partition_ids,
+        stop,
+        progress,
+        e2e,
+    )
+    .await
 }
 
 /// Records in the notification history why readers stopped for good (an unknown consumer group,
