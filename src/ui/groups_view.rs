@@ -85,6 +85,10 @@ pub fn groups_view_ui(ui: &mut egui::Ui, state: &mut GroupsViewState) {
     egui::ScrollArea::vertical()
         .id_salt("groups_scroll")
         .show(ui, |ui| {
+            // The notes above say why there is none; an empty table's header says nothing.
+            if report.consumer_groups.is_empty() {
+                return;
+            }
             warnings_ui(ui, &report.consumer_groups);
             ui.add_space(4.0);
             if let Some(picked) = groups_table_ui(
