@@ -5,7 +5,7 @@
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 use tokio::sync::watch;
 
-use crate::bridge::{Command, GroupsSnapshot};
+use crate::bridge::{Command, GroupHistory, GroupsSnapshot};
 use crate::groups::{format_duration, GroupKind, GroupLag, PartitionLag};
 use crate::profiles::{CheckpointStoreSettings, Profile};
 
@@ -115,30 +115,35 @@ pub fn groups_view_ui(ui: &mut egui::Ui, state: &mut GroupsViewState) {
             partitions_ui(ui, group);
             if let Some(history) = snapshot.history.get(&group.key()) {
                 ui.add_space(6.0);
-                ui.label("Lag over time (events)");
-                let width = ui.available_width().max(200.0);
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                let max_points = width as usize;
-                Plot::new("group_lag_history")
-                    .legend(Legend::default())
-                    .height(200.0)
-                    .include_y(0.0)
-                    .allow_scroll(false)
-                    .show(ui, |plot| {
-                        plot.line(
-                            Line::new(
-                                "all partitions",
-                                PlotPoints::from(history.total.window(0.0, max_points)),
-                            )
-                            .width(2.5),
-                        );
-                        for (id, series) in &history.partitions {
-                            plot.line(Line::new(
-                                format!("partition {id}"),
-                                PlotPoints::from(series.window(0.0, max_points)),
-                            ));
-                        }
-                    });
+                history_ui(ui, history);
+            }
+        });
+}
+
+/// The chosen group's lag over time: its total, and each partition's.
+fn history_ui(ui: &mut egui::Ui, history: &GroupHistory) {
+    ui.label("Lag over time (events)");
+    let width = ui.available_width().max(200.0);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let max_points = width as usize;
+    Plot::new("group_lag_history")
+        .legend(Legend::default())
+        .height(200.0)
+        .include_y(0.0)
+        .allow_scroll(false)
+        .show(ui, |plot| {
+            plot.line(
+                Line::new(
+                    "all partitions",
+                    PlotPoints::from(history.total.window(0.0, max_points)),
+                )
+                .width(2.5),
+            );
+            for (id, series) in &history.partitions {
+                plot.line(Line::new(
+                    format!("partition {id}"),
+                    PlotPoints::from(series.window(0.0, max_points)),
+                ));
             }
         });
 }
