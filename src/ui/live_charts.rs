@@ -48,71 +48,72 @@ fn most_lagging(rows: &[PartitionRow]) -> Option<&str> {
         .map(|r| r.id.as_str())
 }
 
+/// The table as fixed-width monospace lines, one label per row and only the rows in view: it
+/// changes every frame under load, and a grid of eight labels per row for every partition was
+/// a third of the frame. The state goes last, as it can be long (a reader's final error).
 pub fn partition_table_ui(ui: &mut egui::Ui, rows: &[PartitionRow]) {
+    ui.scope(|ui| table_ui(ui, rows));
+}
+
+fn table_ui(ui: &mut egui::Ui, rows: &[PartitionRow]) {
     let worst = most_lagging(rows);
-    let show = |v: Option<i64>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
+    ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Truncate);
+    ui.label(
+        egui::RichText::new(format!(
+            "{:<16} {:>9} {:>8} {:>12} {:>13} {:>12} {:>10}  {}",
+            "Partition",
+            "Events/s",
+            "KB/s",
+            "Last read",
+            "Last enqueued",
+            "Lag (events)",
+            "Lag (time)",
+            "State"
+        ))
+        .monospace()
+        .strong(),
+    );
+    let row_height = ui.text_style_height(&egui::TextStyle::Monospace);
     egui::ScrollArea::vertical()
         .id_salt("live_partitions")
         .max_height(180.0)
-        .show(ui, |ui| {
-            egui::Grid::new("live_partitions_grid")
-                .striped(true)
-                .spacing([14.0, 2.0])
-                .show(ui, |ui| {
-                    for title in [
-                        "Partition",
-                        "State",
-                        "Events/s",
-                        "KB/s",
-                        "Last read",
-                        "Last enqueued",
-                        "Lag (events)",
-                        "Lag (time)",
-                    ] {
-                        ui.strong(title);
-                    }
-                    ui.end_row();
-                    for r in rows {
-                        let highlight = worst == Some(r.id.as_str());
-                        let cell = |ui: &mut egui::Ui, text: String| {
-                            if highlight {
-                                ui.colored_label(ui.visuals().warn_fg_color, text);
-                            } else {
-                                ui.label(text);
-                            }
-                        };
-                        cell(
-                            ui,
-                            if highlight {
-                                format!("{} (most lag)", r.id)
-                            } else {
-                                r.id.clone()
-                            },
-                        );
-                        cell(ui, r.state.clone());
-                        cell(ui, r.events_per_sec.to_string());
-                        cell(
-                            ui,
-                            format!(
-                                "{}.{}",
-                                r.bytes_per_sec / 1024,
-                                r.bytes_per_sec % 1024 * 10 / 1024
-                            ),
-                        );
-                        cell(ui, show(r.last_read));
-                        cell(ui, show(r.last_enqueued));
-                        cell(ui, show(r.lag_events));
-                        cell(
-                            ui,
-                            r.lag_time.map_or_else(
-                                || "-".into(),
-                                |t| format!("{:.1} s", t.as_secs_f64()),
-                            ),
-                        );
-                        ui.end_row();
-                    }
-                });
+        .auto_shrink([false, true])
+        .show_rows(ui, row_height, rows.len(), |ui, range| {
+            for r in &rows[range] {
+                let highlight = worst == Some(r.id.as_str());
+                let text = egui::RichText::new(row_line(r, highlight)).monospace();
+                if highlight {
+                    ui.label(text.color(ui.visuals().warn_fg_color));
+                } else {
+                    ui.label(text);
+                }
+            }
         });
+}
+
+fn row_line(r: &PartitionRow, highlight: bool) -> String {
+    let show = |v: Option<i64>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
+    let id = if highlight {
+        format!("{} (most lag)", r.id)
+    } else {
+        r.id.clone()
+    };
+    format!(
+        "{:<16} {:>9} {:>8} {:>12} {:>13} {:>12} {:>10}  {}",
+        id,
+        r.events_per_sec,
+        format!(
+            "{}.{}",
+            r.bytes_per_sec / 1024,
+            r.bytes_per_sec % 1024 * 10 / 1024
+        ),
+        show(r.last_read),
+        show(r.last_enqueued),
+        show(r.lag_events),
+        r.lag_time
+            .map_or_else(|| "-".into(), |t| format!("{:.1} s", t.as_secs_f64())),
+        r.state
+    )
 }
 
 pub fn charts_ui(
