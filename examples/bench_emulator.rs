@@ -301,6 +301,17 @@ fn rss_bytes() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
+
+/// Process-wide user and system CPU seconds so far (bench diagnostics: where the time goes).
+fn user_sys() -> (f64, f64) {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = s.rsplit_once(')').map_or("", |r| r.1);
+    let mut f = rest.split_whitespace().skip(11);
+    let u: f64 = f.next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let k: f64 = f.next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    (u / 100.0, k / 100.0)
+}
+
 /// CPU seconds (user + system) used so far by a `/proc` stat file's process or thread.
 fn cpu_seconds_in(stat_path: &std::path::Path) -> f64 {
     let ticks_per_second = 100.0; // USER_HZ on Linux
@@ -462,6 +473,7 @@ async fn run(emulator_runtime: tokio::runtime::Handle, readers_runtime: tokio::r
                 let hub = format!("ingest{round}");
                 let emu = start(&emulator_runtime, config(&hub)).await;
                 let endpoint = Endpoint::of(&emu);
+                let (u0, k0) = user_sys();
                 let (events, elapsed) = ingest(
                     &endpoint,
                     &hub,
@@ -476,6 +488,13 @@ async fn run(emulator_runtime: tokio::runtime::Handle, readers_runtime: tokio::r
                 println!(
                     "| ingest {size} B, {mode:?}, {connections} conn | {rate:.0} | {:.1} |",
                     rate * size as f64 / 1e6
+                );
+                let (u1, k1) = user_sys();
+                println!(
+                    "|   process CPU per event: user {:.2} µs, system {:.2} µs, RSS {} MiB |",
+                    (u1 - u0) * 1e6 / events as f64,
+                    (k1 - k0) * 1e6 / events as f64,
+                    rss_bytes() / 1024 / 1024
                 );
                 if matches!(mode, Mode::Batched) && connections == 8 && !only_batched {
                     let totals = partition_totals(&endpoint, &hub).await;
