@@ -301,7 +301,6 @@ fn rss_bytes() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
-
 /// Process-wide user and system CPU seconds so far (bench diagnostics: where the time goes).
 fn user_sys() -> (f64, f64) {
     let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
