@@ -72,7 +72,20 @@ fn hubs_and_groups_are_made_worked_on_and_deleted_from_the_tree() {
         .click();
     harness.run_steps(3);
     harness.get_by_label("Work on orders").click();
-    wait_for(&mut harness, "the switch", |h| shows(h, "Hub orders"));
+    // The profile stays connected while the other hub is opened: no reconnect, frame by frame.
+    let deadline = std::time::Instant::now() + common::PATIENCE;
+    while !shows(&harness, "Hub orders") {
+        assert!(
+            !shows(&harness, "(connecting…)") && !shows(&harness, "Connecting to"),
+            "a hub switch must not reconnect the profile"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the switch never came"
+        );
+        harness.run_steps(1);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     wait_for(&mut harness, "the marker", |h| {
         shows(h, "orders · 3 partitions · 1 d · Active (working on it)")
     });

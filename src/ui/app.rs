@@ -129,7 +129,8 @@ impl HubscopeApp {
                 .find(|p| &p.name == profile),
             _ => None,
         };
-        self.groups.follow(connected, &mut outbox);
+        self.groups
+            .follow(connected, self.snapshot.working_hub.as_deref(), &mut outbox);
         self.apply_shortcuts(shortcuts::read(ui.ctx()), &mut outbox);
         self.live
             .known_groups

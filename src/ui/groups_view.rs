@@ -12,22 +12,33 @@ use crate::profiles::{CheckpointStoreSettings, Profile};
 #[derive(Default)]
 pub struct GroupsViewState {
     pub handle: Option<watch::Receiver<GroupsSnapshot>>,
-    /// What the running watch is for: the connected profile and its store settings.
-    watching: Option<(String, Option<CheckpointStoreSettings>)>,
+    /// What the running watch is for: the connected profile, the hub worked on and the store.
+    watching: Option<(String, Option<String>, Option<CheckpointStoreSettings>)>,
     /// The group whose partitions are shown; the most urgent one until the user picks.
     selected: Option<String>,
 }
 
 impl GroupsViewState {
-    /// Keeps the watch on the connected profile's store: started on connect, restarted when the
-    /// profile's store changes, stopped on disconnect.
-    pub fn follow(&mut self, connected: Option<&Profile>, outbox: &mut Vec<Command>) {
-        let wanted = connected.map(|p| (p.name.clone(), p.checkpoint_store.clone()));
+    /// Keeps the watch on the connected profile's hub and store: started on connect, restarted
+    /// when the hub worked on or the profile's store changes, stopped on disconnect.
+    pub fn follow(
+        &mut self,
+        connected: Option<&Profile>,
+        hub: Option<&str>,
+        outbox: &mut Vec<Command>,
+    ) {
+        let wanted = connected.map(|p| {
+            (
+                p.name.clone(),
+                hub.map(str::to_owned),
+                p.checkpoint_store.clone(),
+            )
+        });
         if wanted == self.watching {
             return;
         }
         // Kafka groups are read without a store, so every connected profile is watched.
-        if let Some((_, settings)) = &wanted {
+        if let Some((_, _, settings)) = &wanted {
             outbox.push(Command::WatchGroups(settings.clone()));
         } else if self.watching.is_some() {
             outbox.push(Command::WatchGroups(None));
@@ -38,7 +49,7 @@ impl GroupsViewState {
 }
 
 pub fn groups_view_ui(ui: &mut egui::Ui, state: &mut GroupsViewState) {
-    let Some((_, settings)) = &state.watching else {
+    let Some((_, _, settings)) = &state.watching else {
         ui.label("Connect to a profile to see its consumer groups.");
         return;
     };

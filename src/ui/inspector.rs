@@ -65,7 +65,12 @@ pub fn inspector_ui(
         ConnectionState::Connected { .. } => {}
     }
     let Some(hub) = &snapshot.hub else {
-        ui.spinner();
+        ui.horizontal(|ui| {
+            ui.spinner();
+            if let Some(hub) = &snapshot.working_hub {
+                ui.heading(format!("Opening hub {hub}…"));
+            }
+        });
         return;
     };
     ui.horizontal(|ui| {

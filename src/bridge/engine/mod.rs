@@ -23,6 +23,15 @@ use crate::profiles::{Profile, ProfileKind, ProfileStore};
 /// Refreshes faster than this would only load the endpoint.
 const MIN_REFRESH: Duration = Duration::from_millis(250);
 
+/// What a connection replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reconnect {
+    /// A profile chosen (or chosen again): it shows as connecting until its hub answers.
+    Profile,
+    /// Another hub of the connected profile: the profile stays connected meanwhile.
+    HubOnly,
+}
+
 struct Engine {
     events: mpsc::Sender<Event>,
     snapshot: watch::Sender<Snapshot>,
@@ -221,14 +230,21 @@ impl Engine {
                 None => profile,
             },
         };
-        self.connect_keeping_namespace(profile.clone()).await;
+        self.connect_keeping_namespace(profile.clone(), Reconnect::Profile)
+            .await;
         // The tree is read even when the hub could not be: it is where another is chosen.
         self.profile = Some(profile.clone());
         self.watch_namespace(&profile);
     }
 
-    /// Connects to `profile`; the namespace's tree, if one is shown, stays.
-    async fn connect_keeping_namespace(&mut self, profile: Profile) {
+    /// Connects to `profile`; the namespace's tree, if one is shown, stays. For a switch of hub
+    /// on a connected profile the profile stays connected while the new hub is read.
+    async fn connect_keeping_namespace(&mut self, profile: Profile, reconnect: Reconnect) {
+        let stays_connected = reconnect == Reconnect::HubOnly
+            && matches!(
+                &self.snapshot.borrow().connection,
+                ConnectionState::Connected { profile: p, .. } if *p == profile.name
+            );
         self.stop_session();
         self.profile = None;
         let name = profile.name.clone();
@@ -257,9 +273,16 @@ impl Engine {
         let consumer_groups = self.known_groups(&profile, &target);
         self.update(|s| {
             *s = Snapshot {
-                connection: ConnectionState::Connecting {
-                    profile: name.clone(),
-                    endpoint: endpoint.clone(),
+                connection: if stays_connected {
+                    ConnectionState::Connected {
+                        profile: name.clone(),
+                        endpoint: endpoint.clone(),
+                    }
+                } else {
+                    ConnectionState::Connecting {
+                        profile: name.clone(),
+                        endpoint: endpoint.clone(),
+                    }
                 },
                 refresh_interval: s.refresh_interval,
                 consumer_groups,

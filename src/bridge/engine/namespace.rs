@@ -118,7 +118,8 @@ impl Engine {
         };
         let watch = self.namespace.take();
         let profile = profile.with_hub(hub);
-        self.connect_keeping_namespace(profile.clone()).await;
+        self.connect_keeping_namespace(profile.clone(), super::Reconnect::HubOnly)
+            .await;
         self.profile = Some(profile);
         self.namespace = watch;
     }
