@@ -4,9 +4,8 @@
 
 mod common;
 
-use common::ui::{shows, type_into, wait_for, App};
+use common::ui::{app_port, send_to_partition_0, shows, type_into, wait_for, App};
 use egui_kittest::kittest::{NodeT as _, Queryable};
-use hubscope::bridge::ConnectionState;
 use hubscope::checkpoints::Layout;
 use hubscope::profiles::{CheckpointStoreSettings, Profile, ProfileStore, ProfilesFile, Secret};
 
@@ -32,18 +31,6 @@ fn app_with_store(dir: &std::path::Path, container: &str) -> App {
     common::ui::app(dir, [1400.0, 1000.0])
 }
 
-fn app_port(harness: &App) -> u16 {
-    let ConnectionState::Connected { endpoint, .. } = &harness.state().snapshot().connection else {
-        panic!("not connected");
-    };
-    endpoint
-        .trim_end_matches("/eh1")
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap()
-}
-
 #[test]
 fn the_tab_shows_each_groups_lag_and_the_most_urgent_one() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -53,7 +40,7 @@ fn the_tab_shows_each_groups_lag_and_the_most_urgent_one() {
     wait_for(&mut harness, "the connection", |h| shows(h, "Hub eh1"));
     let port = app_port(&harness);
     runtime.block_on(async {
-        send_to_partition_0(port, 6).await;
+        send_to_partition_0(port, (0..6).map(|i| format!("event {i}"))).await;
         // cg1 has read partition 0 up to sequence number 2: 3 of the 6 are left.
         let prefix = format!("127.0.0.1:{port}/eh1/cg1");
         common::azurite::write_checkpoint(&container, &prefix, "0", 2).await;
@@ -93,33 +80,6 @@ fn the_tab_shows_each_groups_lag_and_the_most_urgent_one() {
     );
 }
 
-/// Sends `count` events to partition 0 of eh1 on the app's endpoint, over AMQP.
-async fn send_to_partition_0(port: u16, count: usize) {
-    let endpoint = format!("amqp://127.0.0.1:{port}");
-    let emulator_cs = format!(
-        "Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName=k;SharedAccessKey=v;UseDevelopmentEmulator=true"
-    );
-    let producer = azure_messaging_eventhubs::ProducerClient::builder()
-        .with_custom_endpoint(endpoint)
-        .open_with_connection_string(&emulator_cs, Some("eh1"))
-        .await
-        .unwrap();
-    let batch = producer
-        .create_batch(Some(azure_messaging_eventhubs::EventDataBatchOptions {
-            partition_id: Some("0".into()),
-            ..Default::default()
-        }))
-        .await
-        .unwrap();
-    for i in 0..count {
-        assert!(batch
-            .try_add_event_data(format!("event {i}"), None)
-            .unwrap());
-    }
-    producer.send_batch(batch, None).await.unwrap();
-    producer.close().await.unwrap();
-}
-
 #[test]
 fn kafka_groups_are_shown_beside_checkpoint_groups_without_a_store() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -146,7 +106,7 @@ fn kafka_groups_are_shown_beside_checkpoint_groups_without_a_store() {
         "the profile has no store, and the tab says what that means"
     );
     runtime.block_on(async {
-        send_to_partition_0(port, 6).await;
+        send_to_partition_0(port, (0..6).map(|i| format!("event {i}"))).await;
         // A standalone consumer committed offset 2: it reads event 2 next, 4 are left.
         common::kafka::commit(&kafka, "orders-app", "eh1", 2).await;
     });

@@ -5,43 +5,15 @@ mod common;
 
 use common::ui::{app, shows, type_into, wait_for, App};
 
-use azure_messaging_eventhubs::{EventDataBatchOptions, ProducerClient};
 use egui_kittest::kittest::Queryable;
-use hubscope::bridge::ConnectionState;
 
-/// Sends `count` events to partition 0 of the app's own embedded endpoint.
+/// Sends `count` JSON events to partition 0 of the app's own embedded endpoint.
 fn send_to_app(harness: &App, count: usize) {
-    let ConnectionState::Connected { endpoint, .. } = &harness.state().snapshot().connection else {
-        panic!("not connected");
-    };
-    let custom = endpoint.trim_end_matches("/eh1").to_string();
-    let port = custom.rsplit(':').next().unwrap();
-    let cs = format!("Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName=k;SharedAccessKey=v;UseDevelopmentEmulator=true");
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let producer = ProducerClient::builder()
-            .with_custom_endpoint(custom.clone())
-            .open_with_connection_string(&cs, Some("eh1"))
-            .await
-            .unwrap();
-        let batch = producer
-            .create_batch(Some(EventDataBatchOptions {
-                partition_id: Some("0".into()),
-                ..Default::default()
-            }))
-            .await
-            .unwrap();
-        for i in 0..count {
-            assert!(batch
-                .try_add_event_data(format!("{{\"n\": {i}, \"tag\": \"event-{i}\"}}"), None)
-                .unwrap());
-        }
-        tokio::time::timeout(common::PATIENCE, producer.send_batch(batch, None))
-            .await
-            .unwrap()
-            .unwrap();
-        producer.close().await.unwrap();
-    });
+    let port = common::ui::app_port(harness);
+    let bodies = (0..count).map(|i| format!("{{\"n\": {i}, \"tag\": \"event-{i}\"}}"));
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(common::ui::send_to_partition_0(port, bodies));
 }
 
 #[test]

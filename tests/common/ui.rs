@@ -65,3 +65,45 @@ pub fn type_into(harness: &mut App, label: &str, text: &str) {
         "the field labelled {label:?} did not take the text: it holds {value:?}"
     );
 }
+
+/// The port of the app's own embedded endpoint, from the connection it shows.
+pub fn app_port(harness: &App) -> u16 {
+    let hubscope::bridge::ConnectionState::Connected { endpoint, .. } =
+        &harness.state().snapshot().connection
+    else {
+        panic!("not connected");
+    };
+    endpoint
+        .trim_end_matches("/eh1")
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap()
+}
+
+/// Sends `bodies` in one batch to partition 0 of eh1 on the app's endpoint at `port`, over AMQP.
+pub async fn send_to_partition_0(port: u16, bodies: impl IntoIterator<Item = String>) {
+    let cs = format!(
+        "Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName=k;SharedAccessKey=v;UseDevelopmentEmulator=true"
+    );
+    let producer = azure_messaging_eventhubs::ProducerClient::builder()
+        .with_custom_endpoint(format!("amqp://127.0.0.1:{port}"))
+        .open_with_connection_string(&cs, Some("eh1"))
+        .await
+        .unwrap();
+    let batch = producer
+        .create_batch(Some(azure_messaging_eventhubs::EventDataBatchOptions {
+            partition_id: Some("0".into()),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    for body in bodies {
+        assert!(batch.try_add_event_data(body, None).unwrap());
+    }
+    tokio::time::timeout(super::PATIENCE, producer.send_batch(batch, None))
+        .await
+        .unwrap()
+        .unwrap();
+    producer.close().await.unwrap();
+}
