@@ -145,9 +145,9 @@ impl Profile {
     #[must_use]
     pub fn hub(&self) -> Option<String> {
         match &self.kind {
-            ProfileKind::LocalEmulator { hub, .. } | ProfileKind::EntraId { hub, .. } => {
-                Some(hub.clone())
-            }
+            ProfileKind::LocalEmulator { hub, .. } => Some(hub.clone()),
+            // Empty: a namespace-level profile; the connection opens the namespace's first hub.
+            ProfileKind::EntraId { hub, .. } => Some(hub.clone()).filter(|h| !h.trim().is_empty()),
             ProfileKind::ConnectionString {
                 connection_string,
                 hub,
@@ -231,11 +231,9 @@ impl Profile {
                 Err(e) => fail("connection_string", e.to_string()),
                 Ok(cs) => {
                     let hub = hub.as_deref().filter(|h| !h.is_empty());
+                    // Neither an EntityPath nor a hub: a namespace-level profile, whose hubs the
+                    // namespace tree offers.
                     match (&cs.entity_path, hub) {
-                        (None, None) => fail(
-                            "hub",
-                            "the connection string has no EntityPath: name the hub".into(),
-                        ),
                         (Some(path), Some(hub)) if path != hub => fail(
                             "hub",
                             format!("the connection string's EntityPath is `{path}`, not `{hub}`"),
@@ -246,7 +244,7 @@ impl Profile {
             },
             ProfileKind::EntraId {
                 namespace,
-                hub,
+                hub: _,
                 credential,
             } => {
                 if namespace.trim().is_empty()
@@ -257,9 +255,6 @@ impl Profile {
                         "namespace",
                         "the namespace's host name, like myns.servicebus.windows.net".into(),
                     );
-                }
-                if hub.trim().is_empty() {
-                    fail("hub", "name the hub to open".into());
                 }
                 if let Credential::ClientSecret {
                     tenant_id,
@@ -355,11 +350,11 @@ mod tests {
             ),
             hub: None,
         };
-        assert_eq!(
-            profile.validate()[0].field,
-            "hub",
-            "no EntityPath and no hub"
+        assert!(
+            profile.validate().is_empty(),
+            "no EntityPath and no hub: a namespace-level profile"
         );
+        assert_eq!(profile.hub(), None);
         profile.kind = ProfileKind::ConnectionString {
             connection_string: Secret::new(
                 "Endpoint=sb://x/;SharedAccessKeyName=a;SharedAccessKey=k",
@@ -368,6 +363,23 @@ mod tests {
         };
         assert!(profile.validate().is_empty());
         assert_eq!(profile.hub().as_deref(), Some("h"));
+    }
+
+    #[test]
+    fn an_entra_id_profile_may_be_a_whole_namespace() {
+        let mut profile = Profile::new_connection_string();
+        profile.kind = ProfileKind::EntraId {
+            namespace: "ns.servicebus.windows.net".into(),
+            hub: String::new(),
+            credential: Credential::DeveloperTools,
+        };
+        assert!(profile.validate().is_empty(), "{:?}", profile.validate());
+        assert_eq!(
+            profile.hub(),
+            None,
+            "the namespace's first hub, then the tree"
+        );
+        assert_eq!(profile.with_hub("orders").hub().as_deref(), Some("orders"));
     }
 
     #[test]

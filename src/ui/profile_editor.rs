@@ -44,6 +44,9 @@ impl EditorState {
     }
 }
 
+/// An Entra ID profile may name no hub: it is then a namespace, whose hubs the tree offers.
+const OPTIONAL_HUB: Option<&str> = Some("optional: pick one in the namespace tree");
+
 pub fn editor_ui(
     ui: &mut egui::Ui,
     editor: &mut EditorState,
@@ -89,7 +92,7 @@ pub fn editor_ui(
                         &mut text,
                         &errors,
                         "hub",
-                        Some("from EntityPath when empty"),
+                        Some("from EntityPath, or pick one in the namespace tree"),
                     );
                     *hub = Some(text).filter(|h| !h.trim().is_empty());
                 }
@@ -106,7 +109,7 @@ pub fn editor_ui(
                         "namespace",
                         Some("myns.servicebus.windows.net"),
                     );
-                    text_row(ui, "Hub", hub, &errors, "hub", None);
+                    text_row(ui, "Hub", hub, &errors, "hub", OPTIONAL_HUB);
                     credential_rows(ui, credential, reveal, &errors);
                 }
             }
