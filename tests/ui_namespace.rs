@@ -120,3 +120,24 @@ fn hubs_and_groups_are_made_worked_on_and_deleted_from_the_tree() {
     harness.get_by_label("Delete for good").click();
     wait_for(&mut harness, "the deletion", |h| hub_names(h) == ["eh1"]);
 }
+
+#[test]
+fn a_namespace_level_connection_string_is_a_profile_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = common::ui::app(dir.path(), [1400.0, 1000.0]);
+    wait_for(&mut harness, "the connection", |h| shows(h, "Hub eh1"));
+    harness.get_by_label("New profile").click();
+    harness.run_steps(3);
+    // No EntityPath and no hub: the namespace, whose hubs the tree offers.
+    type_into(
+        &mut harness,
+        "Connection string",
+        "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=s",
+    );
+    harness.run_steps(2);
+    assert!(
+        !harness.get_by_label("Save").accesskit_node().is_disabled(),
+        "a namespace-level profile can be saved"
+    );
+    assert!(!shows(&harness, "name the hub"));
+}
