@@ -91,12 +91,6 @@ impl LocalEndpoint {
         self.emulator.kafka_bootstrap()
     }
 
-    /// A connection string for it, with its built-in key.
-    #[must_use]
-    pub fn connection_string(&self) -> String {
-        self.emulator.connection_string()
-    }
-
     /// Where its management API listens: `http://127.0.0.1:PORT`.
     #[must_use]
     pub fn management_url(&self) -> Option<String> {

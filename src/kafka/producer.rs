@@ -71,10 +71,10 @@ pub struct KafkaProducerConfig {
 type Waiter = oneshot::Sender<Result<Bytes, KafkaError>>;
 
 /// One signed-in connection with requests in flight: answers come back in order, so each is
-/// handed to the oldest waiter.
+/// handed to the oldest waiter (and its correlation id checked when it is decoded).
 struct Pipeline {
     writer: tokio::sync::Mutex<WriteHalf<Box<dyn Stream>>>,
-    waiting: Arc<Mutex<VecDeque<(i32, Waiter)>>>,
+    waiting: Arc<Mutex<VecDeque<Waiter>>>,
     next_correlation: AtomicI32,
     broken: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -184,7 +184,7 @@ impl KafkaProducer {
         let sent = tokio::time::timeout(timeout, async {
             // The writer's lock orders waiters as the frames go out.
             let mut writer = pipeline.writer.lock().await;
-            lock(&pipeline.waiting).push_back((correlation, tx));
+            lock(&pipeline.waiting).push_back(tx);
             writer.write_all(&frame).await?;
             writer.flush().await
         })
@@ -262,7 +262,9 @@ impl KafkaProducer {
         events: &[OutgoingEvent],
         partition: i32,
     ) -> Result<ProduceRequest, KafkaError> {
-        let records: Vec<Record> = events.iter().map(record).collect();
+        // One clock reading per batch: its records are created together.
+        let now = now_ms();
+        let records: Vec<Record> = events.iter().map(|e| record(e, now)).collect();
         let mut batch = BytesMut::new();
         let options = RecordEncodeOptions {
             version: 2,
@@ -357,14 +359,14 @@ impl Pipeline {
 /// Hands each answer to the oldest waiter; at the first read error every waiter hears it.
 async fn read_answers(
     mut reader: ReadHalf<Box<dyn Stream>>,
-    waiting: Arc<Mutex<VecDeque<(i32, Waiter)>>>,
+    waiting: Arc<Mutex<VecDeque<Waiter>>>,
     broken: Arc<std::sync::atomic::AtomicBool>,
     endpoint: String,
 ) {
     loop {
         match client::read_answer(&mut reader).await {
             Ok(answer) => {
-                let Some((_, waiter)) = lock(&waiting).pop_front() else {
+                let Some(waiter) = lock(&waiting).pop_front() else {
                     // An answer nobody asked for: the pairing is lost.
                     break;
                 };
@@ -372,7 +374,7 @@ async fn read_answers(
             }
             Err(e) => {
                 broken.store(true, Ordering::Relaxed);
-                for (_, waiter) in lock(&waiting).drain(..) {
+                for waiter in lock(&waiting).drain(..) {
                     let _ = waiter.send(Err(KafkaError::Connect {
                         endpoint: endpoint.clone(),
                         reason: e.to_string(),
@@ -398,7 +400,7 @@ pub fn key_partition(key: &[u8], partitions: usize) -> usize {
 
 /// An event as a Kafka record: its body the value, its key the partition key, its properties
 /// headers (as text), the producer's clock the timestamp.
-fn record(event: &OutgoingEvent) -> Record {
+fn record(event: &OutgoingEvent, timestamp: i64) -> Record {
     let key = match &event.routing {
         Routing::Key(key) => Some(Bytes::copy_from_slice(key.as_bytes())),
         _ => None,
@@ -413,7 +415,7 @@ fn record(event: &OutgoingEvent) -> Record {
         timestamp_type: TimestampType::Creation,
         offset: 0,
         sequence: -1,
-        timestamp: now_ms(),
+        timestamp,
         key,
         value: Some(Bytes::copy_from_slice(&event.body)),
         headers: event

@@ -99,15 +99,15 @@ impl Engine {
             .profile
             .as_ref()
             .ok_or_else(|| KafkaError::Profile("connect to a profile first".into()))?;
-        match (&profile.kind, &self.local) {
+        let endpoint = match (&profile.kind, &self.local) {
             (ProfileKind::LocalEmulator { .. }, Some(local)) => {
-                let endpoint = local.kafka_endpoint().ok_or_else(|| {
+                Some(local.kafka_endpoint().ok_or_else(|| {
                     KafkaError::Profile("the embedded endpoint serves no Kafka".into())
-                })?;
-                KafkaAccess::from_connection_string(&local.connection_string(), Some(&endpoint))
+                })?)
             }
-            _ => KafkaAccess::from_profile(profile, None),
-        }
+            _ => None,
+        };
+        KafkaAccess::from_profile(profile, endpoint.as_deref())
     }
 }
 
