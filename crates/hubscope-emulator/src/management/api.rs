@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::arm_api;
 use super::atom::{
     self, Author, Content, Description, Entry, ErrorBody, Feed, GroupDescription, HubDescription,
     Link, PartitionIds, Text, ATOM_NS,
@@ -107,14 +108,22 @@ impl Api {
         if path.eq_ignore_ascii_case("health") && request.method == "GET" {
             return health();
         }
-        if let Err(refused) = self.authorize(request, path) {
-            return refused;
+        let arm = arm_api::is_arm_path(path);
+        if let Some(refusal) = self.refusal(request, path) {
+            return if arm {
+                arm_api::unauthorized(&refusal)
+            } else {
+                error(401, &format!("{refusal} {MORE}"))
+            };
         }
         let base = format!(
             "{}://{}",
             if request.https { "https" } else { "http" },
             request.host
         );
+        if arm {
+            return arm_api::answer(&self.namespace, request, path, &base);
+        }
         let at = Place {
             base: &base,
             query: request.query,
@@ -151,15 +160,15 @@ impl Api {
 
     /// With `--sas-key`, every request but the health check carries a SAS token for the
     /// namespace (or the entity) signed with that key; without it, anything goes, as on AMQP.
-    fn authorize(&self, request: &Request<'_>, path: &str) -> Result<(), Answer> {
+    /// The reason a request is refused, when it is.
+    fn refusal(&self, request: &Request<'_>, path: &str) -> Option<String> {
         if matches!(self.authorizer.mode(), AuthMode::AcceptAnyToken) {
-            return Ok(());
+            return None;
         }
         let Some(header) = request.authorization.map(str::trim) else {
-            return Err(error(
-                401,
-                "MissingToken: The request has no Authorization header; send a SharedAccessSignature with the Manage right.",
-            ));
+            return Some(
+                "MissingToken: The request has no Authorization header; send a SharedAccessSignature with the Manage right.".to_owned(),
+            );
         };
         let (token_type, token) = match header.strip_prefix("Bearer ") {
             Some(jwt) => ("jwt", jwt),
@@ -169,8 +178,8 @@ impl Api {
         let now_s = now_ms() / 1000;
         self.authorizer
             .check(token_type, &audience, token, now_s, None)
-            .map(drop)
-            .map_err(|e| error(401, &format!("{e} {MORE}")))
+            .err()
+            .map(|e| e.to_string())
     }
 
     fn list_hubs(&self, at: &Place<'_>) -> Answer {

@@ -5,9 +5,13 @@
 //!
 //! - [`atom`]: the documents, shared with the app's client;
 //! - `api`: what each request does and what the service answers;
+//! - [`arm`] and `arm_api`: the same operations in Azure Resource Manager's shape (JSON under
+//!   `/subscriptions/…/providers/Microsoft.EventHub/namespaces/…`), the app's fallback;
 //! - `server`: the HTTP listener.
 
 mod api;
+pub mod arm;
+mod arm_api;
 pub mod atom;
 mod server;
 
