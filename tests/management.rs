@@ -1,15 +1,19 @@
 //! The namespace management API, through the app's own client over HTTP against the endpoint:
 //! list, create, delete, limits, errors, SAS verification, persistence across a restart; and the
-//! Rust SDK using a hub the moment it is created.
+//! Rust SDK using a hub the moment it is created; Resource Manager as the fallback for a refused
+//! credential.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use azure_core::credentials::TokenCredential;
 use azure_messaging_eventhubs::StartLocation;
 use hubscope::emulator::{AuthMode, EmulatorConfig, RunningEmulator};
-use hubscope::management::{Access, ManagementClient, ManagementError};
+use hubscope::management::{Access, ArmAccess, ManagementClient, ManagementError};
+use hubscope::profiles::ResourceManagerSettings;
 
 fn client(emu: &RunningEmulator) -> ManagementClient {
     let url = emu.management_url().expect("the API is served");
@@ -211,4 +215,139 @@ async fn a_dead_endpoint_is_one_clear_line() {
             .starts_with("the management API at http://127.0.0.1:1 cannot be reached"),
         "{error}"
     );
+}
+
+/// A namespace that refuses the profile's key, and a Resource Manager (another endpoint, serving
+/// ARM's shape of the API) that takes its Entra ID token: the client turns to the second and
+/// everything works there.
+#[tokio::test]
+async fn a_refused_credential_falls_back_to_resource_manager_when_the_profile_names_it() {
+    let namespace = common::emulator_with(EmulatorConfig {
+        auth: AuthMode::SharedAccessKey {
+            key_name: "admin".into(),
+            key: "s3cret".into(),
+        },
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let resource_manager = common::emulator_with(common::hubs(&[("arm-a", 2), ("arm-b", 1)])).await;
+    let arm_url = resource_manager.management_url().expect("served");
+    let settings = ResourceManagerSettings {
+        subscription_id: "00000000-0000-0000-0000-000000000001".into(),
+        resource_group: "streams".into(),
+        endpoint: Some(arm_url.clone()),
+    };
+    let fallback = |key: &str, token: Arc<dyn TokenCredential>| {
+        let cs = format!(
+            "Endpoint=sb://{};SharedAccessKeyName=admin;SharedAccessKey={key};UseDevelopmentEmulator=true",
+            namespace.local_addr
+        );
+        let mut access = Access::from_connection_string(&cs, namespace.management_url().as_deref())
+            .expect("access");
+        access.arm = Some(ArmAccess::new(&settings, &access.namespace, token).expect("arm"));
+        ManagementClient::new(access, Duration::from_secs(10)).expect("client")
+    };
+
+    let api = fallback("guess", Arc::new(common::StaticToken));
+    let seen = api
+        .namespace()
+        .await
+        .expect("listed through Resource Manager");
+    assert!(api.on_resource_manager());
+    assert_eq!(api.base_url(), arm_url);
+    let names: Vec<_> = seen.hubs.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["arm-a", "arm-b"]);
+    assert_eq!(seen.hubs[0].partition_ids, ["0", "1"]);
+    assert_eq!(seen.hubs[0].consumer_groups, ["$Default", "cg1"]);
+
+    let created = api.create_hub("orders", 3, 2).await.expect("created");
+    assert_eq!(
+        (created.partition_count, created.retention_secs),
+        (3, 2 * 86_400)
+    );
+    let again = api.create_hub("orders", 3, 2).await.expect_err("exists");
+    assert!(
+        matches!(again, ManagementError::Refused { status: 409, .. }),
+        "{again}"
+    );
+    let too_many = api
+        .create_hub("wide", 40, 1)
+        .await
+        .expect_err("33+ partitions");
+    assert!(
+        matches!(&too_many, ManagementError::Refused { status: 400, detail } if detail.contains("partitions")),
+        "{too_many}"
+    );
+    api.create_group("orders", "audit").await.expect("group");
+    assert_eq!(
+        api.list_groups("orders").await.expect("groups"),
+        ["$Default", "audit"]
+    );
+    api.delete_group("orders", "audit").await.expect("deleted");
+    let gone = api.delete_group("orders", "audit").await.expect_err("gone");
+    assert!(matches!(gone, ManagementError::NotFound(_)), "{gone}");
+    let no_hub = api.list_groups("nope").await.expect_err("no such hub");
+    assert!(matches!(no_hub, ManagementError::NotFound(_)), "{no_hub}");
+
+    // The change is the endpoint's own: its Atom API and the SDK see the hub.
+    let direct = client(&resource_manager).list_hubs().await.expect("lists");
+    assert!(direct
+        .iter()
+        .any(|h| h.name == "orders" && h.partition_count == 3));
+    let producer = common::producer(&resource_manager, "orders").await;
+    let props = producer
+        .get_eventhub_properties()
+        .await
+        .expect("properties");
+    assert_eq!(props.partition_ids.len(), 3);
+    producer.close().await.ok();
+    api.delete_hub("orders").await.expect("deleted");
+    let gone = api.delete_hub("orders").await.expect_err("gone");
+    assert!(matches!(gone, ManagementError::NotFound(_)), "{gone}");
+
+    // The right key never leaves the namespace's own API.
+    let keyed = fallback("s3cret", Arc::new(common::StaticToken));
+    assert_eq!(keyed.list_hubs().await.expect("lists").len(), 1);
+    assert!(!keyed.on_resource_manager());
+    namespace.shutdown().await;
+    resource_manager.shutdown().await;
+}
+
+/// When Resource Manager refuses too, the user reads that, in one line naming it.
+#[tokio::test]
+async fn a_refusal_from_both_says_resource_manager_refused() {
+    let verifying = || EmulatorConfig {
+        auth: AuthMode::SharedAccessKey {
+            key_name: "admin".into(),
+            key: "s3cret".into(),
+        },
+        ..EmulatorConfig::default()
+    };
+    let namespace = common::emulator_with(verifying()).await;
+    let resource_manager = common::emulator_with(verifying()).await;
+    let cs = format!(
+        "Endpoint=sb://{};SharedAccessKeyName=admin;SharedAccessKey=guess;UseDevelopmentEmulator=true",
+        namespace.local_addr
+    );
+    let access =
+        Access::from_connection_string(&cs, namespace.management_url().as_deref()).expect("access");
+    let settings = ResourceManagerSettings {
+        subscription_id: "s".into(),
+        resource_group: "g".into(),
+        endpoint: resource_manager.management_url(),
+    };
+    let mut access = access;
+    access.arm = Some(
+        ArmAccess::new(&settings, &access.namespace, Arc::new(common::StaticToken)).expect("arm"),
+    );
+    let api = ManagementClient::new(access, Duration::from_secs(10)).expect("client");
+    let refused = api.list_hubs().await.expect_err("both refuse");
+    assert!(refused.is_denied(), "{refused}");
+    let text = refused.to_string();
+    assert!(
+        text.starts_with("Resource Manager refused the credential: ") && !text.contains('{'),
+        "{text}"
+    );
+    namespace.shutdown().await;
+    resource_manager.shutdown().await;
 }

@@ -5,7 +5,6 @@ mod common;
 
 use std::sync::Arc;
 
-use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
 use azure_messaging_eventhubs::ProducerClient;
 use common::*;
 use hubscope::emulator::{AuthMode, EmulatorConfig, RunningEmulator, DEFAULT_KEY_NAME};
@@ -67,24 +66,6 @@ async fn verified_sas_accepts_the_key_and_refuses_others() {
         "{wrong_name}"
     );
     emu.shutdown().await;
-}
-
-/// Stands in for an Entra ID credential: a real `TokenCredential` handing the SDK a JWT-shaped token.
-#[derive(Debug)]
-struct StaticToken;
-
-#[async_trait::async_trait]
-impl TokenCredential for StaticToken {
-    async fn get_token(
-        &self,
-        _scopes: &[&str],
-        _options: Option<TokenRequestOptions<'_>>,
-    ) -> azure_core::Result<AccessToken> {
-        Ok(AccessToken::new(
-            "eyJhbGciOiJub25lIn0.eyJhdWQiOiJodWJzY29wZSJ9.",
-            time::OffsetDateTime::now_utc() + time::Duration::hours(1),
-        ))
-    }
 }
 
 #[tokio::test]

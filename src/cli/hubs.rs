@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 use hubscope::management::{Access, HubInfo, ManagementClient};
+use hubscope::profiles::ResourceManagerSettings;
 
 use super::target::load_profile;
 
@@ -28,6 +29,17 @@ pub struct NamespaceArgs {
     /// emulator's (`http://<host>:5300`).
     #[arg(long, global = true, value_name = "URL")]
     management_endpoint: Option<String>,
+    /// The namespace's subscription in Azure Resource Manager. With --resource-group, hubs are
+    /// managed there when the namespace refuses the credential (sign in with `az login`, or use
+    /// an Entra ID profile).
+    #[arg(long, global = true, value_name = "ID", requires = "resource_group")]
+    subscription: Option<String>,
+    /// The namespace's resource group, with --subscription.
+    #[arg(long, global = true, value_name = "NAME", requires = "subscription")]
+    resource_group: Option<String>,
+    /// Another Resource Manager than the public cloud's (`https://management.azure.com`).
+    #[arg(long, global = true, value_name = "URL", requires = "subscription")]
+    arm_endpoint: Option<String>,
     /// Seconds to wait for each answer.
     #[arg(long, global = true, default_value_t = 10)]
     timeout_secs: u64,
@@ -43,6 +55,16 @@ impl NamespaceArgs {
             (None, None) => {
                 anyhow::bail!("name the namespace: --connection-string CS or --profile NAME")
             }
+        };
+        let access = match (&self.subscription, &self.resource_group) {
+            (Some(subscription_id), Some(resource_group)) => {
+                access.with_resource_manager(&ResourceManagerSettings {
+                    subscription_id: subscription_id.clone(),
+                    resource_group: resource_group.clone(),
+                    endpoint: self.arm_endpoint.clone(),
+                })?
+            }
+            _ => access,
         };
         let timeout = Duration::from_secs(self.timeout_secs.max(1));
         Ok(ManagementClient::new(access, timeout)?)

@@ -1,14 +1,18 @@
 //! Where a namespace's management API is and how to sign in to it, from what a profile or a
 //! connection string says: `https://<namespace host>` for a real namespace, `http://<host>:5300`
 //! under `UseDevelopmentEmulator=true`, or the endpoint given; a SAS key (which must hold the
-//! Manage right) or an Entra ID credential.
+//! Manage right) or an Entra ID credential. A profile may also name the namespace's place in
+//! Resource Manager, the fallback when that credential is refused.
 
 use std::sync::Arc;
 
 use azure_core::credentials::TokenCredential;
 
 use super::ManagementError;
-use crate::profiles::{ConnectionString, Profile, ProfileKind};
+use crate::emulator::management::arm::PROVIDER;
+use crate::profiles::{
+    ConnectionString, Credential, Profile, ProfileKind, ResourceManagerSettings,
+};
 
 /// Where Microsoft's emulator answers its health check, and hubscope's endpoint its management
 /// API.
@@ -29,6 +33,60 @@ pub struct Access {
     /// The namespace's host, for messages.
     pub namespace: String,
     pub(super) auth: Auth,
+    /// Where to turn when the namespace refuses the credential.
+    pub arm: Option<ArmAccess>,
+}
+
+/// The namespace as a Resource Manager resource, and the Entra ID credential for it.
+#[derive(Clone)]
+pub struct ArmAccess {
+    /// `https://management.azure.com` or the endpoint given, no trailing slash.
+    pub base_url: String,
+    /// `subscriptions/{id}/resourceGroups/{group}/providers/Microsoft.EventHub/namespaces/{name}`.
+    pub namespace_path: String,
+    pub(super) credential: Arc<dyn TokenCredential>,
+}
+
+impl std::fmt::Debug for ArmAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArmAccess")
+            .field("base_url", &self.base_url)
+            .field("namespace_path", &self.namespace_path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ArmAccess {
+    /// The namespace whose host is `namespace_host` (its name is the host's first label) in
+    /// `settings`' subscription and resource group.
+    ///
+    /// # Errors
+    /// [`ManagementError::Profile`] when the settings are incomplete.
+    pub fn new(
+        settings: &ResourceManagerSettings,
+        namespace_host: &str,
+        credential: Arc<dyn TokenCredential>,
+    ) -> Result<Self, ManagementError> {
+        if let Some(problem) = settings.validate().first() {
+            return Err(ManagementError::Profile(format!(
+                "Resource Manager: {}",
+                problem.message
+            )));
+        }
+        let name = namespace_host
+            .split(['.', ':'])
+            .next()
+            .unwrap_or(namespace_host);
+        Ok(Self {
+            base_url: checked_url(settings.endpoint())?,
+            namespace_path: format!(
+                "subscriptions/{}/resourceGroups/{}/{PROVIDER}/{name}",
+                settings.subscription_id.trim(),
+                settings.resource_group.trim()
+            ),
+            credential,
+        })
+    }
 }
 
 impl std::fmt::Debug for Access {
@@ -66,7 +124,26 @@ impl Access {
             base_url,
             namespace: cs.host,
             auth: Auth::Key { key_name, key },
+            arm: None,
         })
+    }
+
+    /// The same, with Resource Manager as the fallback; a SAS credential cannot sign in there,
+    /// so the developer tools' (Azure CLI's) Entra ID credential does.
+    ///
+    /// # Errors
+    /// As [`Self::from_connection_string`], and when the settings are incomplete.
+    pub fn with_resource_manager(
+        mut self,
+        settings: &ResourceManagerSettings,
+    ) -> Result<Self, ManagementError> {
+        let credential = match &self.auth {
+            Auth::Credential(credential) => credential.clone(),
+            Auth::Key { .. } => crate::hub::target::build_credential(&Credential::DeveloperTools)
+                .map_err(|e| ManagementError::Credential(e.to_string()))?,
+        };
+        self.arm = Some(ArmAccess::new(settings, &self.namespace, credential)?);
+        Ok(self)
     }
 
     /// From a saved profile. A local-emulator profile means an endpoint on this machine with the
@@ -80,6 +157,14 @@ impl Access {
         endpoint: Option<&str>,
     ) -> Result<Self, ManagementError> {
         let endpoint = endpoint.or(profile.management_endpoint.as_deref());
+        let access = Self::namespace_api(profile, endpoint)?;
+        match &profile.resource_manager {
+            Some(settings) => access.with_resource_manager(settings),
+            None => Ok(access),
+        }
+    }
+
+    fn namespace_api(profile: &Profile, endpoint: Option<&str>) -> Result<Self, ManagementError> {
         match &profile.kind {
             ProfileKind::LocalEmulator { .. } => {
                 let base_url = match endpoint.filter(|e| !e.trim().is_empty()) {
@@ -93,6 +178,7 @@ impl Access {
                         key_name: crate::emulator::DEFAULT_KEY_NAME.into(),
                         key: crate::emulator::DEFAULT_KEY.into(),
                     },
+                    arm: None,
                 })
             }
             ProfileKind::ConnectionString {
@@ -113,6 +199,7 @@ impl Access {
                     base_url,
                     namespace: namespace.clone(),
                     auth: Auth::Credential(credential),
+                    arm: None,
                 })
             }
         }
@@ -128,6 +215,7 @@ impl Access {
                 key_name: crate::emulator::DEFAULT_KEY_NAME.into(),
                 key: crate::emulator::DEFAULT_KEY.into(),
             },
+            arm: None,
         }
     }
 }

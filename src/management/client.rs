@@ -1,42 +1,30 @@
-//! The calls: one HTTP request each, with a timeout, signed for the namespace, and the
-//! service's error body turned into one line.
+//! The one client the app and the command line use: the namespace's own API, and Resource
+//! Manager when the profile names it and the namespace refuses the credential. Once refused, a
+//! client stays on Resource Manager; each call has a timeout.
 
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
-use reqwest::{Method, StatusCode};
+use azure_core::credentials::TokenCredential;
+use futures::{StreamExt as _, TryStreamExt as _};
 
-use super::access::{Access, Auth};
+use super::access::Access;
+use super::arm_api::ArmApi;
+use super::atom_api::AtomApi;
 use super::{HubInfo, ManagementError, NamespaceInfo};
-use crate::emulator::management::atom::{
-    self, Description, Entry, ErrorBody, Feed, GroupDescription, HubDescription,
-};
 
-const API_VERSION: &str = "api-version=2014-01";
-/// Entries asked for per page of a list.
-const PAGE: usize = 100;
-/// The audience of Entra ID tokens for Event Hubs, management included.
-const TOKEN_SCOPE: &str = "https://eventhubs.azure.net/.default";
-/// How long a SAS token made for one request stays valid.
-const TOKEN_LIFETIME_S: i64 = 3600;
-/// Path characters sent escaped; hub names may hold `/`, and `$Default` goes as it is.
-const PATH: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'?')
-    .add(b'<')
-    .add(b'>')
-    .add(b'`')
-    .add(b'{')
-    .add(b'}');
+/// Consumer-group lists asked for at once when the whole namespace is read.
+const GROUP_LISTS_AT_ONCE: usize = 8;
 
-/// A namespace's management API.
 #[derive(Debug, Clone)]
 pub struct ManagementClient {
-    access: Access,
-    http: reqwest::Client,
+    namespace: String,
+    atom: AtomApi,
+    arm: Option<ArmApi>,
+    /// Set when the namespace refused the credential and Resource Manager answered instead.
+    on_arm: Arc<AtomicBool>,
 }
 
 impl ManagementClient {
@@ -50,21 +38,35 @@ impl ManagementClient {
             .connect_timeout(timeout)
             .build()
             .map_err(|e| ManagementError::Profile(crate::error_text::one_line(&e, |_| None)))?;
-        Ok(Self { access, http })
+        Ok(Self {
+            namespace: access.namespace.clone(),
+            arm: access.arm.clone().map(|arm| ArmApi::new(arm, http.clone())),
+            atom: AtomApi::new(access, http),
+            on_arm: Arc::new(AtomicBool::new(false)),
+        })
     }
 
+    /// The API that answers now.
     #[must_use]
     pub fn base_url(&self) -> &str {
-        &self.access.base_url
+        match self.arm.as_ref().filter(|_| self.on_resource_manager()) {
+            Some(arm) => arm.base_url(),
+            None => self.atom.base_url(),
+        }
     }
 
-    /// Every hub, page by page.
+    /// Whether calls go through Resource Manager, the namespace having refused the credential.
+    #[must_use]
+    pub fn on_resource_manager(&self) -> bool {
+        self.on_arm.load(Ordering::Relaxed)
+    }
+
+    /// Every hub.
     ///
     /// # Errors
     /// A [`ManagementError`] saying why the namespace could not be listed.
     pub async fn list_hubs(&self) -> Result<Vec<HubInfo>, ManagementError> {
-        let feeds = self.list("$Resources/EventHubs").await?;
-        Ok(feeds.iter().filter_map(hub_info).collect())
+        self.run(AtomApi::list_hubs, ArmApi::list_hubs).await
     }
 
     /// A hub's consumer groups, `$Default` first as the namespace lists them.
@@ -72,25 +74,26 @@ impl ManagementClient {
     /// # Errors
     /// [`ManagementError::NotFound`] for a hub that does not exist, and the rest.
     pub async fn list_groups(&self, hub: &str) -> Result<Vec<String>, ManagementError> {
-        let entries = self.list(&format!("{hub}/consumergroups")).await?;
-        Ok(entries
-            .iter()
-            .filter(|e| e.group().is_some())
-            .filter_map(|e| e.name().map(str::to_owned))
-            .collect())
+        self.run(|a| a.list_groups(hub), |r| r.list_groups(hub))
+            .await
     }
 
-    /// Every hub with its consumer groups.
+    /// Every hub with its consumer groups, the group lists asked for a few at a time.
     ///
     /// # Errors
     /// The first call that failed.
     pub async fn namespace(&self) -> Result<NamespaceInfo, ManagementError> {
-        let mut hubs = self.list_hubs().await?;
-        for hub in &mut hubs {
-            hub.consumer_groups = self.list_groups(&hub.name).await?;
-        }
+        let hubs = self.list_hubs().await?;
+        let hubs = futures::stream::iter(hubs)
+            .map(|mut hub| async move {
+                hub.consumer_groups = self.list_groups(&hub.name).await?;
+                Ok::<_, ManagementError>(hub)
+            })
+            .buffered(GROUP_LISTS_AT_ONCE)
+            .try_collect()
+            .await?;
         Ok(NamespaceInfo {
-            namespace: self.access.namespace.clone(),
+            namespace: self.namespace.clone(),
             hubs,
         })
     }
@@ -106,16 +109,11 @@ impl ManagementClient {
         partition_count: u32,
         retention_days: u32,
     ) -> Result<HubInfo, ManagementError> {
-        let mut description = HubDescription::new();
-        description.message_retention_in_days = Some(retention_days);
-        description.partition_count = Some(partition_count);
-        let body = atom::to_xml(&Entry::request(Description::EventHubDescription(
-            description,
-        )))
-        .map_err(|e| self.not_the_api(&e.to_string()))?;
-        let answer = self.call(Method::PUT, name, "", Some(body)).await?;
-        let entry: Entry = self.read(&answer)?;
-        hub_info(&entry).ok_or_else(|| self.not_the_api("the answer describes no hub"))
+        self.run(
+            |a| a.create_hub(name, partition_count, retention_days),
+            |r| r.create_hub(name, partition_count, retention_days),
+        )
+        .await
     }
 
     /// Deletes a hub with its events.
@@ -123,7 +121,8 @@ impl ManagementClient {
     /// # Errors
     /// [`ManagementError::NotFound`] when there is no such hub, and the rest.
     pub async fn delete_hub(&self, name: &str) -> Result<(), ManagementError> {
-        self.call(Method::DELETE, name, "", None).await.map(drop)
+        self.run(|a| a.delete_hub(name), |r| r.delete_hub(name))
+            .await
     }
 
     /// Creates a consumer group on a hub.
@@ -131,14 +130,8 @@ impl ManagementClient {
     /// # Errors
     /// [`ManagementError::Refused`] with the namespace's reason, and the rest.
     pub async fn create_group(&self, hub: &str, name: &str) -> Result<(), ManagementError> {
-        let body = atom::to_xml(&Entry::request(Description::ConsumerGroupDescription(
-            GroupDescription::new(),
-        )))
-        .map_err(|e| self.not_the_api(&e.to_string()))?;
-        let path = format!("{hub}/consumergroups/{name}");
-        self.call(Method::PUT, &path, "", Some(body))
+        self.run(|a| a.create_group(hub, name), |r| r.create_group(hub, name))
             .await
-            .map(drop)
     }
 
     /// Deletes a consumer group.
@@ -146,167 +139,57 @@ impl ManagementClient {
     /// # Errors
     /// [`ManagementError::NotFound`] when the hub or group does not exist, and the rest.
     pub async fn delete_group(&self, hub: &str, name: &str) -> Result<(), ManagementError> {
-        let path = format!("{hub}/consumergroups/{name}");
-        self.call(Method::DELETE, &path, "", None).await.map(drop)
+        self.run(|a| a.delete_group(hub, name), |r| r.delete_group(hub, name))
+            .await
     }
 
-    /// Every entry of a list, following `$skip` until a page comes back short.
-    async fn list(&self, path: &str) -> Result<Vec<Entry>, ManagementError> {
-        let mut entries = Vec::new();
-        loop {
-            let query = format!("&$skip={}&$top={PAGE}", entries.len());
-            let answer = self.call(Method::GET, path, &query, None).await?;
-            let feed: Feed = self.read(&answer)?;
-            if feed.title.value == atom::NOTHING_THERE {
-                return Err(ManagementError::NotFound(format!(
-                    "'{path}' does not exist in namespace {}",
-                    self.access.namespace
-                )));
-            }
-            let short = feed.entries.len() < PAGE;
-            entries.extend(feed.entries);
-            if short {
-                return Ok(entries);
-            }
-        }
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        query: &str,
-        body: Option<String>,
-    ) -> Result<String, ManagementError> {
-        let path = utf8_percent_encode(path.trim_start_matches('/'), PATH);
-        let url = format!("{}/{path}?{API_VERSION}{query}", self.access.base_url);
-        let mut request = self.http.request(method, &url);
-        request = request.header("authorization", self.authorization().await?);
-        if let Some(body) = body {
-            request = request.header("content-type", atom::ENTRY_TYPE).body(body);
-        }
-        let unreachable = |e: &reqwest::Error| ManagementError::Unreachable {
-            url: self.access.base_url.clone(),
-            detail: if e.is_timeout() {
-                "no answer in time".into()
-            } else {
-                crate::error_text::one_line(e, |_| None)
-            },
+    /// One call on the namespace's API, or on Resource Manager once the namespace has refused
+    /// the credential and the profile names it.
+    async fn run<'s, T, A, R>(
+        &'s self,
+        atom: impl FnOnce(&'s AtomApi) -> A,
+        arm: impl FnOnce(&'s ArmApi) -> R,
+    ) -> Result<T, ManagementError>
+    where
+        A: Future<Output = Result<T, ManagementError>>,
+        R: Future<Output = Result<T, ManagementError>>,
+    {
+        let Some(resource_manager) = &self.arm else {
+            return atom(&self.atom).await;
         };
-        let response = request.send().await.map_err(|e| unreachable(&e))?;
-        let status = response.status();
-        let text = response.text().await.map_err(|e| unreachable(&e))?;
-        if status.is_success() {
-            return Ok(text);
-        }
-        let detail = atom::from_xml::<ErrorBody>(&text).map_or_else(
-            |_| format!("HTTP {status}"),
-            |body| service_words(&body.detail),
-        );
-        Err(match status {
-            StatusCode::UNAUTHORIZED => ManagementError::Denied(detail),
-            StatusCode::NOT_FOUND => ManagementError::NotFound(detail),
-            _ => ManagementError::Refused {
-                status: status.as_u16(),
-                detail,
-            },
-        })
-    }
-
-    async fn authorization(&self) -> Result<String, ManagementError> {
-        match &self.access.auth {
-            Auth::Key { key_name, key } => {
-                let expires = time::OffsetDateTime::now_utc().unix_timestamp() + TOKEN_LIFETIME_S;
-                let resource = format!("{}/", self.access.base_url);
-                Ok(crate::emulator::service::auth::sas_token(
-                    &resource, key_name, key, expires,
-                ))
-            }
-            Auth::Credential(credential) => {
-                let token = credential
-                    .get_token(&[TOKEN_SCOPE], None)
-                    .await
-                    .map_err(|e| {
-                        ManagementError::Credential(crate::error_text::one_line(&e, |_| None))
-                    })?;
-                Ok(format!("Bearer {}", token.token.secret()))
+        if !self.on_resource_manager() {
+            match atom(&self.atom).await {
+                Err(refused) if refused.is_denied() => {
+                    tracing::info!(namespace = %self.namespace, reason = %refused, "the namespace refused the credential; using Resource Manager");
+                    self.on_arm.store(true, Ordering::Relaxed);
+                }
+                answer => return answer,
             }
         }
-    }
-
-    fn read<T: for<'de> serde::Deserialize<'de>>(&self, text: &str) -> Result<T, ManagementError> {
-        atom::from_xml(text).map_err(|e| self.not_the_api(&e.to_string()))
-    }
-
-    fn not_the_api(&self, detail: &str) -> ManagementError {
-        ManagementError::NotTheApi {
-            url: self.access.base_url.clone(),
-            detail: detail.to_owned(),
-        }
+        arm(resource_manager).await
     }
 }
 
-/// The service's detail without what is for its support staff: the sub-code, the tracking id,
-/// and the link.
-fn service_words(detail: &str) -> String {
-    let detail = match detail.strip_prefix("SubCode=") {
-        Some(rest) => rest.split_once(". ").map_or(rest, |(_, words)| words),
-        None => detail,
-    };
-    let cut = ["TrackingId:", "To know more visit"]
-        .iter()
-        .filter_map(|marker| detail.find(marker))
-        .min()
-        .unwrap_or(detail.len());
-    detail[..cut]
-        .trim()
-        .trim_end_matches(['.', ' ', ','])
-        .to_owned()
+/// `Bearer <token>` for `scope` from an Entra ID credential.
+pub(super) async fn bearer(
+    credential: &dyn TokenCredential,
+    scope: &str,
+) -> Result<String, ManagementError> {
+    let token = credential
+        .get_token(&[scope], None)
+        .await
+        .map_err(|e| ManagementError::Credential(crate::error_text::one_line(&e, |_| None)))?;
+    Ok(format!("Bearer {}", token.token.secret()))
 }
 
-fn hub_info(entry: &Entry) -> Option<HubInfo> {
-    let hub = entry.hub()?;
-    let partition_ids = hub
-        .partition_ids
-        .as_ref()
-        .map(|p| p.ids.clone())
-        .unwrap_or_default();
-    let partition_count = hub
-        .partition_count
-        .unwrap_or(u32::try_from(partition_ids.len()).unwrap_or(u32::MAX));
-    let partition_ids = if partition_ids.is_empty() {
-        (0..partition_count).map(|i| i.to_string()).collect()
-    } else {
-        partition_ids
-    };
-    Some(HubInfo {
-        name: entry.name()?.to_owned(),
-        partition_count,
-        partition_ids,
-        retention_secs: u64::from(hub.message_retention_in_days.unwrap_or(0)) * 86_400,
-        status: hub.status.clone().unwrap_or_default(),
-        created_at: hub
-            .created_at
-            .as_deref()
-            .and_then(atom::parse_time)
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            }),
-        consumer_groups: Vec::new(),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_services_detail_loses_its_tracking_id() {
-        assert_eq!(
-            service_words("SubCode=40900. Conflict. The messaging entity 'x' already exists. To know more visit https://aka.ms/sbResourceMgrExceptions. TrackingId:abc, SystemTracker:x"),
-            "Conflict. The messaging entity 'x' already exists"
-        );
-        assert_eq!(service_words("plain"), "plain");
+/// A request that got no answer from `url`, in one line.
+pub(super) fn unreachable(url: &str, e: &reqwest::Error) -> ManagementError {
+    ManagementError::Unreachable {
+        url: url.to_owned(),
+        detail: if e.is_timeout() {
+            "no answer in time".into()
+        } else {
+            crate::error_text::one_line(e, |_| None)
+        },
     }
 }

@@ -1,14 +1,17 @@
 //! A namespace's hubs and consumer groups, listed, created and deleted through its management
 //! API: the service's (`https://<namespace>`, Atom over HTTPS) and the embedded endpoint's,
-//! which serves the same documents. `access` says where and with which credential; `client`
-//! makes the calls.
+//! which serves the same documents, with Azure Resource Manager as the fallback a profile may
+//! name. `access` says where and with which credential; `client` makes the calls, through
+//! `atom_api` or `arm_api`.
 
 pub mod access;
+mod arm_api;
+mod atom_api;
 pub mod client;
 
 use serde::Serialize;
 
-pub use access::{Access, EMULATOR_MANAGEMENT_PORT};
+pub use access::{Access, ArmAccess, EMULATOR_MANAGEMENT_PORT};
 pub use client::ManagementClient;
 
 /// One hub, as the namespace describes it.
@@ -45,6 +48,9 @@ pub enum ManagementError {
     /// 401 and 403 for a credential: no Manage right, a wrong key, a policy.
     #[error("the namespace refused the credential: {0}")]
     Denied(String),
+    /// The same from Resource Manager, the fallback: no role on the namespace's resource.
+    #[error("Resource Manager refused the credential: {0}")]
+    ResourceManagerDenied(String),
     #[error("{0}")]
     NotFound(String),
     /// Exists already (409), a quota (403), a bad name or count (400), anything else.
@@ -59,6 +65,18 @@ impl ManagementError {
     /// single-hub view is all there is.
     #[must_use]
     pub fn is_denied(&self) -> bool {
-        matches!(self, Self::Denied(_))
+        matches!(self, Self::Denied(_) | Self::ResourceManagerDenied(_))
+    }
+}
+
+/// A hub's partition count and ids from what a description gives: either may be missing, and
+/// the service numbers partitions from 0.
+fn partitions(count: Option<u32>, ids: Option<Vec<String>>) -> (u32, Vec<String>) {
+    let ids = ids.unwrap_or_default();
+    let count = count.unwrap_or_else(|| u32::try_from(ids.len()).unwrap_or(u32::MAX));
+    if ids.is_empty() {
+        (count, (0..count).map(|i| i.to_string()).collect())
+    } else {
+        (count, ids)
     }
 }

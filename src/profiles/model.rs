@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::checkpoint_store::CheckpointStoreSettings;
 use super::connection_string::ConnectionString;
 pub use super::fields::{FieldError, Secret};
+use super::resource_manager::ResourceManagerSettings;
 
 /// The consumer group every hub has.
 pub const DEFAULT_CONSUMER_GROUP: &str = "$Default";
@@ -34,6 +35,10 @@ pub struct Profile {
     /// (`https://<namespace>`, or `http://<host>:5300` for an emulator).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub management_endpoint: Option<String>,
+    /// The namespace in Resource Manager, for managing hubs through Azure roles when its own API
+    /// refuses the credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_manager: Option<ResourceManagerSettings>,
 }
 
 fn default_consumer_group() -> String {
@@ -108,6 +113,7 @@ impl Profile {
             custom_endpoint: None,
             checkpoint_store: None,
             management_endpoint: None,
+            resource_manager: None,
         }
     }
 
@@ -124,6 +130,7 @@ impl Profile {
             custom_endpoint: None,
             checkpoint_store: None,
             management_endpoint: None,
+            resource_manager: None,
         }
     }
 
@@ -195,6 +202,7 @@ impl Profile {
         let mut errors =
             (self.checkpoint_store.as_ref()).map_or_else(Vec::new, |s| s.validate(has_credential));
         errors.extend(self.endpoint_errors());
+        errors.extend((self.resource_manager.iter()).flat_map(ResourceManagerSettings::validate));
         let mut fail = |field, message: String| errors.push(FieldError { field, message });
         if self.name.trim().is_empty() {
             fail("name", "a profile needs a name".into());

@@ -81,7 +81,9 @@ pub fn namespace_ui(
                 "The namespace cannot be managed with this profile: {why}."
             ))
             .on_hover_text(
-                "Its hub still works: Inspector, Composer, Live, Load and Consumer groups.",
+                "Its hub still works: Inspector, Composer, Live, Load and Consumer groups. \
+                 To manage hubs with Azure roles instead, name the namespace's subscription and \
+                 resource group in the profile: the app then goes through Resource Manager.",
             );
         }
         NamespaceState::Failed(why) => {

@@ -1,14 +1,16 @@
 //! The profile editor: every field of a profile, checked as the user types, with each problem
 //! shown next to its field. Save stays disabled until there are none.
 
+mod optional_rows;
+
 use std::path::PathBuf;
 
+use optional_rows::optional_rows;
+
 use crate::bridge::{Command, FileUse};
-use crate::checkpoints::Layout;
 use crate::profiles::model::DEFAULT_EMULATOR_PORT;
 use crate::profiles::{
-    CheckpointStoreSettings, Credential, FieldError, Profile, ProfileKind, ProfilesFile, Secret,
-    Transport,
+    Credential, FieldError, Profile, ProfileKind, ProfilesFile, Secret, Transport,
 };
 
 pub struct EditorState {
@@ -380,117 +382,4 @@ fn transport_row(ui: &mut egui::Ui, transport: &mut Transport) {
         .response
         .labelled_by(label.id);
     ui.end_row();
-}
-
-/// The custom endpoint, the management endpoint and the checkpoint store: left empty, the
-/// profile has none of them.
-fn optional_rows(ui: &mut egui::Ui, draft: &mut Profile, reveal: &mut bool, errors: &[FieldError]) {
-    let mut endpoint = draft.custom_endpoint.clone().unwrap_or_default();
-    text_row(
-        ui,
-        "Custom endpoint",
-        &mut endpoint,
-        errors,
-        "custom_endpoint",
-        Some("optional, e.g. amqp://10.0.0.5:5672"),
-    );
-    draft.custom_endpoint = Some(endpoint).filter(|e| !e.trim().is_empty());
-    let mut management = draft.management_endpoint.clone().unwrap_or_default();
-    text_row(
-        ui,
-        "Management endpoint",
-        &mut management,
-        errors,
-        "management_endpoint",
-        Some("optional: where the namespace tree is read, e.g. http://10.0.0.5:5300"),
-    );
-    draft.management_endpoint = Some(management).filter(|e| !e.trim().is_empty());
-    checkpoint_rows(ui, &mut draft.checkpoint_store, reveal, errors);
-}
-
-/// The optional checkpoint store: left empty, the profile has none.
-fn checkpoint_rows(
-    ui: &mut egui::Ui,
-    settings: &mut Option<CheckpointStoreSettings>,
-    reveal: &mut bool,
-    errors: &[FieldError],
-) {
-    let mut draft = settings.clone().unwrap_or_default();
-    let label = ui.label("Checkpoint store");
-    ui.vertical(|ui| {
-        ui.horizontal(|ui| {
-            ui.add(
-                egui::TextEdit::singleline(draft.store.expose_mut())
-                    .password(!*reveal)
-                    .hint_text("optional: UseDevelopmentStorage=true, a storage connection string, or https://<account>.blob.core.windows.net")
-                    .desired_width(420.0),
-            )
-            .labelled_by(label.id);
-        });
-        field_errors(ui, errors, "checkpoint_store");
-    });
-    ui.end_row();
-    if draft.store.expose().trim().is_empty() && draft.container.trim().is_empty() {
-        *settings = None;
-        return;
-    }
-    text_row(
-        ui,
-        "Checkpoint container",
-        &mut draft.container,
-        errors,
-        "checkpoint_container",
-        Some("Azure Functions: azure-webjobs-eventhub"),
-    );
-    text_row(
-        ui,
-        "Checkpoint namespace",
-        &mut draft.namespace,
-        errors,
-        "checkpoint_namespace",
-        Some("optional: the namespace as the store names it, when not this profile's"),
-    );
-    text_row(
-        ui,
-        "Hub retention",
-        &mut draft.retention,
-        errors,
-        "checkpoint_retention",
-        Some("optional, for expiry warnings: 1h, 7d (the embedded endpoint's is known)"),
-    );
-    let mut groups = draft.groups.join(", ");
-    text_row(
-        ui,
-        "More consumer groups",
-        &mut groups,
-        errors,
-        "checkpoint_groups",
-        Some("optional, comma-separated: shown even before they checkpoint"),
-    );
-    draft.groups = groups
-        .split(',')
-        .map(str::trim)
-        .filter(|g| !g.is_empty())
-        .map(str::to_string)
-        .collect();
-    let label = ui.label("Checkpoint layout");
-    egui::ComboBox::from_id_salt("checkpoint_layout")
-        .selected_text(layout_name(draft.layout))
-        .show_ui(ui, |ui| {
-            for layout in [Layout::Auto, Layout::Processor, Layout::Functions] {
-                ui.selectable_value(&mut draft.layout, layout, layout_name(layout));
-            }
-        })
-        .response
-        .labelled_by(label.id);
-    ui.end_row();
-    *settings = Some(draft);
-}
-
-fn layout_name(layout: Layout) -> &'static str {
-    match layout {
-        Layout::Auto => "Automatic",
-        Layout::Processor => "Event processor (SDK Blob checkpoint store)",
-        Layout::Functions => "Azure Functions (JSON per partition)",
-    }
 }

@@ -209,3 +209,21 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Stands in for an Entra ID credential: a real `TokenCredential` handing the SDK a JWT-shaped token.
+#[derive(Debug)]
+pub struct StaticToken;
+
+#[async_trait::async_trait]
+impl azure_core::credentials::TokenCredential for StaticToken {
+    async fn get_token(
+        &self,
+        _scopes: &[&str],
+        _options: Option<azure_core::credentials::TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<azure_core::credentials::AccessToken> {
+        Ok(azure_core::credentials::AccessToken::new(
+            "eyJhbGciOiJub25lIn0.eyJhdWQiOiJodWJzY29wZSJ9.",
+            time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        ))
+    }
+}

@@ -417,11 +417,7 @@ impl Place<'_> {
     }
 
     fn param(&self, name: &str) -> Option<usize> {
-        self.query
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .and_then(|(_, value)| value.parse().ok())
+        number_param(self.query, name)
     }
 
     /// The part of `all` that `$skip` and `$top` ask for.
@@ -482,6 +478,15 @@ impl Place<'_> {
             }),
         }
     }
+}
+
+/// A query parameter that is a number, its name matched without case (`$skip`, `$top`).
+pub(super) fn number_param(query: &str, name: &str) -> Option<usize> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .and_then(|(_, value)| value.parse().ok())
 }
 
 /// A request's entry: none for an empty body (every property its default).

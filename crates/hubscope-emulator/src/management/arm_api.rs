@@ -346,11 +346,7 @@ impl Place<'_> {
     }
 
     fn param(&self, name: &str) -> Option<usize> {
-        self.query
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .and_then(|(_, value)| value.parse().ok())
+        super::api::number_param(self.query, name)
     }
 
     /// The part of `all` that `$skip` and `$top` ask for, and the link to the rest.
