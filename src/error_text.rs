@@ -21,7 +21,7 @@ pub fn one_line(
             }
             break;
         }
-        let mut text = e.to_string();
+        let mut text = flattened(&e.to_string());
         while let Some(rest) = NOISE.iter().find_map(|n| text.strip_prefix(n)) {
             text = rest.to_string();
         }
@@ -31,4 +31,35 @@ pub fn one_line(
         next = e.source();
     }
     parts.join(": ")
+}
+
+/// A message of several lines (`azure_identity` lists each credential it tried, each with a
+/// troubleshooting link) as one: the lines joined, the links left out.
+fn flattened(text: &str) -> String {
+    let mut line = String::new();
+    for part in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("To troubleshoot"))
+    {
+        if !line.is_empty() {
+            line.push_str(if line.ends_with(':') { " " } else { "; " });
+        }
+        line.push_str(part);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_of_several_lines_becomes_one() {
+        let text = "Multiple errors were encountered while attempting to authenticate:\nAzureCliCredential authentication failed. az not found on PATH\nTo troubleshoot, visit https://aka.ms/x - az not found on PATH\nAzureDeveloperCliCredential authentication failed. azd not found on PATH\n";
+        assert_eq!(
+            flattened(text),
+            "Multiple errors were encountered while attempting to authenticate: AzureCliCredential authentication failed. az not found on PATH; AzureDeveloperCliCredential authentication failed. azd not found on PATH"
+        );
+    }
 }

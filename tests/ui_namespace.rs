@@ -141,3 +141,32 @@ fn a_namespace_level_connection_string_is_a_profile_of_its_own() {
     );
     assert!(!shows(&harness, "name the hub"));
 }
+
+#[test]
+fn resource_managers_coordinates_are_asked_for_once_a_subscription_is_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = common::ui::app(dir.path(), [1400.0, 1100.0]);
+    wait_for(&mut harness, "the connection", |h| shows(h, "Hub eh1"));
+    harness.get_by_label("New profile").click();
+    harness.run_steps(3);
+    type_into(
+        &mut harness,
+        "Connection string",
+        "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=s",
+    );
+    harness.run_steps(2);
+    assert!(!shows(&harness, "Resource group"), "no fallback, no rows");
+    type_into(&mut harness, "Azure subscription", "0000-1111");
+    harness.run_steps(3);
+    assert!(shows(
+        &harness,
+        "the namespace's resource group, as the Azure portal shows it"
+    ));
+    assert!(
+        harness.get_by_label("Save").accesskit_node().is_disabled(),
+        "half a Resource Manager address is not saved"
+    );
+    type_into(&mut harness, "Resource group", "streams");
+    harness.run_steps(3);
+    assert!(!harness.get_by_label("Save").accesskit_node().is_disabled());
+}

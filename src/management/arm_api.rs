@@ -153,7 +153,14 @@ impl ArmApi {
         url: &str,
         body: Option<String>,
     ) -> Result<(StatusCode, String), ManagementError> {
-        let token = bearer(self.access.credential.as_ref(), TOKEN_SCOPE).await?;
+        let token = bearer(self.access.credential.as_ref(), TOKEN_SCOPE)
+            .await
+            .map_err(|e| match e {
+                ManagementError::Credential(why) => ManagementError::Credential(format!(
+                    "Resource Manager needs an Entra ID sign-in (az login, or an Entra ID profile): {why}"
+                )),
+                other => other,
+            })?;
         let mut request = self
             .http
             .request(method, url)

@@ -160,7 +160,7 @@ impl ManagementClient {
         if !self.on_resource_manager() {
             match atom(&self.atom).await {
                 Err(refused) if refused.is_denied() => {
-                    tracing::info!(namespace = %self.namespace, reason = %refused, "the namespace refused the credential; using Resource Manager");
+                    tracing::debug!(namespace = %self.namespace, "{refused}; using Resource Manager");
                     self.on_arm.store(true, Ordering::Relaxed);
                 }
                 answer => return answer,

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HUBSCOPE = Path(os.environ.get("HUBSCOPE_BIN", ROOT / "target" / "debug" / "hubscope"))
 
 
-def hubscope(emu, *args, key=None):
+def hubscope(emu, *args, key=None, env=None):
     namespace_cs = emu.connection_string(key=key).rsplit(";EntityPath=", 1)[0]
     command = [
         str(HUBSCOPE),
@@ -23,7 +23,7 @@ def hubscope(emu, *args, key=None):
         "--management-endpoint",
         emu.management_url,
     ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
 
 
 def test_a_created_hub_and_group_are_used_by_the_python_client(verifying_emulator):
@@ -66,6 +66,42 @@ def test_a_wrong_key_is_refused_in_one_line(verifying_emulator):
     assert len(lines) == 1, refused.stderr
     assert "refused the credential" in lines[0] and "invalid signature" in lines[0]
     assert "Error {" not in refused.stderr and "Some(" not in refused.stderr
+
+
+def test_a_refused_key_falls_back_to_resource_manager_with_the_cli_sign_in(
+    verifying_emulator, emulator, tmp_path
+):
+    """The namespace refuses the key; Resource Manager (the second endpoint, which serves ARM's
+    shape of the API) takes the Azure CLI's token. `az` is a stand-in here: the one piece of the
+    path that needs a real sign-in."""
+    az = tmp_path / "az"
+    az.write_text(
+        "#!/bin/sh\n"
+        'echo \'{"accessToken":"eyJhbGciOiJub25lIn0.e30.","expiresOn":"2099-01-01 00:00:00.000000",'
+        '"expires_on":4070908800,"tokenType":"Bearer"}\'\n'
+    )
+    az.chmod(0o755)
+    signed_in = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    arm = ["--subscription", "s1", "--resource-group", "streams", "--arm-endpoint", emulator.management_url]
+    made = hubscope(verifying_emulator, "hubs", "create", "orders", "--partitions", "2", *arm, key="guess", env=signed_in)
+    assert made.returncode == 0, made.stderr
+    listed = hubscope(verifying_emulator, "hubs", "--output", "json", *arm, key="guess", env=signed_in)
+    assert listed.returncode == 0, listed.stderr
+    names = [h["name"] for h in json.loads(listed.stdout)["hubs"]]
+    assert names == ["eh1", "orders"], listed.stdout
+    # The hub is the second endpoint's; the namespace that refused the key is unchanged.
+    producer = EventHubProducerClient.from_connection_string(emulator.connection_string(hub="orders"))
+    with producer:
+        assert producer.get_partition_ids() == ["0", "1"]
+    own = hubscope(verifying_emulator, "hubs", "--output", "json", key=None)
+    assert [h["name"] for h in json.loads(own.stdout)["hubs"]] == ["eh1"], own.stderr
+
+    signed_out = {**os.environ, "PATH": str(tmp_path / "nothing-here")}
+    refused = hubscope(verifying_emulator, "hubs", *arm, key="guess", env=signed_out)
+    assert refused.returncode != 0
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1, refused.stderr
+    assert "Resource Manager needs an Entra ID sign-in" in lines[0], lines[0]
 
 
 def test_health_and_the_banner(emulator):
