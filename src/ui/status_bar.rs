@@ -77,17 +77,20 @@ pub fn status_bar_ui(
             if ui.button("Shortcuts (F1)").clicked() {
                 state.shortcuts_open = !state.shortcuts_open;
             }
+            // Right to left: each control is added before its label, so that the label reads first.
             let mut zone = Zone::of(ui.ctx());
-            egui::ComboBox::from_label("Times")
+            let times = egui::ComboBox::from_id_salt("times")
                 .selected_text(zone.name())
                 .show_ui(ui, |ui| {
                     for choice in [Zone::Utc, Zone::Local] {
                         ui.selectable_value(&mut zone, choice, choice.name());
                     }
-                });
+                })
+                .response;
+            times.labelled_by(ui.label("Times").id);
             zone.choose(ui.ctx());
             let before = state.theme;
-            egui::ComboBox::from_label("Theme")
+            let theme = egui::ComboBox::from_id_salt("theme")
                 .selected_text(theme_name(state.theme))
                 .show_ui(ui, |ui| {
                     for theme in [
@@ -97,7 +100,9 @@ pub fn status_bar_ui(
                     ] {
                         ui.selectable_value(&mut state.theme, theme, theme_name(theme));
                     }
-                });
+                })
+                .response;
+            theme.labelled_by(ui.label("Theme").id);
             if state.theme != before {
                 ui.ctx().set_theme(state.theme);
             }

@@ -51,7 +51,7 @@ fn resource_manager_rows(
         &mut draft.subscription_id,
         errors,
         "arm_subscription",
-        Some("optional: with a resource group, hubs are managed through Resource Manager when the namespace refuses the credential"),
+        Some("optional: to manage hubs through Resource Manager"),
     );
     if draft.subscription_id.trim().is_empty() && draft.resource_group.trim().is_empty() {
         *settings = None;
