@@ -28,6 +28,7 @@ fn main() {
         "bench-endpoint",
         PARTITIONS,
         EmulatorConfig::default().max_retained_bytes,
+        common::LoadPriority::Ui,
     );
     let dir = tempfile::tempdir().unwrap();
     let (waker, woken) = counting_waker();

@@ -2,7 +2,8 @@
 //! embedded endpoint, and the real app (its runtime, readers, collector and egui frame) driven
 //! headless by `egui_kittest` at ~60 frames per second.
 //!
-//! Run: `cargo run --release --example bench_live_view` (about 40 s). Reports the UI thread's
+//! Run: `cargo run --release --example bench_live_view` (about 40 s; with
+//! `BENCH_LOAD_PRIORITY=app-runtime` the load and endpoint run below the UI, as the app's own do). Reports the UI thread's
 //! time per frame (egui's whole frame: layout of every panel, the partition table, both charts
 //! and the visible rows; GPU painting is not part of it, as it happens after the frame) and the
 //! process's resident memory once the view holds its newest 100,000 events and at the end.
@@ -38,7 +39,15 @@ const MEASURE: Duration = Duration::from_secs(30);
 
 fn main() {
     // Bounded, so that the process memory measured is the view's, not the endpoint's store.
-    let (runtime, emu) = common::wide_endpoint("bench-load", PARTITIONS, 64 * 1024 * 1024);
+    // BENCH_LOAD_PRIORITY=app-runtime: the load and the endpoint below the UI, as the app's own
+    // embedded endpoint and Load tab run; the default is the UI's priority, another program's.
+    let priority = match std::env::var("BENCH_LOAD_PRIORITY").as_deref() {
+        Ok("app-runtime") => common::LoadPriority::AppRuntime,
+        _ => common::LoadPriority::Ui,
+    };
+    println!("load and endpoint priority: {priority:?}");
+    let (runtime, emu) =
+        common::wide_endpoint("bench-load", PARTITIONS, 64 * 1024 * 1024, priority);
 
     let dir = tempfile::tempdir().unwrap();
     let mut harness = live_app(&emu, dir.path());

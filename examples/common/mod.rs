@@ -104,17 +104,32 @@ pub fn counting_waker() -> (hubscope::bridge::Waker, Arc<std::sync::atomic::Atom
     (waker, count)
 }
 
+/// Where the bench's own load and endpoint run, beside the app: at the UI's priority (another
+/// program on the machine), or at the app runtime's, below it (the app's own embedded endpoint and
+/// Load tab, which run on that runtime).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadPriority {
+    Ui,
+    AppRuntime,
+}
+
 /// A 2-thread runtime named `thread_name` (the bench's other programs) and, on it, the endpoint
 /// with one hub `wide` of `partitions` partitions keeping at most `max_retained_bytes`.
 pub fn wide_endpoint(
     thread_name: &str,
     partitions: u32,
     max_retained_bytes: u64,
+    priority: LoadPriority,
 ) -> (tokio::runtime::Runtime, hubscope::emulator::RunningEmulator) {
     use hubscope::emulator::{EmulatorConfig, HubConfig, RunningEmulator};
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name(thread_name)
+        .on_thread_start(move || {
+            if priority == LoadPriority::AppRuntime {
+                hubscope::bridge::yield_to_the_ui();
+            }
+        })
         .enable_all()
         .build()
         .expect("a runtime");

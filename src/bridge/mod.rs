@@ -399,9 +399,10 @@ pub enum BridgeError {
 #[cfg(target_os = "linux")]
 const RUNTIME_NICE: i32 = 5;
 
-/// Lowers the calling runtime thread's priority below the UI's. Failing leaves the default,
-/// which only costs smoothness under load.
-fn yield_to_the_ui() {
+/// Lowers the calling thread's priority below the UI's, to the app runtime's: every runtime
+/// thread calls it as it starts (and the benchmarks, for work that stands in for the app's own).
+/// Failing leaves the default, which only costs smoothness under load.
+pub fn yield_to_the_ui() {
     #[cfg(target_os = "linux")]
     if let Err(e) =
         rustix::process::setpriority_process(Some(rustix::thread::gettid()), RUNTIME_NICE)
