@@ -121,20 +121,26 @@ fn hubs_and_groups_are_made_worked_on_and_deleted_from_the_tree() {
     wait_for(&mut harness, "the deletion", |h| hub_names(h) == ["eh1"]);
 }
 
-#[test]
-fn a_namespace_level_connection_string_is_a_profile_of_its_own() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut harness = common::ui::app(dir.path(), [1400.0, 1000.0]);
+/// The app, with a new profile's editor open on a namespace-level connection string: no
+/// `EntityPath` and no hub, the namespace whose hubs the tree offers.
+fn editing_a_namespace_profile(dir: &std::path::Path) -> App {
+    let mut harness = common::ui::app(dir, [1400.0, 1100.0]);
     wait_for(&mut harness, "the connection", |h| shows(h, "Hub eh1"));
     harness.get_by_label("New profile").click();
     harness.run_steps(3);
-    // No EntityPath and no hub: the namespace, whose hubs the tree offers.
     type_into(
         &mut harness,
         "Connection string",
         "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=s",
     );
     harness.run_steps(2);
+    harness
+}
+
+#[test]
+fn a_namespace_level_connection_string_is_a_profile_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let harness = editing_a_namespace_profile(dir.path());
     assert!(
         !harness.get_by_label("Save").accesskit_node().is_disabled(),
         "a namespace-level profile can be saved"
@@ -145,16 +151,7 @@ fn a_namespace_level_connection_string_is_a_profile_of_its_own() {
 #[test]
 fn resource_managers_coordinates_are_asked_for_once_a_subscription_is_typed() {
     let dir = tempfile::tempdir().unwrap();
-    let mut harness = common::ui::app(dir.path(), [1400.0, 1100.0]);
-    wait_for(&mut harness, "the connection", |h| shows(h, "Hub eh1"));
-    harness.get_by_label("New profile").click();
-    harness.run_steps(3);
-    type_into(
-        &mut harness,
-        "Connection string",
-        "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=s",
-    );
-    harness.run_steps(2);
+    let mut harness = editing_a_namespace_profile(dir.path());
     assert!(!shows(&harness, "Resource group"), "no fallback, no rows");
     type_into(&mut harness, "Azure subscription", "0000-1111");
     harness.run_steps(3);

@@ -3,6 +3,7 @@
 //! whose rights are Azure roles on the resource rather than a Manage claim. JSON over HTTPS on
 //! `management.azure.com`, an Entra ID bearer token for it.
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::{Method, StatusCode};
 
 use super::access::ArmAccess;
@@ -209,14 +210,16 @@ fn exists(what: &str) -> ManagementError {
     }
 }
 
-/// A name as one path segment: Resource Manager names hold no `/`, and the rest is escaped.
+/// What a name keeps unescaped as one path segment: Resource Manager names hold no `/`, and
+/// `$Default` goes as it is.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'$')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.');
+
 fn segment(name: &str) -> String {
-    percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC)
-        .to_string()
-        .replace("%24", "$")
-        .replace("%2D", "-")
-        .replace("%5F", "_")
-        .replace("%2E", ".")
+    utf8_percent_encode(name, SEGMENT).to_string()
 }
 
 fn hub_info(hub: &HubResource) -> Option<HubInfo> {

@@ -535,4 +535,4 @@ fn health() -> Answer {
 
 #[cfg(test)]
 #[path = "api_tests.rs"]
-mod tests;
+pub(super) mod tests;

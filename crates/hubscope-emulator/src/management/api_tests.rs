@@ -4,7 +4,8 @@ use super::*;
 use crate::config::EmulatorConfig;
 use crate::service::auth::sas_token;
 
-fn api(auth: AuthMode) -> Api {
+/// An API over the default namespace in memory; the Resource Manager tests use it too.
+pub(in crate::management) fn api(auth: AuthMode) -> Api {
     let config = EmulatorConfig {
         auth: auth.clone(),
         ..EmulatorConfig::default()

@@ -1,24 +1,14 @@
 //! The Resource Manager answers, request by request, over a namespace in memory.
 
-use std::sync::Arc;
-
+use super::super::api::tests::api;
 use super::super::arm::{ErrorResponse, GroupResource, HubResource, List};
 use super::super::Api;
 use super::*;
-use crate::config::{AuthMode, EmulatorConfig};
-use crate::service::auth::{sas_token, Authorizer};
+use crate::config::AuthMode;
+use crate::service::auth::sas_token;
 use crate::storage::store::now_ms;
 
 const NS: &str = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.EventHub/namespaces/ns";
-
-fn api(auth: AuthMode) -> Api {
-    let config = EmulatorConfig {
-        auth: auth.clone(),
-        ..EmulatorConfig::default()
-    };
-    let namespace = Arc::new(Namespace::open(&config).expect("namespace"));
-    Api::new(namespace, Authorizer::new(auth))
-}
 
 fn call(api: &Api, method: &str, path: &str, query: &str, body: &str) -> Answer {
     api.answer(&Request {
