@@ -218,12 +218,13 @@ def test_expired_unread_with_a_short_retention(tmp_path, container):
 
 
 def owners(emu, container_name):
-    report = lag_json(emu, container_name, "--consumer-group", "Processors", "--stale-after", "2")
+    # The processors renew their ownership every second: three seconds of silence is a crash,
+    # with room for a loaded machine's late renewal.
+    report = lag_json(emu, container_name, "--consumer-group", "Processors", "--stale-after", "3")
     return group(report, "Processors")
 
 
 def test_two_processors_two_owners_then_one(emulator, container):
-    send(emulator, [3, 3, 3, 3])
     args = [emulator.connection_string(HUB), "Processors", storage_cs(), container.container_name]
     script = str(Path(__file__).with_name("processor.py"))
     # The survivor waits 10 s before it takes over a silent owner's partitions.
@@ -236,21 +237,36 @@ def test_two_processors_two_owners_then_one(emulator, container):
             even = len(ids) == PARTITIONS and sorted(ids.count(i) for i in set(ids)) == [2, 2]
             # While the two settle, a 3-1 split is flagged as uneven.
             uneven = any("unevenly" in w for w in g["warnings"])
-            return even and not uneven and g["lag_events"] == 0
+            return even and not uneven
 
-        assert wait_until(balanced, timeout=60), owners(emulator, container.container_name)
+        assert wait_until(balanced, timeout=60), json.dumps(owners(emulator, container.container_name), indent=1)
+        # The events go in once the owners have settled: while a partition moves, the official
+        # store lets its old owner's last checkpoint land after the new owner's (it writes
+        # without a condition), and the lag it leaves behind would be true but not this test's.
+        send(emulator, [3, 3, 3, 3])
+
+        def all_read():
+            g = owners(emulator, container.container_name)
+            return g["lag_events"] == 0 and all(p["checkpoint_sequence_number"] == 2 for p in g["partitions"])
+
+        assert wait_until(all_read, timeout=30), json.dumps(owners(emulator, container.container_name), indent=1)
         # A crash, not a shutdown: the killed owner's heartbeats stop, its partitions go stale.
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
 
-        def stale_partitions(g):
-            return [p for p in g["partitions"] if p["owner_stale"]]
+        # Heartbeats are per partition: the two go stale within a second of each other, and
+        # before the survivor takes them over 10 s after the crash.
+        seen = {}
 
-        # Heartbeats are per partition: the two go stale within a second of each other.
-        assert wait_until(lambda: len(stale_partitions(owners(emulator, container.container_name))) == 2, timeout=10)
-        g = owners(emulator, container.container_name)
-        stale = stale_partitions(g)
-        assert len(stale) == 2 and len({p["owner_id"] for p in stale}) == 1, g
+        def two_stale():
+            g = owners(emulator, container.container_name)
+            seen["report"] = g
+            return len([p for p in g["partitions"] if p["owner_stale"]]) == 2
+
+        assert wait_until(two_stale, timeout=10), json.dumps(seen.get("report"), indent=1)
+        g = seen["report"]
+        stale = [p for p in g["partitions"] if p["owner_stale"]]
+        assert len({p["owner_id"] for p in stale}) == 1, g
         live = [p for p in g["partitions"] if not p["owner_stale"]]
         assert {p["owner_id"] for p in live} != {stale[0]["owner_id"]}
         assert any(w.startswith("no live owner for partitions") for w in g["warnings"]), g["warnings"]
