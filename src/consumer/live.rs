@@ -10,6 +10,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::filter::EventFilter;
+#[cfg(test)]
+pub(crate) use super::live_store::test_store;
 pub use super::live_store::{lock, LiveStore, PartitionStats, RangeProgress, RangeState};
 use super::range::{Ends, Until};
 use super::reader::{spawn_readers, ReaderHandle, ReaderSpec, ReaderState};

@@ -254,6 +254,17 @@ pub fn lock(store: &Mutex<LiveStore>) -> MutexGuard<'_, LiveStore> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A view's store holding events `seqs` of partition "0", for the UI's tests.
+#[cfg(test)]
+pub(crate) fn test_store(seqs: std::ops::Range<i64>) -> LiveStore {
+    let all = EventFilter::none();
+    let mut store = LiveStore::new(&["0".into()], 100, &StartFrom::Earliest, all);
+    for seq in seqs {
+        store.push(super::record::test_record("0", seq, "{}"));
+    }
+    store
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

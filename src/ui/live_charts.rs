@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
-use egui_plot::{Legend, Line, Plot, PlotPoints};
+use egui_plot::{Legend, Line, Plot, PlotPoint, PlotPoints};
 
+use crate::consumer::lag::Series;
 use crate::consumer::live::{LiveStore, PartitionStats};
 use crate::consumer::ReaderState;
 
@@ -116,9 +117,44 @@ fn row_line(r: &PartitionRow, highlight: bool) -> String {
     )
 }
 
+/// The charts' lines, copied out of the store so that plots draw without holding it: per
+/// partition, lag and receive rate since the window's start, decimated to the plot's width.
+#[derive(Default)]
+pub struct ChartLines {
+    lag: Vec<(String, Vec<PlotPoint>)>,
+    rate: Vec<(String, Vec<PlotPoint>)>,
+}
+
+impl ChartLines {
+    #[must_use]
+    pub fn copy(store: &LiveStore, since: f64, max_points: usize) -> Self {
+        let lines = |series: fn(&PartitionStats) -> &Series| {
+            (store.partitions.iter())
+                .map(|p| {
+                    let points = series(p).window(since, max_points);
+                    (
+                        p.id.clone(),
+                        points.into_iter().map(PlotPoint::from).collect(),
+                    )
+                })
+                .collect()
+        };
+        Self {
+            lag: lines(|p| &p.lag_series),
+            rate: lines(|p| &p.rate_series),
+        }
+    }
+}
+
+/// How wide each of the two charts is drawn in `ui`, and so at most how many points a line has.
+#[must_use]
+pub fn chart_width(ui: &egui::Ui) -> f32 {
+    (ui.available_width() / 2.0 - 8.0).max(120.0)
+}
+
 pub fn charts_ui(
     ui: &mut egui::Ui,
-    store: &LiveStore,
+    lines: &ChartLines,
     rows: &[PartitionRow],
     now_secs: f64,
     window_secs: &mut f64,
@@ -136,20 +172,11 @@ pub fn charts_ui(
     });
     let worst = most_lagging(rows);
     let since = now_secs - *window_secs;
-    let width = (ui.available_width() / 2.0 - 8.0).max(120.0);
-    // Never more points than pixels.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let max_points = width as usize;
+    let width = chart_width(ui);
     ui.horizontal(|ui| {
-        for (title, pick) in [
-            (
-                "Lag (events)",
-                (|p: &PartitionStats| &p.lag_series)
-                    as fn(&PartitionStats) -> &crate::consumer::lag::Series,
-            ),
-            ("Receive rate (events/s)", |p: &PartitionStats| {
-                &p.rate_series
-            }),
+        for (title, partitions) in [
+            ("Lag (events)", &lines.lag),
+            ("Receive rate (events/s)", &lines.rate),
         ] {
             ui.vertical(|ui| {
                 ui.label(title);
@@ -173,11 +200,10 @@ pub fn charts_ui(
                     .include_x(now_secs)
                     .allow_scroll(false)
                     .show(ui, |plot| {
-                        for p in &store.partitions {
-                            let points = pick(p).window(since, max_points);
-                            let heavy = worst == Some(p.id.as_str());
+                        for (id, points) in partitions {
+                            let heavy = worst == Some(id.as_str());
                             plot.line(
-                                Line::new(format!("partition {}", p.id), PlotPoints::from(points))
+                                Line::new(format!("partition {id}"), PlotPoints::Borrowed(points))
                                     .width(if heavy { 3.0 } else { 1.2 }),
                             );
                         }

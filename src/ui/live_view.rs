@@ -1,20 +1,22 @@
 //! The live consumer view: readers' controls, the partition table with rates and lag, the lag
 //! and rate charts, the filter, a virtualised event list (only visible rows are laid out) and
-//! the selected event's detail. Rows are copied out of the runtime's store under a brief lock.
+//! the selected event's detail. What is drawn is copied out of the runtime's store
+//! (`live_copy`), never waited for.
 
 use std::sync::Arc;
 
 use crate::bridge::{Command, FileUse, LiveHandle};
 use crate::consumer::filter::EventFilter;
-use crate::consumer::live::{self, LiveConfig, DEFAULT_CAPACITY};
-use crate::consumer::live::{RangeProgress, RangeState};
+use crate::consumer::live::RangeState;
+use crate::consumer::live::{LiveConfig, DEFAULT_CAPACITY};
 use crate::consumer::range::Until;
 use crate::consumer::{ReaderState, ReceivedRecord, StartFrom};
 
 use super::event_detail::{copy_menu_ui, detail_ui, BodyMode};
 use super::file_prompt::{prompt_ui, FilePrompt, PromptAnswer};
 use super::format::{count, Zone};
-use super::live_charts::{charts_ui, partition_table_ui, PartitionRow};
+use super::live_charts::{chart_width, charts_ui, partition_table_ui};
+use super::live_copy::{ChartSpan, LiveCopy, SearchProgress, VisibleRows};
 
 /// Frames the jq field asks for the focus before giving up.
 pub const FOCUS_TRIES: u8 = 3;
@@ -53,6 +55,10 @@ pub struct LiveViewState {
     pub window_secs: f64,
     pub export_only_shown: bool,
     pub file_prompt: Option<FilePrompt>,
+    /// The store's numbers and the rows in view as the last frame copied them: drawn again when
+    /// the runtime holds the store.
+    copy: Option<LiveCopy>,
+    visible: Option<VisibleRows>,
 }
 
 impl Default for LiveViewState {
@@ -81,6 +87,8 @@ impl Default for LiveViewState {
             window_secs: 60.0,
             export_only_shown: true,
             file_prompt: None,
+            copy: None,
+            visible: None,
         }
     }
 }
@@ -153,39 +161,30 @@ pub fn live_view_ui(
         );
         return;
     };
-    let snapshot = handle.snapshot.borrow().clone();
-    // Everything drawn below is copied out under one short lock.
-    let (partition_rows, counts, shown, now_secs, search) = {
-        let store = live::lock(&handle.store);
-        let rate: u64 = store.partitions.iter().map(|p| p.rate.events_per_sec).sum();
-        let search = (store.range.clone()).map(|r| (r, store.received, store.matched, rate));
-        let rows: Vec<PartitionRow> = store
-            .partitions
-            .iter()
-            .map(|p| PartitionRow::from_stats(p, &snapshot.states))
-            .collect();
-        (
-            rows,
-            store.counts_text(count),
-            store.shown.len(),
-            store.elapsed_secs(),
-            search,
-        )
+    // Never more points than pixels.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let span = ChartSpan {
+        window_secs: state.window_secs,
+        max_points: chart_width(ui) as usize,
     };
-    if let Some((range, scanned, matched, rate)) = search {
-        search_progress_ui(ui, &range, scanned, matched, rate, outbox);
+    let copy = LiveCopy::refreshed(state.copy.take(), &handle, span);
+    if copy.stale {
+        // Drawn from the last copy while the runtime held the store: the next frame copies.
+        ui.ctx().request_repaint();
     }
-    partition_table_ui(ui, &partition_rows);
-    {
-        let store = live::lock(&handle.store);
-        charts_ui(
-            ui,
-            &store,
-            &partition_rows,
-            now_secs,
-            &mut state.window_secs,
-        );
+    if let Some(search) = &copy.search {
+        search_progress_ui(ui, search, outbox);
     }
+    partition_table_ui(ui, &copy.rows);
+    charts_ui(
+        ui,
+        &copy.charts,
+        &copy.rows,
+        copy.now_secs,
+        &mut state.window_secs,
+    );
+    let (counts, shown) = (copy.counts.clone(), copy.shown);
+    state.copy = Some(copy);
     ui.horizontal(|ui| {
         ui.label(format!("{counts} (keep the newest"));
         let changed = ui
@@ -237,14 +236,14 @@ pub fn live_view_ui(
 }
 
 /// A search's progress: events scanned of those in the range, matches, pace; Cancel stops it.
-fn search_progress_ui(
-    ui: &mut egui::Ui,
-    range: &RangeProgress,
-    scanned: u64,
-    matched: u64,
-    rate: u64,
-    outbox: &mut Vec<Command>,
-) {
+fn search_progress_ui(ui: &mut egui::Ui, search: &SearchProgress, outbox: &mut Vec<Command>) {
+    let SearchProgress {
+        range,
+        scanned,
+        matched,
+        events_per_sec: rate,
+    } = search;
+    let (scanned, matched, rate) = (*scanned, *matched, *rate);
     let of = range
         .in_range
         .map_or_else(String::new, |n| format!(" of {}", count(n)));
@@ -586,16 +585,11 @@ fn event_list_ui(ui: &mut egui::Ui, state: &mut LiveViewState, handle: &LiveHand
         .max_height(ui.available_height().max(200.0))
         .show_rows(ui, row_height, total, |ui, range| {
             // Only the visible rows are copied out of the store.
-            let rows: Vec<Arc<ReceivedRecord>> = {
-                let store = live::lock(&handle.store);
-                let end = range.end.min(store.shown.len());
-                store
-                    .shown
-                    .range(range.start.min(end)..end)
-                    .cloned()
-                    .collect()
-            };
-            for row in &rows {
+            let visible = VisibleRows::refreshed(state.visible.take(), &handle.store, range);
+            if visible.stale {
+                ui.ctx().request_repaint();
+            }
+            for row in &visible.rows {
                 let selected = state.selected.as_ref().is_some_and(|s| {
                     s.partition_id == row.partition_id && s.sequence_number == row.sequence_number
                 });
@@ -620,6 +614,7 @@ fn event_list_ui(ui: &mut egui::Ui, state: &mut LiveViewState, handle: &LiveHand
                 drawn_rows.push((band.intersect(ui.clip_rect()), row.clone()));
                 response.context_menu(|ui| copy_menu_ui(ui, row));
             }
+            state.visible = Some(visible);
         });
     state.drawn_rows = drawn_rows;
 }

@@ -11,6 +11,7 @@ pub mod format;
 pub mod groups_view;
 pub mod inspector;
 mod live_charts;
+mod live_copy;
 pub mod live_view;
 pub mod load_panel;
 pub mod namespace_tree;
