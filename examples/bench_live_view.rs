@@ -3,7 +3,8 @@
 //! headless by `egui_kittest` at ~60 frames per second.
 //!
 //! Run: `cargo run --release --example bench_live_view` (about 40 s; with
-//! `BENCH_LOAD_PRIORITY=app-runtime` the load and endpoint run below the UI, as the app's own do). Reports the UI thread's
+//! `BENCH_LOAD_PRIORITY=app-runtime` the load and endpoint run below the UI, as the app's own
+//! do; with `BENCH_JQ=<filter>` the view filters every event through it). Reports the UI thread's
 //! time per frame (egui's whole frame: layout of every panel, the partition table, both charts
 //! and the visible rows; GPU painting is not part of it, as it happens after the frame) and the
 //! process's resident memory once the view holds its newest 100,000 events and at the end.
@@ -65,6 +66,11 @@ fn main() {
 /// The app, connected to `emu` through a saved profile, with the live view started.
 fn live_app(emu: &RunningEmulator, dir: &std::path::Path) -> Harness<'static, HubscopeApp> {
     let mut harness = app_on(emu.connection_string(), "wide", dir, Arc::new(|| {}));
+    // A filter runs in the collector, while it holds the store: the frame must not wait for it.
+    if let Ok(jq) = std::env::var("BENCH_JQ") {
+        println!("jq filter: {jq}");
+        harness.state_mut().live.jq = jq;
+    }
     harness.get_by_label("Start").click();
     while harness.state().live.handle.is_none() {
         harness.step();
