@@ -87,6 +87,13 @@ impl ArmAccess {
             credential,
         })
     }
+
+    /// The audience of tokens for this Resource Manager: each cloud's is its own endpoint
+    /// (`https://management.usgovcloudapi.net/.default` in Azure Government).
+    #[must_use]
+    pub fn token_scope(&self) -> String {
+        format!("{}/.default", self.base_url)
+    }
 }
 
 impl std::fmt::Debug for Access {
@@ -267,5 +274,28 @@ mod tests {
             None,
         );
         assert!(keyless.is_err_and(|e| e.to_string().contains("Manage")));
+    }
+
+    #[test]
+    fn resource_managers_tokens_are_for_its_own_cloud() {
+        let arm = |endpoint: Option<&str>| {
+            let settings = ResourceManagerSettings {
+                subscription_id: "s".into(),
+                resource_group: "g".into(),
+                endpoint: endpoint.map(Into::into),
+            };
+            let credential = azure_identity::DeveloperToolsCredential::new(None).expect("made");
+            ArmAccess::new(&settings, "ns.servicebus.windows.net", credential).expect("settings")
+        };
+        let public = arm(None);
+        assert_eq!(
+            public.token_scope(),
+            "https://management.azure.com/.default"
+        );
+        let government = arm(Some("https://management.usgovcloudapi.net/"));
+        assert_eq!(
+            government.token_scope(),
+            "https://management.usgovcloudapi.net/.default"
+        );
     }
 }

@@ -13,8 +13,6 @@ use crate::emulator::management::arm::{
     ErrorResponse, GroupResource, HubProperties, HubResource, List, API_VERSION,
 };
 
-/// The audience of tokens for Resource Manager.
-const TOKEN_SCOPE: &str = "https://management.azure.com/.default";
 /// Pages followed at most, so that a `nextLink` that loops cannot keep a list going for ever.
 const MAX_PAGES: usize = 1000;
 
@@ -154,7 +152,7 @@ impl ArmApi {
         url: &str,
         body: Option<String>,
     ) -> Result<(StatusCode, String), ManagementError> {
-        let token = bearer(self.access.credential.as_ref(), TOKEN_SCOPE)
+        let token = bearer(self.access.credential.as_ref(), &self.access.token_scope())
             .await
             .map_err(|e| match e {
                 ManagementError::Credential(why) => ManagementError::Credential(format!(

@@ -75,8 +75,10 @@ def test_a_refused_key_falls_back_to_resource_manager_with_the_cli_sign_in(
     shape of the API) takes the Azure CLI's token. `az` is a stand-in here: the one piece of the
     path that needs a real sign-in."""
     az = tmp_path / "az"
+    asked = tmp_path / "az-asked"
     az.write_text(
         "#!/bin/sh\n"
+        f'echo "$@" >> {asked}\n'
         'echo \'{"accessToken":"eyJhbGciOiJub25lIn0.e30.","expiresOn":"2099-01-01 00:00:00.000000",'
         '"expires_on":4070908800,"tokenType":"Bearer"}\'\n'
     )
@@ -89,6 +91,8 @@ def test_a_refused_key_falls_back_to_resource_manager_with_the_cli_sign_in(
     assert listed.returncode == 0, listed.stderr
     names = [h["name"] for h in json.loads(listed.stdout)["hubs"]]
     assert names == ["eh1", "orders"], listed.stdout
+    # The token is for the Resource Manager named, as a sovereign cloud's is for its own.
+    assert f"--scope {emulator.management_url}/.default" in asked.read_text(), asked.read_text()
     # The hub is the second endpoint's; the namespace that refused the key is unchanged.
     producer = EventHubProducerClient.from_connection_string(emulator.connection_string(hub="orders"))
     with producer:
