@@ -7,7 +7,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::{Method, StatusCode};
 
 use super::access::ArmAccess;
-use super::client::{bearer, unreachable};
+use super::http::{bearer, unreachable};
 use super::{HubInfo, ManagementError};
 use crate::emulator::management::arm::{
     ErrorResponse, GroupResource, HubProperties, HubResource, List, API_VERSION,

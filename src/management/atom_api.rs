@@ -5,7 +5,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use reqwest::{Method, StatusCode};
 
 use super::access::{Access, Auth};
-use super::client::{bearer, unreachable};
+use super::http::{bearer, unreachable};
 use super::{HubInfo, ManagementError};
 use crate::emulator::management::atom::{
     self, Description, Entry, ErrorBody, Feed, GroupDescription, HubDescription,

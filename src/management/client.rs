@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use azure_core::credentials::TokenCredential;
 use futures::{StreamExt as _, TryStreamExt as _};
 
 use super::access::Access;
@@ -167,29 +166,5 @@ impl ManagementClient {
             }
         }
         arm(resource_manager).await
-    }
-}
-
-/// `Bearer <token>` for `scope` from an Entra ID credential.
-pub(super) async fn bearer(
-    credential: &dyn TokenCredential,
-    scope: &str,
-) -> Result<String, ManagementError> {
-    let token = credential
-        .get_token(&[scope], None)
-        .await
-        .map_err(|e| ManagementError::Credential(crate::error_text::one_line(&e, |_| None)))?;
-    Ok(format!("Bearer {}", token.token.secret()))
-}
-
-/// A request that got no answer from `url`, in one line.
-pub(super) fn unreachable(url: &str, e: &reqwest::Error) -> ManagementError {
-    ManagementError::Unreachable {
-        url: url.to_owned(),
-        detail: if e.is_timeout() {
-            "no answer in time".into()
-        } else {
-            crate::error_text::one_line(e, |_| None)
-        },
     }
 }

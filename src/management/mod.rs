@@ -8,6 +8,7 @@ pub mod access;
 mod arm_api;
 mod atom_api;
 pub mod client;
+mod http;
 
 use serde::Serialize;
 
