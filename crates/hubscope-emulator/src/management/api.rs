@@ -1,6 +1,6 @@
 //! The management API's answers: which request does what to the namespace, and what the
 //! service says back (docs/management-api.md). No HTTP library here; `server` carries the
-//! requests in and the answers out.
+//! requests in and the answers out, as `exchange`'s types.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use super::atom::{
     self, Author, Content, Description, Entry, ErrorBody, Feed, GroupDescription, HubDescription,
     Link, PartitionIds, Text, ATOM_NS,
 };
+use super::exchange::{number_param, Answer, Request};
 use crate::config::{AuthMode, DEFAULT_CONSUMER_GROUP, MAX_CONSUMER_GROUPS, MAX_HUBS};
 use crate::service::auth::Authorizer;
 use crate::storage::namespace::{ConsumerGroup, Hub, HubSpec, ManageError, Namespace};
@@ -25,30 +26,6 @@ const MAX_RETENTION_DAYS: u32 = 90;
 const PAGE: usize = 100;
 const DAY: u64 = 86_400;
 const MORE: &str = "To know more visit https://aka.ms/sbResourceMgrExceptions.";
-
-/// A request, as far as the API cares.
-#[derive(Debug, Clone, Default)]
-pub struct Request<'a> {
-    pub method: &'a str,
-    /// Percent-decoded, without the query.
-    pub path: &'a str,
-    pub query: &'a str,
-    /// The `Host` header: ids and links in the answer name it.
-    pub host: &'a str,
-    pub https: bool,
-    pub authorization: Option<&'a str>,
-    /// `If-Match: *`: an update of an existing entity.
-    pub if_match: bool,
-    pub body: &'a [u8],
-}
-
-/// An answer: status, content type and body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: String,
-}
 
 impl Answer {
     fn xml(status: u16, content_type: &'static str, document: &impl serde::Serialize) -> Self {
@@ -478,15 +455,6 @@ impl Place<'_> {
             }),
         }
     }
-}
-
-/// A query parameter that is a number, its name matched without case (`$skip`, `$top`).
-pub(super) fn number_param(query: &str, name: &str) -> Option<usize> {
-    query
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(key, _)| key.eq_ignore_ascii_case(name))
-        .and_then(|(_, value)| value.parse().ok())
 }
 
 /// A request's entry: none for an empty body (every property its default).

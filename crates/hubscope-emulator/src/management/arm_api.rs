@@ -6,12 +6,12 @@
 
 use std::time::Duration;
 
-use super::api::{Answer, Request};
 use super::arm::{
     ErrorDetail, ErrorResponse, GroupProperties, GroupResource, HubProperties, HubResource, List,
     RetentionDescription, API_VERSION,
 };
 use super::atom;
+use super::exchange::{number_param, Answer, Request};
 use crate::config::DEFAULT_CONSUMER_GROUP;
 use crate::storage::namespace::{ConsumerGroup, Hub, HubSpec, ManageError, Namespace};
 
@@ -346,7 +346,7 @@ impl Place<'_> {
     }
 
     fn param(&self, name: &str) -> Option<usize> {
-        super::api::number_param(self.query, name)
+        number_param(self.query, name)
     }
 
     /// The part of `all` that `$skip` and `$top` ask for, and the link to the rest.

@@ -7,12 +7,14 @@
 //! - `api`: what each request does and what the service answers;
 //! - [`arm`] and `arm_api`: the same operations in Azure Resource Manager's shape (JSON under
 //!   `/subscriptions/…/providers/Microsoft.EventHub/namespaces/…`), the app's fallback;
+//! - `exchange`: a request and its answer, as both shapes see them;
 //! - `server`: the HTTP listener.
 
 mod api;
 pub mod arm;
 mod arm_api;
 pub mod atom;
+mod exchange;
 mod server;
 
 pub use api::Api;

@@ -17,7 +17,8 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use super::api::{self, Api};
+use super::api::Api;
+use super::exchange;
 
 /// Larger request bodies are refused: a description is a few hundred bytes.
 const MAX_BODY: usize = 64 * 1024;
@@ -120,7 +121,7 @@ async fn handle(api: &Api, request: Request<Incoming>, https: bool) -> Response<
         .map(str::to_owned)
         .or_else(|| parts.uri.authority().map(ToString::to_string))
         .unwrap_or_else(|| "localhost".to_owned());
-    let answer = api.answer(&api::Request {
+    let answer = api.answer(&exchange::Request {
         method: parts.method.as_str(),
         path: &path,
         query: parts.uri.query().unwrap_or(""),
@@ -133,8 +134,8 @@ async fn handle(api: &Api, request: Request<Incoming>, https: bool) -> Response<
     respond(&answer)
 }
 
-fn too_large() -> api::Answer {
-    api::Answer {
+fn too_large() -> exchange::Answer {
+    exchange::Answer {
         status: 413,
         content_type: super::atom::ERROR_TYPE,
         body: format!(
@@ -143,7 +144,7 @@ fn too_large() -> api::Answer {
     }
 }
 
-fn respond(answer: &api::Answer) -> Response<Full<Bytes>> {
+fn respond(answer: &exchange::Answer) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(answer.body.clone())));
     *response.status_mut() =
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
