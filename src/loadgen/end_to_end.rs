@@ -8,11 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::metrics::Percentiles;
+use super::metrics::{EndToEndReport, Percentiles};
 use crate::consumer::{spawn_reader, ReaderHandle, ReaderSpec, ReaderState, StartFrom};
 use crate::hub::Target;
 use crate::producer::{OutgoingEvent, PropertyValue};
@@ -23,14 +22,6 @@ pub const SENT_PROPERTY: &str = "hubscope_sent_us";
 const ATTACH_WITHIN: Duration = Duration::from_secs(15);
 /// How long to wait for the last events to come back after the run.
 const DRAIN_WITHIN: Duration = Duration::from_secs(5);
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EndToEndReport {
-    /// Events of this run read back.
-    pub received: u64,
-    /// Produce → consume latency per partition.
-    pub per_partition_ms: BTreeMap<String, Percentiles>,
-}
 
 type Histograms = Arc<Mutex<BTreeMap<String, Histogram<u64>>>>;
 

@@ -87,7 +87,16 @@ pub struct Report {
     pub throughput_units_needed: Option<u32>,
     /// With `--end-to-end`: events read back and produce → consume latency per partition.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub end_to_end: Option<super::end_to_end::EndToEndReport>,
+    pub end_to_end: Option<EndToEndReport>,
+}
+
+/// What `--end-to-end` adds to the report (`end_to_end` reads the events back).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EndToEndReport {
+    /// Events of this run read back.
+    pub received: u64,
+    /// Produce → consume latency per partition.
+    pub per_partition_ms: BTreeMap<String, Percentiles>,
 }
 
 pub struct Metrics {
