@@ -7,7 +7,8 @@ use crate::bridge::{Bridge, BridgeError, Command, Event, FileUse, Notice, Snapsh
 use crate::profiles::store::Loaded;
 use crate::profiles::{Profile, ProfileKind, ProfileStore};
 
-use super::composer::{composer_ui, ComposerState, SendMode};
+use super::composer::{composer_ui, ComposerState};
+use super::composer_draft::SendMode;
 use super::file_prompt::NOTHING_CHOSEN;
 use super::groups_view::{groups_view_ui, GroupsViewState};
 use super::inspector::{inspector_ui, InspectorState, SAMPLE_TEMPLATE};

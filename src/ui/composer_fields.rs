@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::composer::{
+use super::composer_draft::{
     key_destination, BodyKind, Draft, Problems, PropertyRow, RouteKind, SendMode,
 };
 use crate::bridge::{Command, FileUse};

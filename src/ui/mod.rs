@@ -4,6 +4,7 @@
 
 mod app;
 pub mod composer;
+mod composer_draft;
 mod composer_fields;
 mod event_detail;
 pub mod file_prompt;
