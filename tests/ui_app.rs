@@ -230,12 +230,22 @@ fn the_profile_list_never_claims_more_than_the_status_bar() {
     };
     let dir = tempfile::tempdir().unwrap();
     ProfileStore::in_dir(dir.path()).save(&file).unwrap();
-    let mut harness = app(dir.path(), [1280.0, 800.0]);
+    // The narrowest window the app is made for: the status line is longer than its room.
+    let mut harness = app(dir.path(), [900.0, 600.0]);
     wait_for(&mut harness, "the failure", |h| {
         shows(h, "Not connected to dead")
     });
     assert!(shows(&harness, "dead (not connected)"));
     assert!(!shows(&harness, "dead (connected)"));
+    // Cut short before the status bar's controls, not run under them.
+    let line = harness
+        .get_by_label_contains("Not connected to dead")
+        .rect();
+    let theme = harness.get_by_label("Theme").rect();
+    assert!(
+        line.max.x <= theme.min.x,
+        "the status line {line:?} runs under the theme control {theme:?}"
+    );
 }
 
 #[test]

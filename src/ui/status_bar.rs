@@ -30,41 +30,6 @@ pub fn status_bar_ui(
     state: &mut StatusBarState,
 ) {
     ui.horizontal(|ui| {
-        match &snapshot.connection {
-            ConnectionState::Disconnected => {
-                ui.label("Disconnected");
-            }
-            ConnectionState::Connecting { profile, endpoint } => {
-                ui.spinner();
-                ui.label(format!("Connecting to {profile} — {endpoint}"));
-            }
-            ConnectionState::Connected { profile, endpoint } => {
-                ui.colored_label(
-                    egui::Color32::from_rgb(80, 180, 90),
-                    format!("Connected to {profile} — {endpoint}"),
-                );
-            }
-            ConnectionState::Failed { profile, error, .. } => {
-                ui.colored_label(
-                    ui.visuals().error_fg_color,
-                    format!("Not connected to {profile}: {error}"),
-                );
-            }
-        }
-        if let Some(p) = state.progress.as_ref().filter(|p| p.done < p.total) {
-            #[allow(clippy::cast_precision_loss)] // counts far below 2^52
-            let fraction = p.done as f32 / p.total.max(1) as f32;
-            ui.add(
-                egui::ProgressBar::new(fraction)
-                    .desired_width(220.0)
-                    .text(format!(
-                        "{}: {} of {}",
-                        p.task,
-                        count(p.done),
-                        count(p.total)
-                    )),
-            );
-        }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             let label = match notifications.len() {
                 0 => "No notifications".to_string(),
@@ -106,8 +71,53 @@ pub fn status_bar_ui(
             if state.theme != before {
                 ui.ctx().set_theme(state.theme);
             }
+            // The connection line gets what the controls leave, cut short (the whole line is
+            // its tooltip): a long error must not run under the controls.
+            ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| {
+                ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Truncate);
+                connection_ui(ui, snapshot, state);
+            });
         });
     });
+}
+
+/// The connection's state and endpoint, and a long task's progress.
+fn connection_ui(ui: &mut egui::Ui, snapshot: &Snapshot, state: &StatusBarState) {
+    match &snapshot.connection {
+        ConnectionState::Disconnected => {
+            ui.label("Disconnected");
+        }
+        ConnectionState::Connecting { profile, endpoint } => {
+            ui.spinner();
+            ui.label(format!("Connecting to {profile} — {endpoint}"));
+        }
+        ConnectionState::Connected { profile, endpoint } => {
+            ui.colored_label(
+                egui::Color32::from_rgb(80, 180, 90),
+                format!("Connected to {profile} — {endpoint}"),
+            );
+        }
+        ConnectionState::Failed { profile, error, .. } => {
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                format!("Not connected to {profile}: {error}"),
+            );
+        }
+    }
+    if let Some(p) = state.progress.as_ref().filter(|p| p.done < p.total) {
+        #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+        let fraction = p.done as f32 / p.total.max(1) as f32;
+        ui.add(
+            egui::ProgressBar::new(fraction)
+                .desired_width(220.0)
+                .text(format!(
+                    "{}: {} of {}",
+                    p.task,
+                    count(p.done),
+                    count(p.total)
+                )),
+        );
+    }
 }
 
 fn theme_name(theme: egui::ThemePreference) -> &'static str {
