@@ -255,6 +255,7 @@ async fn a_refused_credential_falls_back_to_resource_manager_when_the_profile_na
         .expect("listed through Resource Manager");
     assert!(api.on_resource_manager());
     assert_eq!(api.base_url(), arm_url);
+    assert_eq!(seen.resource_manager.as_deref(), Some(arm_url.as_str()));
     let names: Vec<_> = seen.hubs.iter().map(|h| h.name.as_str()).collect();
     assert_eq!(names, ["arm-a", "arm-b"]);
     assert_eq!(seen.hubs[0].partition_ids, ["0", "1"]);

@@ -94,6 +94,7 @@ impl ManagementClient {
         Ok(NamespaceInfo {
             namespace: self.namespace.clone(),
             hubs,
+            resource_manager: (self.on_resource_manager()).then(|| self.base_url().to_owned()),
         })
     }
 

@@ -34,6 +34,9 @@ pub struct HubInfo {
 pub struct NamespaceInfo {
     pub namespace: String,
     pub hubs: Vec<HubInfo>,
+    /// Resource Manager's endpoint when the namespace refused the credential and Resource
+    /// Manager answered instead; `None` when the namespace's own API did.
+    pub resource_manager: Option<String>,
 }
 
 /// Why a management call failed, in one line for a user.

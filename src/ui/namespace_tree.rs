@@ -95,6 +95,13 @@ pub fn namespace_ui(
         NamespaceState::Ready(info) => {
             ui.horizontal(|ui| {
                 ui.weak(format!("{}: {} hub(s)", info.namespace, info.hubs.len()));
+                if let Some(url) = &info.resource_manager {
+                    ui.weak("via Resource Manager").on_hover_text(format!(
+                        "The namespace refused the profile's credential, so its hubs and \
+                         consumer groups are read and changed through Azure Resource Manager \
+                         ({url}) with your Entra ID sign-in."
+                    ));
+                }
                 if ui.button("New hub…").clicked() {
                     state.open(
                         ui.ctx(),

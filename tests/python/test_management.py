@@ -91,6 +91,7 @@ def test_a_refused_key_falls_back_to_resource_manager_with_the_cli_sign_in(
     assert listed.returncode == 0, listed.stderr
     names = [h["name"] for h in json.loads(listed.stdout)["hubs"]]
     assert names == ["eh1", "orders"], listed.stdout
+    assert json.loads(listed.stdout)["resource_manager"] == emulator.management_url, listed.stdout
     # The token is for the Resource Manager named, as a sovereign cloud's is for its own.
     assert f"--scope {emulator.management_url}/.default" in asked.read_text(), asked.read_text()
     # The hub is the second endpoint's; the namespace that refused the key is unchanged.
@@ -99,6 +100,7 @@ def test_a_refused_key_falls_back_to_resource_manager_with_the_cli_sign_in(
         assert producer.get_partition_ids() == ["0", "1"]
     own = hubscope(verifying_emulator, "hubs", "--output", "json", key=None)
     assert [h["name"] for h in json.loads(own.stdout)["hubs"]] == ["eh1"], own.stderr
+    assert json.loads(own.stdout)["resource_manager"] is None
 
     signed_out = {**os.environ, "PATH": str(tmp_path / "nothing-here")}
     refused = hubscope(verifying_emulator, "hubs", *arm, key="guess", env=signed_out)
