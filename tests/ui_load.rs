@@ -16,6 +16,13 @@ fn plan_start_watch_and_report() {
     wait_for(&mut harness, "the connection", |h| shows(h, "Hub eh1"));
     harness.get_by_label("Load").click();
     harness.run_steps(3);
+    // Every text field of the plan is wide enough to read what is typed, in either column.
+    for field in ["Rate", "Duration", "Template", "Routing"] {
+        let widest = (harness.query_all_by_label(field))
+            .map(|node| node.rect().width())
+            .fold(0.0, f32::max);
+        assert!(widest >= 150.0, "{field} is {widest} px wide");
+    }
 
     type_into(&mut harness, "Rate", "fast");
     assert!(

@@ -202,12 +202,11 @@ fn form_ui(ui: &mut egui::Ui, state: &mut LoadPanelState) {
         .show(ui, |ui| {
             let text = |ui: &mut egui::Ui, name: &str, value: &mut String, hint: &str| {
                 let label = ui.label(name);
-                ui.add(
-                    egui::TextEdit::singleline(value)
-                        .hint_text(hint)
-                        .desired_width(200.0),
-                )
-                .labelled_by(label.id);
+                // A fixed size: a grid cell offers a text field only what its column took last
+                // frame, and the number fields below would keep the first column 40 px wide.
+                let size = egui::vec2(200.0, ui.spacing().interact_size.y);
+                ui.add_sized(size, egui::TextEdit::singleline(value).hint_text(hint))
+                    .labelled_by(label.id);
             };
             text(
                 ui,
