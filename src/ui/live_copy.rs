@@ -1,11 +1,12 @@
-//! What a frame of the live view draws, copied out of the runtime's store. The UI thread never
-//! waits for the store: while the runtime holds it (a batch of events going in), the frame
-//! draws the copy the last frame took. Waiting cost frames up to 22 ms under load (measured,
-//! README "Where the load runs"), and the charts are drawn from the copy, so the runtime never
-//! waits for a plot either.
+//! What a frame of the live view draws, copied out of the runtime's store. While the runtime
+//! holds the store (a batch of events going in), the frame draws the copy the last frame took
+//! rather than wait: waiting cost frames up to 22 ms under load (measured, README "Where the
+//! load runs"). The one wait left is for the list's rows when the list has moved (a scroll, a
+//! view still filling up) in a frame the store is busy. The charts are drawn from the copy, so
+//! the runtime never waits for a plot.
 
 use std::ops::Range;
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError, Weak};
 
 use crate::bridge::LiveHandle;
 use crate::consumer::live::{self, LiveStore, RangeProgress};
@@ -25,7 +26,8 @@ pub struct SearchProgress {
 /// The store's numbers for one frame: the partition table, the counts line, the charts.
 pub struct LiveCopy {
     /// The store this was copied from: a copy of the previous view is never drawn for a new one.
-    of: Arc<Mutex<LiveStore>>,
+    /// Weak, so that a stopped view's events are not kept alive by its last copy.
+    of: Weak<Mutex<LiveStore>>,
     pub rows: Vec<PartitionRow>,
     pub counts: String,
     pub shown: usize,
@@ -48,7 +50,7 @@ impl LiveCopy {
     /// on), else the last one.
     #[must_use]
     pub fn refreshed(last: Option<Self>, handle: &LiveHandle, span: ChartSpan) -> Self {
-        let last = last.filter(|c| Arc::ptr_eq(&c.of, &handle.store));
+        let last = last.filter(|c| is_of(&c.of, &handle.store));
         let store = match (try_lock(&handle.store), last) {
             (Some(store), _) => store,
             (None, Some(last)) => {
@@ -63,7 +65,7 @@ impl LiveCopy {
         let rate: u64 = store.partitions.iter().map(|p| p.rate.events_per_sec).sum();
         let now_secs = store.elapsed_secs();
         Self {
-            of: handle.store.clone(),
+            of: Arc::downgrade(&handle.store),
             rows: (store.partitions.iter())
                 .map(|p| PartitionRow::from_stats(p, &snapshot.states))
                 .collect(),
@@ -84,7 +86,7 @@ impl LiveCopy {
 
 /// The event list's rows in view, and which rows of which store they are.
 pub struct VisibleRows {
-    of: Arc<Mutex<LiveStore>>,
+    of: Weak<Mutex<LiveStore>>,
     range: Range<usize>,
     pub rows: Vec<Arc<ReceivedRecord>>,
     /// The last frame's rows, drawn again because the store was busy.
@@ -93,15 +95,15 @@ pub struct VisibleRows {
 
 impl VisibleRows {
     /// The rows in `range`: copied when the store is free; the last frame's when it is busy and
-    /// they are the same rows; else copied after a wait, which a following list makes rare: its
-    /// range moves only with a count the frame copied, so with the store it had to lock.
+    /// the range is the same; else copied after a wait (the last rows drawn at a moved range
+    /// would show the list jumping back for a frame).
     #[must_use]
     pub fn refreshed(
         last: Option<Self>,
         store: &Arc<Mutex<LiveStore>>,
         range: Range<usize>,
     ) -> Self {
-        let last = last.filter(|v| Arc::ptr_eq(&v.of, store) && v.range == range);
+        let last = last.filter(|v| is_of(&v.of, store) && v.range == range);
         let guard = match (try_lock(store), last) {
             (Some(guard), _) => guard,
             (None, Some(last)) => {
@@ -117,12 +119,18 @@ impl VisibleRows {
             .cloned()
             .collect();
         Self {
-            of: store.clone(),
+            of: Arc::downgrade(store),
             range,
             rows,
             stale: false,
         }
     }
+}
+
+/// Whether a copy was taken of `store`. A `Weak` keeps its allocation, so no later store can
+/// take the same address while the copy exists.
+fn is_of(copied: &Weak<Mutex<LiveStore>>, store: &Arc<Mutex<LiveStore>>) -> bool {
+    std::ptr::eq(copied.as_ptr(), Arc::as_ptr(store))
 }
 
 /// The store if no one holds it; a poisoned store is still read (see `live::lock`).

@@ -1,7 +1,7 @@
 //! The live consumer view: readers' controls, the partition table with rates and lag, the lag
 //! and rate charts, the filter, a virtualised event list (only visible rows are laid out) and
 //! the selected event's detail. What is drawn is copied out of the runtime's store
-//! (`live_copy`), never waited for.
+//! (`live_copy`), without waiting for it while the runtime holds it.
 
 use std::sync::Arc;
 
@@ -183,6 +183,10 @@ pub fn live_view_ui(
         copy.now_secs,
         &mut state.window_secs,
     );
+    if (state.window_secs - span.window_secs).abs() > f64::EPSILON {
+        // The lines were copied for the old window: the next frame copies the new one's.
+        ui.ctx().request_repaint();
+    }
     let (counts, shown) = (copy.counts.clone(), copy.shown);
     state.copy = Some(copy);
     ui.horizontal(|ui| {
