@@ -81,8 +81,23 @@ pub fn status_bar_ui(
     });
 }
 
-/// The connection's state and endpoint, and a long task's progress.
+/// A long task's progress, then the connection's state and endpoint: the line is what gets
+/// cut short, never the bar.
 fn connection_ui(ui: &mut egui::Ui, snapshot: &Snapshot, state: &StatusBarState) {
+    if let Some(p) = state.progress.as_ref().filter(|p| p.done < p.total) {
+        #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+        let fraction = p.done as f32 / p.total.max(1) as f32;
+        ui.add(
+            egui::ProgressBar::new(fraction)
+                .desired_width(220.0)
+                .text(format!(
+                    "{}: {} of {}",
+                    p.task,
+                    count(p.done),
+                    count(p.total)
+                )),
+        );
+    }
     match &snapshot.connection {
         ConnectionState::Disconnected => {
             ui.label("Disconnected");
@@ -103,20 +118,6 @@ fn connection_ui(ui: &mut egui::Ui, snapshot: &Snapshot, state: &StatusBarState)
                 format!("Not connected to {profile}: {error}"),
             );
         }
-    }
-    if let Some(p) = state.progress.as_ref().filter(|p| p.done < p.total) {
-        #[allow(clippy::cast_precision_loss)] // counts far below 2^52
-        let fraction = p.done as f32 / p.total.max(1) as f32;
-        ui.add(
-            egui::ProgressBar::new(fraction)
-                .desired_width(220.0)
-                .text(format!(
-                    "{}: {} of {}",
-                    p.task,
-                    count(p.done),
-                    count(p.total)
-                )),
-        );
     }
 }
 
