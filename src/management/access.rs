@@ -88,11 +88,16 @@ impl ArmAccess {
         })
     }
 
-    /// The audience of tokens for this Resource Manager: each cloud's is its own endpoint
-    /// (`https://management.usgovcloudapi.net/.default` in Azure Government).
+    /// The audience of tokens for this Resource Manager: each cloud's is its own endpoint's
+    /// origin (`https://management.usgovcloudapi.net/.default` in Azure Government), without a
+    /// path or the scheme's own port.
     #[must_use]
     pub fn token_scope(&self) -> String {
-        format!("{}/.default", self.base_url)
+        let origin = reqwest::Url::parse(&self.base_url).map_or_else(
+            |_| self.base_url.clone(),
+            |url| url.origin().ascii_serialization(),
+        );
+        format!("{origin}/.default")
     }
 }
 
@@ -297,5 +302,13 @@ mod tests {
             government.token_scope(),
             "https://management.usgovcloudapi.net/.default"
         );
+        // A path (a gateway in front of it) or the scheme's own port is not part of the audience.
+        let spelled_out = arm(Some("https://management.chinacloudapi.cn:443/arm/"));
+        assert_eq!(
+            spelled_out.token_scope(),
+            "https://management.chinacloudapi.cn/.default"
+        );
+        let local = arm(Some("http://127.0.0.1:5391"));
+        assert_eq!(local.token_scope(), "http://127.0.0.1:5391/.default");
     }
 }

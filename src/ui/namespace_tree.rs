@@ -99,7 +99,7 @@ pub fn namespace_ui(
                     ui.weak("via Resource Manager").on_hover_text(format!(
                         "The namespace refused the profile's credential, so its hubs and \
                          consumer groups are read and changed through Azure Resource Manager \
-                         ({url}) with your Entra ID sign-in."
+                         ({url}), with the profile's Entra ID credential or, for a key, your az login."
                     ));
                 }
                 if ui.button("New hub…").clicked() {
