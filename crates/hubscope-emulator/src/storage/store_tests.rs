@@ -177,8 +177,13 @@ fn compaction_loses_nothing_appended_while_it_runs() {
             let p = p.clone();
             let compacted = compacted.clone();
             move || {
+                // Bounded: if compaction failed, the main thread's `expect` has ended the test.
+                let give_up = std::time::Instant::now() + std::time::Duration::from_secs(60);
                 for i in 0..2000 {
-                    while i == 1000 && !compacted.load(Ordering::Acquire) {
+                    while i == 1000
+                        && !compacted.load(Ordering::Acquire)
+                        && std::time::Instant::now() < give_up
+                    {
                         std::thread::yield_now();
                     }
                     let _ = p.append(events(2, 50));
