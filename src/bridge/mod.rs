@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, watch};
 
+use crate::consumer::filter::FilterError;
 use crate::consumer::lag::Series;
 use crate::consumer::live::{LiveConfig, LiveSnapshot, LiveStore};
 use crate::groups::HubLag;
@@ -243,7 +244,7 @@ pub enum Event {
     /// The Consumer groups tab's data, replaced after every check.
     GroupsStarted(watch::Receiver<GroupsSnapshot>),
     /// The filter did not compile; the previous one stays.
-    LiveFilterRejected(String),
+    LiveFilterRejected(FilterError),
     Notice(Notice),
 }
 

@@ -64,7 +64,7 @@ pub fn run(args: &TailArgs) -> anyhow::Result<()> {
         target.consumer_group.clone_from(group);
     }
     let filter = match &args.filter {
-        Some(jq) => EventFilter::new(jq, "").map_err(anyhow::Error::msg)?,
+        Some(jq) => EventFilter::new(jq, "")?,
         None => EventFilter::none(),
     };
     super::runtime()?.block_on(async move {

@@ -27,6 +27,17 @@ impl std::fmt::Debug for EventFilter {
     }
 }
 
+/// Why a jq program cannot filter: where and why it does not parse, or the names it uses that
+/// jq does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    /// One reason per problem, e.g. "expected term at column 10, found the end".
+    #[error("the jq program does not parse: {}", .0.join("; "))]
+    DoesNotParse(Vec<String>),
+    #[error("the jq program does not compile: unknown {}", .0.join(", "))]
+    Unknown(Vec<String>),
+}
+
 impl EventFilter {
     /// The filter that lets everything through.
     #[must_use]
@@ -39,7 +50,10 @@ impl EventFilter {
     }
 
     /// `jq` is a jq program (empty: none); `text` a substring to look for (empty: none).
-    pub fn new(jq: &str, text: &str) -> Result<Self, String> {
+    ///
+    /// # Errors
+    /// A [`FilterError`] when the program does not parse or names what jq does not know.
+    pub fn new(jq: &str, text: &str) -> Result<Self, FilterError> {
         let jq = jq.trim();
         let program = if jq.is_empty() {
             None
@@ -70,7 +84,7 @@ impl EventFilter {
     }
 }
 
-fn compile(code: &str) -> Result<Program, String> {
+fn compile(code: &str) -> Result<Program, FilterError> {
     let defs = jaq_core::defs()
         .chain(jaq_std::defs())
         .chain(jaq_json::defs());
@@ -86,19 +100,17 @@ fn compile(code: &str) -> Result<Program, String> {
         .with_funs(funs)
         .compile(modules)
         .map_err(|errors| {
-            let names: Vec<String> = errors
-                .into_iter()
-                .flat_map(|(_, errs)| errs.into_iter().map(|(name, _)| name.to_string()))
-                .collect();
-            format!(
-                "the jq program does not compile: unknown {}",
-                names.join(", ")
+            FilterError::Unknown(
+                errors
+                    .into_iter()
+                    .flat_map(|(_, errs)| errs.into_iter().map(|(name, _)| name.to_string()))
+                    .collect(),
             )
         })
 }
 
 /// Where and why the program does not parse, e.g. "expected term at column 10, found the end".
-fn parse_errors(code: &str, errors: jaq_core::load::Errors<&str, ()>) -> String {
+fn parse_errors(code: &str, errors: jaq_core::load::Errors<&str, ()>) -> FilterError {
     let at = |expected: &str, rest: &str| {
         let column = jaq_core::load::span(code, rest).start + 1;
         let found = match rest.trim_start() {
@@ -129,7 +141,7 @@ fn parse_errors(code: &str, errors: jaq_core::load::Errors<&str, ()>) -> String 
             }
         }
     }
-    format!("the jq program does not parse: {}", reasons.join("; "))
+    FilterError::DoesNotParse(reasons)
 }
 
 fn document(record: &ReceivedRecord) -> Value {
@@ -218,12 +230,20 @@ mod tests {
     fn mistakes_say_where_and_why() {
         let error = EventFilter::new(".body.temp >", "").unwrap_err();
         assert_eq!(
-            error,
+            error.to_string(),
             "the jq program does not parse: expected term at column 13, found the end"
         );
         let error = EventFilter::new(".body | if . then 1", "").unwrap_err();
-        assert!(error.contains("expected else or end"), "{error}");
+        assert!(matches!(error, FilterError::DoesNotParse(_)), "{error}");
+        assert!(
+            error.to_string().contains("expected else or end"),
+            "{error}"
+        );
         let error = EventFilter::new("nosuchfunction(1)", "").unwrap_err();
-        assert!(error.contains("unknown nosuchfunction"), "{error}");
+        assert_eq!(error, FilterError::Unknown(vec!["nosuchfunction".into()]));
+        assert!(
+            error.to_string().contains("unknown nosuchfunction"),
+            "{error}"
+        );
     }
 }

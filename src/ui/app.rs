@@ -320,7 +320,9 @@ impl HubscopeApp {
                 Event::LoadStarted(progress) => self.load.progress = Some(progress),
                 Event::LoadFinished(result) => self.load.result = Some(result),
                 Event::GroupsStarted(handle) => self.groups.handle = Some(handle),
-                Event::LiveFilterRejected(error) => self.live.filter_error = Some(error),
+                Event::LiveFilterRejected(error) => {
+                    self.live.filter_error = Some(error.to_string());
+                }
                 Event::Notice(notice) => self.notifications.push(notice),
             }
         }

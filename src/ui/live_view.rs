@@ -367,7 +367,7 @@ fn controls_ui(
                     outbox.push(Command::StartLive(config));
                 }
                 (Err(e), _) => state.config_error = Some(e),
-                (Ok(_), Err(e)) => state.filter_error = Some(e),
+                (Ok(_), Err(e)) => state.filter_error = Some(e.to_string()),
             }
         }
         if running && !paused && ui.button("Pause").clicked() {
@@ -480,7 +480,7 @@ fn filter_ui(ui: &mut egui::Ui, state: &mut LiveViewState, outbox: &mut Vec<Comm
                         text: state.text.clone(),
                     });
                 }
-                Err(e) => state.filter_error = Some(e),
+                Err(e) => state.filter_error = Some(e.to_string()),
             }
         }
     });
