@@ -19,7 +19,7 @@ use crate::groups::HubLag;
 use crate::hub::HubSnapshot;
 use crate::loadgen::metrics::Report;
 use crate::loadgen::run::Progress;
-use crate::loadgen::Plan;
+use crate::loadgen::{LoadError, Plan};
 use crate::management::NamespaceInfo;
 use crate::producer::{Packing, SendReceipt, SendSource};
 use crate::profiles::{CheckpointStoreSettings, Profile, ProfileStore, ProfilesFile};
@@ -240,7 +240,7 @@ pub enum Event {
     },
     LiveStarted(LiveHandle),
     LoadStarted(watch::Receiver<Progress>),
-    LoadFinished(Result<Box<LoadResult>, String>),
+    LoadFinished(Result<Box<LoadResult>, LoadError>),
     /// The Consumer groups tab's data, replaced after every check.
     GroupsStarted(watch::Receiver<GroupsSnapshot>),
     /// The filter did not compile; the previous one stays.

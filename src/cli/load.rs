@@ -119,9 +119,7 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
         let sink = open_sink(args, &plan, target, &partition_ids).await?;
         let end_to_end = if args.end_to_end {
             Some(
-                loadgen::end_to_end::EndToEnd::start(&e2e_target, &partition_ids)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("end-to-end readers: {e}"))?,
+                loadgen::end_to_end::EndToEnd::start(&e2e_target, &partition_ids).await?,
             )
         } else {
             None
@@ -149,8 +147,7 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
             }
         });
         let outcome = loadgen::run::run(plan, sink.clone(), partition_ids, stop, progress, end_to_end)
-            .await
-            .map_err(anyhow::Error::msg)?;
+            .await?;
         let _ = reporter.await;
         let cpu = process_cpu_secs().zip(cpu_before).map(|(after, before)| after - before);
         match &sink {

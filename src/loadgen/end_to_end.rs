@@ -11,6 +11,7 @@ use hdrhistogram::Histogram;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::error::LoadError;
 use super::metrics::{EndToEndReport, Percentiles};
 use crate::consumer::{spawn_reader, ReaderHandle, ReaderSpec, ReaderState, StartFrom};
 use crate::hub::Target;
@@ -42,7 +43,7 @@ impl EndToEnd {
     /// Starts readers on `partitions` just after each one's last enqueued event (an explicit
     /// sequence number: with `latest`, or a time, the first events of a run were missed, 22 to
     /// 45 of 1,000), and waits until they are attached.
-    pub async fn start(target: &Target, partitions: &[String]) -> Result<Self, String> {
+    pub async fn start(target: &Target, partitions: &[String]) -> Result<Self, LoadError> {
         let (tx, mut rx) = mpsc::channel(8192);
         let client = crate::hub::within(
             "connect",
@@ -50,7 +51,7 @@ impl EndToEnd {
             target.open_consumer(),
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| LoadError::ReadersConnect(e.to_string()))?;
         let mut starts = Vec::new();
         for id in partitions {
             let props = tokio::time::timeout(
@@ -58,8 +59,8 @@ impl EndToEnd {
                 client.get_partition_properties(id),
             )
             .await
-            .map_err(|_| format!("partition {id}: no answer"))?
-            .map_err(|e| format!("partition {id}: {e}"))?;
+            .map_err(|_| reader_error(id, "no answer"))?
+            .map_err(|e| reader_error(id, e))?;
             starts.push(if props.is_empty {
                 StartFrom::Earliest
             } else {
@@ -91,18 +92,16 @@ impl EndToEnd {
                 let now = state.borrow().clone();
                 match now {
                     ReaderState::Receiving | ReaderState::Idle => break,
-                    s if s.is_final() => {
-                        return Err(format!("partition {}: {s}", reader.partition_id))
-                    }
+                    s if s.is_final() => return Err(reader_error(&reader.partition_id, s)),
                     _ => {}
                 }
                 if tokio::time::timeout_at(deadline, state.changed())
                     .await
                     .is_err()
                 {
-                    return Err(format!(
-                        "partition {}: the reader did not attach in time ({now})",
-                        reader.partition_id
+                    return Err(reader_error(
+                        &reader.partition_id,
+                        format!("the reader did not attach in time ({now})"),
                     ));
                 }
             }
@@ -189,5 +188,13 @@ impl EndToEnd {
             received: self.received.load(Ordering::Relaxed),
             per_partition_ms,
         }
+    }
+}
+
+/// One partition's reader could not be placed or did not attach.
+fn reader_error(partition: &str, why: impl std::fmt::Display) -> LoadError {
+    LoadError::Reader {
+        partition: partition.to_owned(),
+        why: why.to_string(),
     }
 }

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::end_to_end::EndToEnd;
+use super::error::LoadError;
 use super::metrics::{Metrics, Report};
 use super::plan::{Plan, Routing};
 use super::schedule::Schedule;
@@ -58,19 +59,14 @@ pub async fn run(
     stop: CancellationToken,
     progress: watch::Sender<Progress>,
     end_to_end: Option<EndToEnd>,
-) -> Result<Outcome, String> {
-    let template = plan
-        .template
-        .as_deref()
-        .map(Template::parse)
-        .transpose()
-        .map_err(|e| e.to_string())?;
+) -> Result<Outcome, LoadError> {
+    let template = plan.template.as_deref().map(Template::parse).transpose()?;
     if let super::plan::Routing::Partition { id } = &plan.routing {
         if !partition_ids.contains(id) {
-            return Err(format!(
-                "partition `{id}` does not exist; the hub has {}",
-                partition_ids.join(", ")
-            ));
+            return Err(LoadError::UnknownPartition {
+                id: id.clone(),
+                known: partition_ids.clone(),
+            });
         }
     }
     let schedule = Schedule::new(plan.rate.clone());

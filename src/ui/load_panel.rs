@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use crate::bridge::{Command, FileUse, LoadExport, LoadResult};
 use crate::emulator::config::parse_duration;
 use crate::loadgen::run::Progress;
-use crate::loadgen::{parse_rate, parse_routing, Plan};
+use crate::loadgen::{parse_rate, parse_routing, LoadError, Plan};
 
 use super::file_prompt::{prompt_ui, FilePrompt, PromptAnswer};
 
@@ -24,7 +24,7 @@ pub struct LoadPanelState {
     pub in_flight: usize,
     pub end_to_end: bool,
     pub progress: Option<watch::Receiver<Progress>>,
-    pub result: Option<Result<Box<LoadResult>, String>>,
+    pub result: Option<Result<Box<LoadResult>, LoadError>>,
     pub file_prompt: Option<FilePrompt>,
 }
 

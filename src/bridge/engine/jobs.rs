@@ -12,7 +12,7 @@ use crate::consumer::filter::EventFilter;
 use crate::consumer::live::{self, LiveConfig, LiveSession};
 use crate::consumer::ReaderState;
 use crate::hub::Target;
-use crate::loadgen::{self, end_to_end::EndToEnd, run::Progress, Plan};
+use crate::loadgen::{self, end_to_end::EndToEnd, run::Progress, LoadError, Plan};
 use crate::producer::pool::{PoolConfig, ProducerPool};
 use crate::producer::{self, Packing, SendReceipt, SendSource};
 
@@ -137,7 +137,7 @@ impl Engine {
             send_event(
                 &self.events,
                 &self.waker,
-                Event::LoadFinished(Err("connect to a profile first".into())),
+                Event::LoadFinished(Err(LoadError::NotConnected)),
             );
             return;
         };
@@ -278,16 +278,12 @@ async fn prepare_and_run(
     stop: CancellationToken,
     progress: watch::Sender<Progress>,
     end_to_end: Option<&Target>,
-) -> Result<loadgen::run::Outcome, String> {
+) -> Result<loadgen::run::Outcome, LoadError> {
     Box::pin(pool.warm_up(&partition_ids))
         .await
-        .map_err(|e| format!("could not open the producer pool: {e}"))?;
+        .map_err(|e| LoadError::Pool(e.to_string()))?;
     let e2e = match end_to_end {
-        Some(target) => Some(
-            EndToEnd::start(target, &partition_ids)
-                .await
-                .map_err(|e| format!("end-to-end readers: {e}"))?,
-        ),
+        Some(target) => Some(EndToEnd::start(target, &partition_ids).await?),
         None => None,
     };
     loadgen::run::run(
