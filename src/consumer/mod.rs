@@ -11,6 +11,6 @@ pub mod range;
 pub mod reader;
 pub mod record;
 
-pub use position::StartFrom;
+pub use position::{PositionError, StartFrom};
 pub use reader::{spawn_reader, spawn_readers, ReaderHandle, ReaderSpec, ReaderState};
 pub use record::ReceivedRecord;

@@ -14,10 +14,25 @@ pub enum StartFrom {
     EnqueuedTime(SystemTime),
 }
 
-impl std::str::FromStr for StartFrom {
-    type Err = String;
+/// The forms a start position takes, as an error names them.
+const START_FORMS: &str = "earliest, latest, seq:N, offset:O or time:RFC3339";
 
-    fn from_str(text: &str) -> Result<Self, String> {
+/// Why a typed start or end position cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PositionError {
+    #[error("`{0}` is not a sequence number")]
+    NotASequenceNumber(String),
+    #[error("`{text}` is not an RFC 3339 time: {why}")]
+    NotATime { text: String, why: String },
+    /// None of the forms; `forms` lists those this position takes.
+    #[error("`{text}`: use {forms}")]
+    UnknownForm { text: String, forms: &'static str },
+}
+
+impl std::str::FromStr for StartFrom {
+    type Err = PositionError;
+
+    fn from_str(text: &str) -> Result<Self, PositionError> {
         let text = text.trim();
         Ok(match text {
             "earliest" => Self::Earliest,
@@ -25,18 +40,22 @@ impl std::str::FromStr for StartFrom {
             _ => match text.split_once(':') {
                 Some(("seq", n)) => Self::SequenceNumber(
                     n.parse()
-                        .map_err(|_| format!("`{n}` is not a sequence number"))?,
+                        .map_err(|_| PositionError::NotASequenceNumber(n.to_owned()))?,
                 ),
                 Some(("offset", o)) if !o.is_empty() => Self::Offset(o.to_string()),
                 Some(("time", t)) => Self::EnqueuedTime(
                     time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                        .map_err(|e| format!("`{t}` is not an RFC 3339 time: {e}"))?
+                        .map_err(|e| PositionError::NotATime {
+                            text: t.to_owned(),
+                            why: e.to_string(),
+                        })?
                         .into(),
                 ),
                 _ => {
-                    return Err(format!(
-                        "`{text}`: use earliest, latest, seq:N, offset:O or time:RFC3339"
-                    ))
+                    return Err(PositionError::UnknownForm {
+                        text: text.to_owned(),
+                        forms: START_FORMS,
+                    })
                 }
             },
         })
@@ -77,6 +96,12 @@ mod tests {
         ));
         assert!("seq:x".parse::<StartFrom>().is_err());
         assert!("time:yesterday".parse::<StartFrom>().is_err());
-        assert!("beginning".parse::<StartFrom>().is_err());
+        assert_eq!(
+            "beginning"
+                .parse::<StartFrom>()
+                .expect_err("not a form")
+                .to_string(),
+            "`beginning`: use earliest, latest, seq:N, offset:O or time:RFC3339"
+        );
     }
 }

@@ -4,6 +4,7 @@
 
 use std::time::SystemTime;
 
+use super::position::PositionError;
 use super::{ReceivedRecord, StartFrom};
 use crate::hub::PartitionSnapshot;
 
@@ -16,15 +17,19 @@ pub enum Until {
 }
 
 impl std::str::FromStr for Until {
-    type Err = String;
+    type Err = PositionError;
 
-    fn from_str(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, PositionError> {
+        let other_form = || PositionError::UnknownForm {
+            text: text.trim().to_owned(),
+            forms: "now, seq:N or time:RFC3339",
+        };
         match StartFrom::from_str(text) {
             _ if text.trim() == "now" => Ok(Self::Now),
             Ok(StartFrom::SequenceNumber(n)) => Ok(Self::Sequence(n)),
             Ok(StartFrom::EnqueuedTime(t)) => Ok(Self::Time(t)),
-            Ok(_) => Err(format!("`{text}`: use now, seq:N or time:RFC3339")),
-            Err(e) => Err(e.replace("earliest, latest, seq:N, offset:O or", "now, seq:N or")),
+            Ok(_) | Err(PositionError::UnknownForm { .. }) => Err(other_form()),
+            Err(e) => Err(e),
         }
     }
 }
@@ -183,6 +188,25 @@ fn first_to_read(from: &StartFrom, p: &PartitionSnapshot) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_end_names_its_own_forms() {
+        assert_eq!("now".parse(), Ok(Until::Now));
+        assert_eq!(" seq:7".parse(), Ok(Until::Sequence(7)));
+        for text in ["earliest", "offset:5", "yesterday"] {
+            assert_eq!(
+                text.parse::<Until>(),
+                Err(PositionError::UnknownForm {
+                    text: text.into(),
+                    forms: "now, seq:N or time:RFC3339"
+                }),
+            );
+        }
+        assert_eq!(
+            "seq:x".parse::<Until>(),
+            Err(PositionError::NotASequenceNumber("x".into()))
+        );
+    }
 
     fn partition(id: &str, first: i64, last: i64) -> PartitionSnapshot {
         PartitionSnapshot {

@@ -10,7 +10,7 @@ use crate::consumer::filter::EventFilter;
 use crate::consumer::live::RangeState;
 use crate::consumer::live::{LiveConfig, DEFAULT_CAPACITY};
 use crate::consumer::range::Until;
-use crate::consumer::{ReaderState, ReceivedRecord, StartFrom};
+use crate::consumer::{PositionError, ReaderState, ReceivedRecord, StartFrom};
 
 use super::event_detail::{copy_menu_ui, detail_ui, BodyMode};
 use super::file_prompt::{prompt_ui, FilePrompt, PromptAnswer};
@@ -95,11 +95,14 @@ impl Default for LiveViewState {
 
 impl LiveViewState {
     fn config(&self, hub_partitions: &[String]) -> Result<LiveConfig, String> {
-        let start: StartFrom = self.start.parse()?;
+        // The form's own messages: each shown under the controls, as typed.
+        let said = |e: PositionError| e.to_string();
+        let start: StartFrom = self.start.parse().map_err(said)?;
         let until: Option<Until> = Some(self.until.trim())
             .filter(|u| !u.is_empty())
             .map(str::parse)
-            .transpose()?;
+            .transpose()
+            .map_err(said)?;
         let partitions: Vec<String> = if self.partitions.trim().is_empty() {
             hub_partitions.to_vec()
         } else {
