@@ -136,16 +136,15 @@ enum GroupsAction {
 }
 
 /// `--retention`: a duration of whole days.
-fn whole_days(text: &str) -> Result<u32, String> {
+fn whole_days(text: &str) -> anyhow::Result<u32> {
     const DAY: u64 = 86_400;
     let duration = hubscope::emulator::config::parse_duration(text)?;
     let seconds = duration.as_secs();
-    if seconds % DAY != 0 || !(1..=90).contains(&(seconds / DAY)) {
-        return Err(format!(
-            "`{text}`: Event Hubs keeps events for whole days, 1d to 90d"
-        ));
-    }
-    u32::try_from(seconds / DAY).map_err(|e| e.to_string())
+    anyhow::ensure!(
+        seconds % DAY == 0 && (1..=90).contains(&(seconds / DAY)),
+        "`{text}`: Event Hubs keeps events for whole days, 1d to 90d"
+    );
+    Ok(u32::try_from(seconds / DAY)?)
 }
 
 pub fn run_hubs(args: &HubsArgs) -> anyhow::Result<()> {

@@ -123,7 +123,7 @@ fn store_monitor(args: &LagArgs) -> anyhow::Result<LagMonitor> {
     };
     let saved_namespace = saved.as_ref().map(|s| s.namespace.clone());
     let saved_retention = match &saved {
-        Some(s) => s.retention_duration().map_err(anyhow::Error::msg)?,
+        Some(s) => s.retention_duration()?,
         None => None,
     };
     let account = StorageAccount::parse(&store_text, target.credential())?;

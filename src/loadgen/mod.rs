@@ -10,6 +10,6 @@ pub mod schedule;
 pub mod sink;
 
 pub use error::LoadError;
-pub use plan::{parse_rate, parse_routing, Plan, Rate, Routing};
+pub use plan::{parse_rate, parse_routing, Plan, PlanError, Rate, Routing};
 pub use schedule::Schedule;
 pub use sink::Sink;

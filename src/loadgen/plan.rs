@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::emulator::config::DurationError;
+use crate::producer::TemplateError;
+
 /// Ingress one throughput unit allows: 1 MB/s or 1,000 events/s, whichever binds first.
 const TU_BYTES_PER_SEC: f64 = 1_000_000.0;
 const TU_EVENTS_PER_SEC: f64 = 1_000.0;
@@ -115,19 +118,45 @@ impl Plan {
     }
 }
 
+/// Why a typed plan cannot run: the form of a rate, routing, duration or count.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("ramp:FROM-TO/DURATION, e.g. ramp:1000-5000/30s")]
+    RampForm,
+    #[error("steps:RATE/DURATION,..., e.g. steps:1000/10s,5000/10s")]
+    StepsForm,
+    #[error("`{0}` is not a positive rate (events per second)")]
+    NotARate(String),
+    #[error("{0}")]
+    Duration(#[from] DurationError),
+    #[error("`{0}` is not a number of keys")]
+    NotKeys(String),
+    #[error("hot share `{0}` must be between 0 and 1")]
+    HotShare(String),
+    #[error("`{0}`: use spread, round-robin, keys:N[,hot:P] or partition:ID")]
+    RoutingForm(String),
+    #[error("`{0}` is not a number of events")]
+    NotEvents(String),
+    #[error("`{0}` is not a batch size")]
+    NotABatchSize(String),
+    #[error("say how long: a duration or a number of events")]
+    NoLength,
+    #[error("template: {0}")]
+    Template(#[from] TemplateError),
+}
+
 /// Parses `N`, `max`, `ramp:A-B/30s` or `steps:1000/10s,5000/10s`.
-pub fn parse_rate(text: &str) -> Result<Rate, String> {
+///
+/// # Errors
+/// A [`PlanError`] naming the form expected.
+pub fn parse_rate(text: &str) -> Result<Rate, PlanError> {
     let text = text.trim();
     if text == "max" {
         return Ok(Rate::Max);
     }
     if let Some(rest) = text.strip_prefix("ramp:") {
-        let (range, over) = rest
-            .split_once('/')
-            .ok_or("ramp:FROM-TO/DURATION, e.g. ramp:1000-5000/30s")?;
-        let (from, to) = range
-            .split_once('-')
-            .ok_or("ramp:FROM-TO/DURATION, e.g. ramp:1000-5000/30s")?;
+        let (range, over) = rest.split_once('/').ok_or(PlanError::RampForm)?;
+        let (from, to) = range.split_once('-').ok_or(PlanError::RampForm)?;
         return Ok(Rate::Ramp {
             from_per_sec: positive(from)?,
             to_per_sec: positive(to)?,
@@ -138,15 +167,13 @@ pub fn parse_rate(text: &str) -> Result<Rate, String> {
         let steps = rest
             .split(',')
             .map(|step| {
-                let (rate, dur) = step
-                    .split_once('/')
-                    .ok_or("steps:RATE/DURATION,..., e.g. steps:1000/10s,5000/10s")?;
+                let (rate, dur) = step.split_once('/').ok_or(PlanError::StepsForm)?;
                 Ok((
                     positive(rate)?,
                     crate::emulator::config::parse_duration(dur)?,
                 ))
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, PlanError>>()?;
         return Ok(Rate::Steps { steps });
     }
     Ok(Rate::Fixed {
@@ -154,17 +181,18 @@ pub fn parse_rate(text: &str) -> Result<Rate, String> {
     })
 }
 
-fn positive(text: &str) -> Result<f64, String> {
+fn positive(text: &str) -> Result<f64, PlanError> {
     match text.trim().parse::<f64>() {
         Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
-        _ => Err(format!(
-            "`{text}` is not a positive rate (events per second)"
-        )),
+        _ => Err(PlanError::NotARate(text.to_owned())),
     }
 }
 
 /// Parses `spread`, `round-robin`, `keys:N[,hot:P]` or `partition:ID`.
-pub fn parse_routing(text: &str) -> Result<Routing, String> {
+///
+/// # Errors
+/// A [`PlanError`] naming the form expected.
+pub fn parse_routing(text: &str) -> Result<Routing, PlanError> {
     let text = text.trim();
     Ok(match text {
         "spread" => Routing::Spread,
@@ -181,21 +209,19 @@ pub fn parse_routing(text: &str) -> Result<Routing, String> {
                     .parse()
                     .ok()
                     .filter(|c| *c > 0)
-                    .ok_or_else(|| format!("`{count}` is not a number of keys"))?;
+                    .ok_or_else(|| PlanError::NotKeys(count.to_owned()))?;
                 let hot_share = match hot {
                     None => None,
                     Some(h) => Some(
                         h.parse::<f64>()
                             .ok()
                             .filter(|p| (0.0..=1.0).contains(p))
-                            .ok_or_else(|| format!("hot share `{h}` must be between 0 and 1"))?,
+                            .ok_or_else(|| PlanError::HotShare(h.to_owned()))?,
                     ),
                 };
                 Routing::Keys { count, hot_share }
             } else {
-                return Err(format!(
-                    "`{text}`: use spread, round-robin, keys:N[,hot:P] or partition:ID"
-                ));
+                return Err(PlanError::RoutingForm(text.to_owned()));
             }
         }
     })

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fields::{FieldError, Secret};
 use crate::checkpoints::{Layout, StorageAccount, StoreError};
+use crate::emulator::config::DurationError;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointStoreSettings {
@@ -39,10 +40,10 @@ impl CheckpointStoreSettings {
                 message: e.to_string(),
             }),
         }
-        if let Err(message) = self.retention_duration() {
+        if let Err(e) = self.retention_duration() {
             errors.push(FieldError {
                 field: "checkpoint_retention",
-                message,
+                message: e.to_string(),
             });
         }
         if self.container.trim().is_empty() {
@@ -55,7 +56,10 @@ impl CheckpointStoreSettings {
     }
 
     /// The typed retention, if any.
-    pub fn retention_duration(&self) -> Result<Option<std::time::Duration>, String> {
+    ///
+    /// # Errors
+    /// A [`DurationError`] when the retention is not a duration.
+    pub fn retention_duration(&self) -> Result<Option<std::time::Duration>, DurationError> {
         let text = self.retention.trim();
         if text.is_empty() {
             return Ok(None);

@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use crate::bridge::{Command, FileUse, LoadExport, LoadResult};
 use crate::emulator::config::parse_duration;
 use crate::loadgen::run::Progress;
-use crate::loadgen::{parse_rate, parse_routing, LoadError, Plan};
+use crate::loadgen::{parse_rate, parse_routing, LoadError, Plan, PlanError};
 
 use super::file_prompt::{prompt_ui, FilePrompt, PromptAnswer};
 
@@ -74,7 +74,7 @@ impl LoadPanelState {
     }
 
     /// The plan the form describes, or what is wrong with it.
-    pub fn plan(&self) -> Result<Plan, String> {
+    pub fn plan(&self) -> Result<Plan, PlanError> {
         let rate = parse_rate(&self.rate)?;
         let duration = Some(self.duration.trim())
             .filter(|d| !d.is_empty())
@@ -84,14 +84,14 @@ impl LoadPanelState {
             .filter(|e| !e.is_empty())
             .map(|e| {
                 e.parse::<u64>()
-                    .map_err(|_| format!("`{e}` is not a number of events"))
+                    .map_err(|_| PlanError::NotEvents(e.to_owned()))
             })
             .transpose()?;
         if duration.is_none()
             && events.is_none()
             && !matches!(rate, crate::loadgen::Rate::Steps { .. })
         {
-            return Err("say how long: a duration or a number of events".into());
+            return Err(PlanError::NoLength);
         }
         let batch_size = Some(self.batch_size.trim())
             .filter(|b| !b.is_empty())
@@ -99,12 +99,12 @@ impl LoadPanelState {
                 b.parse::<usize>()
                     .ok()
                     .filter(|b| *b > 0)
-                    .ok_or_else(|| format!("`{b}` is not a batch size"))
+                    .ok_or_else(|| PlanError::NotABatchSize(b.to_owned()))
             })
             .transpose()?;
         let template = Some(self.template.clone()).filter(|t| !t.trim().is_empty());
         if let Some(t) = &template {
-            crate::producer::Template::parse(t).map_err(|e| format!("template: {e}"))?;
+            crate::producer::Template::parse(t)?;
         }
         Ok(Plan {
             rate,
@@ -162,7 +162,7 @@ pub fn load_panel_ui(
                         "As fast as the hub acknowledges: no throughput-unit estimate for max.",
                     ),
                 },
-                Err(e) => ui.colored_label(ui.visuals().error_fg_color, e),
+                Err(e) => ui.colored_label(ui.visuals().error_fg_color, e.to_string()),
             };
             ui.horizontal(|ui| {
                 let running = state.running();

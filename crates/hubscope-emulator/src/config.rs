@@ -290,11 +290,22 @@ fn parse_entity(entity: &Value, field: &str) -> Result<HubConfig, ConfigError> {
     })
 }
 
-/// Parses a retention such as `90s`, `15m`, `1h`, `7d` (a bare number is seconds).
+/// Why a typed duration cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("{0:?} is not a duration like 90s, 15m, 1h or 7d")]
+    NotADuration(String),
+    #[error("{text:?}: unknown unit {unit:?}; use s, m, h or d")]
+    UnknownUnit { text: String, unit: String },
+    #[error("a duration must be longer than zero")]
+    Zero,
+}
+
+/// Parses a duration such as `90s`, `15m`, `1h`, `7d` (a bare number is seconds).
 ///
 /// # Errors
-/// A message saying what form is expected.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+/// A [`DurationError`] saying what form is expected.
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -302,16 +313,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = text.split_at(split);
     let number: u64 = number
         .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 90s, 15m, 1h or 7d"))?;
+        .map_err(|_| DurationError::NotADuration(text.to_owned()))?;
     let seconds = match unit {
         "" | "s" => number,
         "m" => number.saturating_mul(60),
         "h" => number.saturating_mul(3600),
         "d" => number.saturating_mul(86_400),
-        _ => return Err(format!("{text:?}: unknown unit {unit:?}; use s, m, h or d")),
+        _ => {
+            return Err(DurationError::UnknownUnit {
+                text: text.to_owned(),
+                unit: unit.to_owned(),
+            })
+        }
     };
     if seconds == 0 {
-        return Err("retention must be longer than zero".to_owned());
+        return Err(DurationError::Zero);
     }
     Ok(Duration::from_secs(seconds))
 }
@@ -392,7 +408,14 @@ mod tests {
         assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        assert!(parse_duration("1w").is_err());
-        assert!(parse_duration("0s").is_err());
+        assert!(matches!(
+            parse_duration("1w"),
+            Err(DurationError::UnknownUnit { .. })
+        ));
+        assert_eq!(parse_duration("0s"), Err(DurationError::Zero));
+        assert_eq!(
+            parse_duration("soon").map_err(|e| e.to_string()),
+            Err("\"soon\" is not a duration like 90s, 15m, 1h or 7d".to_owned())
+        );
     }
 }
