@@ -17,7 +17,7 @@ use crate::consumer::lag::Series;
 use crate::consumer::live::{LiveConfig, LiveSnapshot, LiveStore};
 use crate::groups::HubLag;
 use crate::hub::HubSnapshot;
-use crate::loadgen::metrics::Report;
+use crate::loadgen::metrics::{HistogramError, Report};
 use crate::loadgen::run::Progress;
 use crate::loadgen::{LoadError, Plan};
 use crate::management::NamespaceInfo;
@@ -201,7 +201,7 @@ pub struct LoadResult {
     pub per_partition: Vec<(String, u64)>,
     pub notes: Vec<String>,
     pub csv: String,
-    pub histogram: Result<String, String>,
+    pub histogram: Result<String, HistogramError>,
 }
 
 /// The UI's view of a running live session: rows under a briefly held lock, states by watch.

@@ -68,6 +68,11 @@ pub struct Percentiles {
     pub max: f64,
 }
 
+/// The histogram could not be serialized (the serializer's own words).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the latency histogram could not be written: {0}")]
+pub struct HistogramError(String);
+
 /// The run's summary; `--output json` prints this.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
@@ -179,13 +184,16 @@ impl Metrics {
 
     /// The latency-from-due histogram in the HDR V2 compressed format, base64 (what `HdrHistogram`
     /// tools read).
-    pub fn hdr_base64(&self) -> Result<String, String> {
+    ///
+    /// # Errors
+    /// A [`HistogramError`] when the serializer fails (it compresses in memory).
+    pub fn hdr_base64(&self) -> Result<String, HistogramError> {
         use base64::Engine as _;
         use hdrhistogram::serialization::Serializer as _;
         let mut bytes = Vec::new();
         hdrhistogram::serialization::V2DeflateSerializer::new()
             .serialize(&self.from_due, &mut bytes)
-            .map_err(|e| format!("{e:?}"))?;
+            .map_err(|e| HistogramError(e.to_string()))?;
         Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
     }
 

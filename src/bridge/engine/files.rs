@@ -130,7 +130,7 @@ impl Engine {
                     serde_json::to_string_pretty(&result.report).map_err(|e| e.to_string())
                 }
                 LoadExport::Csv => Ok(result.csv.clone()),
-                LoadExport::Histogram => result.histogram.clone(),
+                LoadExport::Histogram => result.histogram.clone().map_err(|e| e.to_string()),
             };
             let written = text.and_then(|text| {
                 std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
