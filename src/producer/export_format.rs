@@ -44,7 +44,7 @@ pub struct ReplayError {
 impl ExportedEvent {
     /// The event to send again: same body, metadata and properties, routed by its partition key
     /// when it had one (the service then places it as before), spread otherwise.
-    pub fn to_outgoing(&self) -> Result<OutgoingEvent, String> {
+    fn to_outgoing(&self) -> Result<OutgoingEvent, String> {
         let body = match self.body_encoding.as_deref() {
             None | Some("utf8" | "utf-8") => self.body.clone().into_bytes(),
             Some("base64") => base64::engine::general_purpose::STANDARD
