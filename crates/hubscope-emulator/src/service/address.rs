@@ -77,12 +77,17 @@ pub fn parse_node(address: &str) -> Option<Node> {
     })
 }
 
+/// A receiver's filter that is not one of the forms the service takes, in the service's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("The filter expression '{0}' is not valid.")]
+pub struct InvalidSelector(pub String);
+
 /// Parses a selector such as `amqp.annotation.x-opt-offset > '-1'` into a start position.
 ///
 /// # Errors
-/// A description of what is wrong with the expression.
-pub fn parse_selector(expression: &str) -> Result<StartPosition, String> {
-    let bad = || format!("The filter expression '{expression}' is not valid.");
+/// [`InvalidSelector`] for any other expression.
+pub fn parse_selector(expression: &str) -> Result<StartPosition, InvalidSelector> {
+    let bad = || InvalidSelector(expression.to_owned());
     let (left, inclusive, right) = if let Some((l, r)) = expression.split_once(">=") {
         (l, true, r)
     } else if let Some((l, r)) = expression.split_once('>') {

@@ -144,7 +144,12 @@ impl Stream {
         let start = match request.selector.as_deref().map(parse_selector) {
             None => crate::storage::store::StartPosition::Earliest,
             Some(Ok(position)) => position,
-            Some(Err(text)) => return Err(amqp::error("com.microsoft:argument-error", text)),
+            Some(Err(invalid)) => {
+                return Err(amqp::error(
+                    "com.microsoft:argument-error",
+                    invalid.to_string(),
+                ))
+            }
         };
         let claim = hub
             .ownership
