@@ -16,7 +16,7 @@ use crate::consumer::filter::FilterError;
 use crate::consumer::lag::Series;
 use crate::consumer::live::{LiveConfig, LiveSnapshot, LiveStore};
 use crate::groups::HubLag;
-use crate::hub::HubSnapshot;
+use crate::hub::{HubError, HubSnapshot};
 use crate::loadgen::metrics::{HistogramError, Report};
 use crate::loadgen::run::Progress;
 use crate::loadgen::{LoadError, Plan};
@@ -222,7 +222,7 @@ impl std::fmt::Debug for LiveHandle {
 pub enum Event {
     TestFinished {
         request_id: u64,
-        outcome: Result<TestReport, String>,
+        outcome: Result<TestReport, HubError>,
     },
     Imported(Vec<Profile>),
     /// The desktop's dialog closed: `None` when it chose nothing, or when no dialog could open.

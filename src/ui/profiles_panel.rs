@@ -2,6 +2,7 @@
 //! duplicate, delete, test, connect), plus export and import.
 
 use crate::bridge::{Command, ConnectionState, FileUse, TestReport};
+use crate::hub::HubError;
 use crate::profiles::{Profile, ProfilesFile};
 
 use super::file_prompt::{prompt_ui, FilePrompt, PromptAnswer};
@@ -21,7 +22,7 @@ pub struct ProfilesState {
 pub struct TestStatus {
     pub request_id: u64,
     pub profile: String,
-    pub result: Option<Result<TestReport, String>>,
+    pub result: Option<Result<TestReport, HubError>>,
 }
 
 impl ProfilesState {
@@ -91,7 +92,7 @@ impl ProfilesState {
         }
     }
 
-    pub fn finish_test(&mut self, request_id: u64, outcome: Result<TestReport, String>) {
+    pub fn finish_test(&mut self, request_id: u64, outcome: Result<TestReport, HubError>) {
         if let Some(test) = self.test.as_mut().filter(|t| t.request_id == request_id) {
             test.result = Some(outcome);
         }

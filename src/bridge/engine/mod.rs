@@ -357,7 +357,7 @@ impl Engine {
         let target = match self.resolve(profile).await {
             Ok(target) => target,
             Err(e) => {
-                let outcome = Err(e.to_string());
+                let outcome = Err(e);
                 send_event(
                     &self.events,
                     &self.waker,
@@ -379,8 +379,7 @@ impl Engine {
                     hub: probe.hub.name,
                     partition_ids: probe.hub.partitions.into_iter().map(|p| p.id).collect(),
                     endpoint: target.endpoint_label.clone(),
-                })
-                .map_err(|e| e.to_string());
+                });
             send_event(
                 &events,
                 &waker,
