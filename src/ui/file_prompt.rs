@@ -75,7 +75,7 @@ pub fn default_dir() -> PathBuf {
 
 /// A typed path checked before anything is written or read, so that the reason is said in the
 /// prompt, where it can be fixed.
-pub fn checked_path(text: &str, writes: bool) -> Result<PathBuf, String> {
+fn checked_path(text: &str, writes: bool) -> Result<PathBuf, String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("Type a path.".into());
